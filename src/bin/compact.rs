@@ -1,0 +1,133 @@
+//! `compact`: the command-line shell over the library. Parses arguments, calls the
+//! library, prints; the only place that blocks on a future.
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cli {
+    use std::net::TcpListener;
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+
+    use anyhow::{Context, Result, bail};
+    use clap::{Parser, Subcommand};
+    use compact::engine::gpu;
+    use compact::io::DirFolder;
+    use compact::model::ModelInfo;
+    use compact::serve::{self, ServeConfig};
+
+    /// Prune small language models with COMPACT (vocabulary + FFN channels), on your own machine.
+    #[derive(Parser)]
+    #[command(name = "compact", version, about)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(Subcommand)]
+    enum Command {
+        /// Show a model's architecture and where its parameters live. Reads config.json and
+        /// only the safetensors header(s), never the weights.
+        Inspect {
+            /// A Hugging Face model folder (config.json + model.safetensors).
+            dir: PathBuf,
+            /// Print JSON instead of a table.
+            #[arg(long)]
+            json: bool,
+        },
+        /// Show the GPU adapter wgpu finds and the limits that matter for calibration
+        /// (WGPU_BACKEND=vulkan|metal|dx12|gl selects a backend).
+        Gpu {
+            /// Print JSON instead of a line.
+            #[arg(long)]
+            json: bool,
+        },
+        /// Convert a GGUF file (llama, qwen2, gemma3) into a Hugging Face folder with bf16
+        /// model.safetensors, tokenizer.json and configs.
+        ImportGguf {
+            /// The .gguf file.
+            gguf: PathBuf,
+            /// Output folder (created; must not exist or be empty).
+            #[arg(long)]
+            out: PathBuf,
+        },
+        /// Serve the web app and model folders on this machine only.
+        Serve {
+            /// The built app (Trunk's dist directory).
+            #[arg(long, default_value = "dist")]
+            dist: PathBuf,
+            /// A directory of model folders, offered by the app's "demo model" button.
+            #[arg(long)]
+            models: Option<PathBuf>,
+            /// Port (0 picks a free one).
+            #[arg(long, env = "PORT", default_value_t = 8080)]
+            port: u16,
+            /// Address to bind.
+            #[arg(long, default_value = "127.0.0.1")]
+            host: String,
+        },
+    }
+
+    pub fn main() -> ExitCode {
+        match run(Cli::parse()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    fn run(cli: Cli) -> Result<()> {
+        match cli.command {
+            Command::Inspect { dir, json } => {
+                let folder = DirFolder::new(&dir)?;
+                let info = pollster::block_on(ModelInfo::load(&folder))?;
+                let summary = info.summary();
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&summary)?);
+                } else {
+                    println!("{}\n", dir.display());
+                    print!("{summary}");
+                }
+            }
+            Command::Gpu { json } => {
+                let report = pollster::block_on(gpu::probe())?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    println!("{}", report.one_line());
+                    for s in report.shortfalls() {
+                        println!("warning: {s}");
+                    }
+                }
+            }
+            Command::ImportGguf { gguf, out } => import_gguf(&gguf, &out)?,
+            Command::Serve { dist, models, port, host } => {
+                if !dist.join("index.html").is_file() {
+                    bail!("{} has no index.html: build the app first (make demo does)", dist.display());
+                }
+                let listener = TcpListener::bind((host.as_str(), port)).with_context(|| format!("cannot listen on {host}:{port}"))?;
+                let addr = listener.local_addr()?;
+                println!("compact: serving {} on http://{addr}/", dist.display());
+                if let Some(m) = &models {
+                    let names: Vec<_> = serve::list_models(m).into_iter().map(|m| m.name).collect();
+                    println!("compact: demo models from {}: {}", m.display(), if names.is_empty() { "none".into() } else { names.join(", ") });
+                }
+                serve::run(listener, ServeConfig { dist, models })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn import_gguf(gguf: &std::path::Path, out: &std::path::Path) -> Result<()> {
+        let _ = (gguf, out);
+        bail!("import-gguf is not wired yet")
+    }
+}

@@ -1,0 +1,4 @@
+//! The compute engine. For now: finding the GPU and reporting what it can do; the
+//! forward passes and act² accumulation build on [`gpu`].
+
+pub mod gpu;

@@ -1,0 +1,1 @@
+//! GGUF → Hugging Face folder import (in progress).

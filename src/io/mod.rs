@@ -1,0 +1,104 @@
+//! Byte I/O behind traits, so the same parsing and pruning code runs on native files,
+//! browser `File`/`Blob`s and HTTP (Range requests).
+//!
+//! Nothing here reads a whole model: [`ByteSource::read_at`] reads one range, and
+//! [`ByteSource::read_to_end`] is only for the small JSON files (it refuses anything
+//! over [`SMALL_FILE_LIMIT`]).
+
+#[cfg(not(target_arch = "wasm32"))]
+mod native;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use native::{DirFolder, FileSource};
+
+use crate::error::{Error, Result};
+
+/// Largest file [`ByteSource::read_to_end`] reads whole: JSON configs and tokenizers
+/// (Gemma-3's tokenizer.json is ~33 MB).
+pub const SMALL_FILE_LIMIT: u64 = 256 << 20;
+
+/// A file that can be read by byte range, asynchronously (the browser cannot block).
+#[allow(async_fn_in_trait)]
+pub trait ByteSource {
+    /// The file's name, for messages.
+    fn name(&self) -> &str;
+    /// Its size in bytes.
+    fn len(&self) -> u64;
+    /// True for an empty file.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Reads exactly `len` bytes at `offset`; a range past the end is an error.
+    async fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>>;
+
+    /// Reads a small file (a JSON config or tokenizer) whole.
+    async fn read_to_end(&self) -> Result<Vec<u8>> {
+        if self.len() > SMALL_FILE_LIMIT {
+            return Err(Error::format(
+                self.name(),
+                format!("{} bytes is too large for a configuration file", self.len()),
+            ));
+        }
+        self.read_at(0, self.len() as usize).await
+    }
+}
+
+/// A model folder: named files, wherever they live (a directory, a browser file
+/// selection, a web server).
+#[allow(async_fn_in_trait)]
+pub trait ModelFolder {
+    /// The kind of file this folder hands out.
+    type Source: ByteSource;
+    /// A short description for messages (a path, "selected files", a URL).
+    fn describe(&self) -> String;
+    /// Opens `name`, or `Ok(None)` when the folder has no such file.
+    async fn open(&self, name: &str) -> Result<Option<Self::Source>>;
+
+    /// Opens `name` or fails with [`Error::MissingFile`] explaining what it is for.
+    async fn require(&self, name: &str, hint: &str) -> Result<Self::Source> {
+        self.open(name).await?.ok_or_else(|| Error::MissingFile {
+            file: name.to_string(),
+            hint: format!("{hint} (looked in {})", self.describe()),
+        })
+    }
+}
+
+/// Checks that `offset..offset+len` lies inside a file of `size` bytes.
+pub(crate) fn check_range(name: &str, size: u64, offset: u64, len: usize) -> Result<()> {
+    match offset.checked_add(len as u64) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(Error::format(
+            name,
+            format!("read of {len} bytes at offset {offset} is past the end of the {size}-byte file (truncated?)"),
+        )),
+    }
+}
+
+/// An in-memory source, for tests and for data already in memory.
+#[derive(Debug, Clone)]
+pub struct MemSource {
+    name: String,
+    data: Vec<u8>,
+}
+
+impl MemSource {
+    /// Wraps `data` under `name`.
+    pub fn new(name: impl Into<String>, data: Vec<u8>) -> Self {
+        Self { name: name.into(), data }
+    }
+}
+
+impl ByteSource for MemSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn len(&self) -> u64 {
+        self.data.len() as u64
+    }
+    async fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        check_range(&self.name, self.len(), offset, len)?;
+        Ok(self.data[offset as usize..offset as usize + len].to_vec())
+    }
+}

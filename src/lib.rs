@@ -1,0 +1,32 @@
+//! # compact
+//!
+//! Prunes small decoder-only language models with COMPACT (arXiv 2509.06836): the
+//! rarest vocabulary and the least important FFN channels (by common-token act²) are
+//! removed, and the result is a standard Hugging Face model folder.
+//!
+//! The same library runs natively (the `compact` CLI) and in the browser (the
+//! `compact-web` app over WebGPU). Module map, in data-flow order:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`io`] | byte ranges from files, browser Blobs, HTTP; model folders |
+//! | [`model`] | config.json, safetensors headers, parameter distribution |
+//! | [`gguf`] | GGUF → Hugging Face folder import (native) |
+//! | [`engine`] | the GPU (wgpu: WebGPU / Vulkan / Metal / DX12) |
+//! | [`progress`] | progress events for the CLI and the UI |
+//! | `app` | the leptos web app (wasm32 only) |
+
+pub mod engine;
+pub mod error;
+pub mod gguf;
+pub mod io;
+pub mod model;
+pub mod progress;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod serve;
+
+#[cfg(target_arch = "wasm32")]
+pub mod app;
+
+pub use error::{Error, HeaderError, Result};
+pub use progress::{Progress, ProgressSink};

@@ -1,0 +1,245 @@
+//! Reading a Hugging Face model folder without reading its weights: config.json,
+//! the safetensors header(s), and the parameter distribution derived from them.
+
+pub mod config;
+pub mod names;
+pub mod params;
+pub mod safetensors;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub use config::{Arch, ModelConfig};
+pub use names::Part;
+pub use params::{Breakdown, ParamCounts, Predicted};
+pub use safetensors::{Dtype, TensorIndex, TensorInfo};
+
+use crate::error::{Error, Result};
+use crate::io::{ByteSource, ModelFolder};
+
+/// The weights file of a single-file checkpoint.
+pub const WEIGHTS: &str = "model.safetensors";
+/// The index of a sharded checkpoint.
+pub const WEIGHTS_INDEX: &str = "model.safetensors.index.json";
+
+/// A model folder's configuration and tensor headers: everything but the weights.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub config: ModelConfig,
+    /// One index per safetensors file (one for a single-file checkpoint).
+    pub shards: Vec<TensorIndex>,
+    /// Bytes of all weight files together.
+    pub weight_bytes: u64,
+    /// Bytes actually read from the weight files (length prefixes and headers).
+    pub header_bytes_read: u64,
+}
+
+impl ModelInfo {
+    /// Reads config.json and the safetensors header(s) of `folder`.
+    pub async fn load(folder: &impl ModelFolder) -> Result<Self> {
+        let cfg_src = folder.require("config.json", "every Hugging Face model folder has one").await?;
+        let config = ModelConfig::from_json(&cfg_src.read_to_end().await?)?;
+
+        let shard_names = match folder.open(WEIGHTS).await? {
+            Some(_) => vec![WEIGHTS.to_string()],
+            None => match folder.open(WEIGHTS_INDEX).await? {
+                Some(idx) => shard_files(&idx.read_to_end().await?)?,
+                None => {
+                    return Err(Error::MissingFile {
+                        file: WEIGHTS.into(),
+                        hint: format!(
+                            "the weights must be in safetensors format (model.safetensors or a sharded {WEIGHTS_INDEX}); looked in {}",
+                            folder.describe()
+                        ),
+                    });
+                }
+            },
+        };
+        let mut shards = Vec::with_capacity(shard_names.len());
+        let (mut weight_bytes, mut header_bytes_read) = (0, 0);
+        for name in &shard_names {
+            let src = folder.require(name, "it is listed in the weights index").await?;
+            let index = TensorIndex::read(&src).await?;
+            weight_bytes += src.len();
+            header_bytes_read += index.data_start;
+            shards.push(index);
+        }
+        let info = Self { config, shards, weight_bytes, header_bytes_read };
+        if let Some((name, file)) = info.duplicate_tensor() {
+            return Err(Error::format(file, format!("tensor {name:?} appears in more than one shard")));
+        }
+        Ok(info)
+    }
+
+    fn duplicate_tensor(&self) -> Option<(String, String)> {
+        let mut seen = BTreeMap::new();
+        for s in &self.shards {
+            for t in s.tensors() {
+                if seen.insert(t.name.as_str(), ()).is_some() {
+                    return Some((t.name.clone(), s.file.clone()));
+                }
+            }
+        }
+        None
+    }
+
+    /// Every tensor of every shard.
+    pub fn tensors(&self) -> impl Iterator<Item = &TensorInfo> {
+        self.shards.iter().flat_map(|s| s.tensors())
+    }
+
+    /// Counted vs predicted parameter distribution.
+    pub fn breakdown(&self) -> Breakdown {
+        let mut counted = ParamCounts::default();
+        for s in &self.shards {
+            let c = ParamCounts::from_index(s);
+            counted.embedding += c.embedding;
+            counted.lm_head += c.lm_head;
+            counted.ffn += c.ffn;
+            counted.attention += c.attention;
+            counted.norms += c.norms;
+            counted.other += c.other;
+        }
+        Breakdown { counted, predicted: Predicted::from_config(&self.config) }
+    }
+
+    /// The dtype holding the most parameters (what the weights are "in").
+    pub fn dtype(&self) -> Option<Dtype> {
+        let mut by = BTreeMap::new();
+        for t in self.tensors() {
+            *by.entry(t.dtype).or_insert(0u64) += t.numel();
+        }
+        by.into_iter().max_by_key(|&(_, n)| n).map(|(d, _)| d)
+    }
+
+    /// Whether the checkpoint has a separate lm_head (independent of what config says).
+    pub fn has_lm_head(&self) -> bool {
+        self.tensors().any(|t| t.name == names::LM_HEAD)
+    }
+
+    /// A serialisable summary: what `compact inspect --json` prints and the web page shows.
+    pub fn summary(&self) -> ModelSummary {
+        let c = &self.config;
+        let b = self.breakdown();
+        ModelSummary {
+            arch: c.arch,
+            model_type: c.model_type.clone(),
+            layers: c.num_layers,
+            hidden_size: c.hidden_size,
+            intermediate_size: c.intermediate_size,
+            vocab_size: c.vocab_size,
+            heads: c.num_heads,
+            kv_heads: c.num_kv_heads,
+            head_dim: c.head_dim,
+            tied_embeddings: !self.has_lm_head(),
+            dtype: self.dtype().map(|d| d.as_str().to_string()),
+            tensors: self.shards.iter().map(TensorIndex::len).sum(),
+            weight_bytes: self.weight_bytes,
+            header_bytes_read: self.header_bytes_read,
+            total: b.counted.total(),
+            explanation: b.explain(),
+            params: b,
+        }
+    }
+}
+
+/// The distinct shard file names listed by a `model.safetensors.index.json`.
+fn shard_files(index_json: &[u8]) -> Result<Vec<String>> {
+    let v: serde_json::Value =
+        serde_json::from_slice(index_json).map_err(|e| Error::format(WEIGHTS_INDEX, format!("not valid JSON: {e}")))?;
+    let map = v
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| Error::format(WEIGHTS_INDEX, "no \"weight_map\" object"))?;
+    let mut files: Vec<String> = map.values().filter_map(|f| f.as_str().map(str::to_string)).collect();
+    if files.len() != map.len() {
+        return Err(Error::format(WEIGHTS_INDEX, "a weight_map value is not a file name"));
+    }
+    if let Some(bad) = files.iter().find(|f| f.contains('/') || f.contains('\\') || f.starts_with('.')) {
+        return Err(Error::format(WEIGHTS_INDEX, format!("shard name {bad:?} is not a plain file name")));
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// What a person wants to know about a model at a glance.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelSummary {
+    pub arch: Arch,
+    pub model_type: String,
+    pub layers: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub vocab_size: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    /// True when the checkpoint has no separate lm_head.
+    pub tied_embeddings: bool,
+    pub dtype: Option<String>,
+    pub tensors: usize,
+    pub weight_bytes: u64,
+    pub header_bytes_read: u64,
+    pub total: u64,
+    pub params: Breakdown,
+    pub explanation: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_list_is_deduplicated_and_safe() {
+        let j = br#"{"weight_map": {"a": "m-2.safetensors", "b": "m-1.safetensors", "c": "m-2.safetensors"}}"#;
+        assert_eq!(shard_files(j).unwrap(), ["m-1.safetensors", "m-2.safetensors"]);
+        assert!(shard_files(br#"{"weight_map": {"a": "../x"}}"#).is_err());
+        assert!(shard_files(br#"{"weight_map": {"a": 3}}"#).is_err());
+        assert!(shard_files(b"{}").is_err());
+    }
+}
+
+impl std::fmt::Display for ModelSummary {
+    /// The terminal view of `compact inspect`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use params::human;
+        let p = &self.params;
+        writeln!(f, "architecture   {} (model_type {})", self.arch.name(), self.model_type)?;
+        writeln!(f, "layers         {}", self.layers)?;
+        writeln!(f, "hidden         {}", self.hidden_size)?;
+        writeln!(f, "intermediate   {}", self.intermediate_size)?;
+        writeln!(f, "vocab          {}", self.vocab_size)?;
+        writeln!(f, "attention      {} heads, {} kv heads, head_dim {}", self.heads, self.kv_heads, self.head_dim)?;
+        writeln!(f, "embeddings     {}", if self.tied_embeddings { "tied (lm_head shares the embedding)" } else { "untied (separate lm_head)" })?;
+        writeln!(
+            f,
+            "weights        {} in {} tensors, {:.1} MB ({} header bytes read)",
+            self.dtype.as_deref().unwrap_or("no tensors"),
+            self.tensors,
+            self.weight_bytes as f64 / 1e6,
+            self.header_bytes_read
+        )?;
+        writeln!(f)?;
+        writeln!(f, "{:<12} {:>14} {:>8} {:>14}", "parameters", "counted", "share", "paper formula")?;
+        let total = p.counted.total().max(1);
+        for part in Part::ALL {
+            let c = p.counted.get(part);
+            let pred = match part {
+                Part::Norms | Part::Other => "—".to_string(),
+                _ => p.predicted.paper.get(part).to_string(),
+            };
+            if part == Part::Other && c == 0 {
+                continue;
+            }
+            writeln!(f, "{:<12} {:>14} {:>7.1}% {:>14}  {}", part.label(), c, 100.0 * c as f64 / total as f64, pred, human(c))?;
+        }
+        writeln!(f, "{:<12} {:>14} {:>7.1}% {:>14}  {}", "total", p.counted.total(), 100.0, p.predicted.paper.total(), human(p.counted.total()))?;
+        writeln!(f)?;
+        for line in &self.explanation {
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    }
+}
