@@ -1,0 +1,26 @@
+//! Shared helpers for the native integration tests: where the converted model
+//! fixtures live. A missing fixture fails the test with the command that makes it;
+//! nothing is skipped silently.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The folder of a converted fixture model (`scripts/fetch-model.sh NAME` makes it).
+pub fn fixture(name: &str) -> PathBuf {
+    let cache = std::env::var_os("COMPACT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/compact"));
+    let dir = cache.join("models").join(name);
+    assert!(
+        dir.join("config.json").is_file() && dir.join("model.safetensors").is_file(),
+        "fixture {name} is missing at {}: run `scripts/fetch-model.sh {name}` (make test does)",
+        dir.display()
+    );
+    dir
+}
+
+/// Runs the `compact` CLI with `args`; returns (success, stdout, stderr).
+pub fn compact(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_compact")).args(args).output().expect("run compact");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
