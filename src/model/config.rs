@@ -68,6 +68,18 @@ pub struct ModelConfig {
     pub max_position_embeddings: Option<usize>,
     /// `torch_dtype` / `dtype` as declared, if any.
     pub torch_dtype: Option<String>,
+    /// The GLU activation of the FFN.
+    pub activation: Activation,
+    /// RoPE of full-attention layers.
+    pub rope: Rope,
+    /// RoPE of sliding-window layers (Gemma-3's local θ); `None` when all layers use [`Self::rope`].
+    pub rope_local: Option<Rope>,
+    /// Attention span of sliding-window layers.
+    pub sliding_window: Option<usize>,
+    /// Per layer: true for a sliding-window (local) layer.
+    pub sliding_layers: Vec<bool>,
+    /// Query scale: 1/√(query_pre_attn_scalar) for Gemma-3, 1/√head_dim otherwise.
+    pub attn_scale: f32,
     /// The JSON object the values came from (for Gemma-3 `gemma3`, its `text_config`).
     #[serde(skip)]
     pub raw: Value,
@@ -112,12 +124,26 @@ impl ModelConfig {
             .or_else(|| root.get("tie_word_embeddings"))
             .and_then(Value::as_bool)
             .unwrap_or(arch.default_tied());
+        let num_layers = req(&c, "num_hidden_layers")?;
+        let activation = Activation::parse(
+            ["hidden_activation", "hidden_act"].iter().find_map(|k| c.get(*k).and_then(Value::as_str)),
+            arch,
+        )?;
+        let (rope, rope_local) = Rope::parse(&c, arch)?;
+        let sliding_layers = sliding_layers(&c, arch, num_layers)?;
+        // Gemma3TextConfig's default window is 4096.
+        let sliding_window =
+            if sliding_layers.iter().any(|&s| s) { Some(opt(&c, "sliding_window")?.unwrap_or(4096)) } else { None };
+        let attn_scale = match (arch, c.get("query_pre_attn_scalar").and_then(Value::as_f64)) {
+            (Arch::Gemma3, Some(s)) if s > 0.0 => 1.0 / (s as f32).sqrt(),
+            _ => 1.0 / (head_dim as f32).sqrt(),
+        };
         let cfg = Self {
             arch,
             model_type,
             hidden_size,
             intermediate_size: req(&c, "intermediate_size")?,
-            num_layers: req(&c, "num_hidden_layers")?,
+            num_layers,
             num_heads,
             num_kv_heads,
             head_dim,
@@ -129,6 +155,12 @@ impl ModelConfig {
                 .iter()
                 .find_map(|k| c.get(*k).or_else(|| root.get(*k)).and_then(Value::as_str))
                 .map(str::to_string),
+            activation,
+            rope,
+            rope_local,
+            sliding_window,
+            sliding_layers,
+            attn_scale,
             raw: c,
         };
         cfg.validate()?;
@@ -181,10 +213,188 @@ impl ModelConfig {
         self.arch == Arch::Gemma3
     }
 
+    /// RMSNorm weight offset: Gemma scales by (1 + w), the others by w.
+    pub fn norm_offset(&self) -> f32 {
+        if self.arch == Arch::Gemma3 { 1.0 } else { 0.0 }
+    }
+
+    /// Factor applied to the gathered embeddings (√hidden for Gemma-3).
+    pub fn embed_scale(&self) -> f32 {
+        if self.arch == Arch::Gemma3 { (self.hidden_size as f32).sqrt() } else { 1.0 }
+    }
+
+    /// The RoPE used by `layer`.
+    pub fn rope_for(&self, layer: usize) -> &Rope {
+        match (&self.rope_local, self.sliding_layers.get(layer)) {
+            (Some(local), Some(true)) => local,
+            _ => &self.rope,
+        }
+    }
+
+    /// The attention span of `layer` (`None`: all earlier positions).
+    pub fn window_for(&self, layer: usize) -> Option<usize> {
+        if self.sliding_layers.get(layer) == Some(&true) { self.sliding_window } else { None }
+    }
+
     /// Norm weight vectors per decoder layer (Gemma-3 has four).
     pub fn norms_per_layer(&self) -> usize {
         if self.arch == Arch::Gemma3 { 4 } else { 2 }
     }
+}
+
+/// The gate activation of the gated FFN: `act(x W_gate) ⊙ x W_up`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// SiLU (llama, qwen2).
+    Silu,
+    /// GELU with the tanh approximation (Gemma).
+    GeluTanh,
+}
+
+impl Activation {
+    fn parse(name: Option<&str>, arch: Arch) -> Result<Self> {
+        match name {
+            None if arch == Arch::Gemma3 => Ok(Activation::GeluTanh),
+            None | Some("silu") | Some("swish") => Ok(Activation::Silu),
+            Some("gelu_pytorch_tanh") | Some("gelu_tanh") | Some("gelu_new") => Ok(Activation::GeluTanh),
+            Some(other) => Err(Error::format(FILE, format!("activation {other:?} is not supported (silu, gelu_pytorch_tanh)"))),
+        }
+    }
+
+    /// Applies the activation to one value.
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::Silu => x / (1.0 + (-x).exp()),
+            Activation::GeluTanh => {
+                const C: f32 = 0.797_884_6; // √(2/π)
+                0.5 * x * (1.0 + (C * (x + 0.044715 * x * x * x)).tanh())
+            }
+        }
+    }
+}
+
+/// Rotary position embedding parameters of one kind of layer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rope {
+    /// Base θ.
+    pub theta: f64,
+    pub scaling: RopeScaling,
+}
+
+/// How the rotary frequencies are rescaled for long contexts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RopeScaling {
+    None,
+    /// All frequencies divided by `factor`.
+    Linear { factor: f64 },
+    /// Llama-3's band-wise rescaling.
+    Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max_position_embeddings: f64 },
+}
+
+impl Rope {
+    /// Reads the global and (for Gemma-3) local RoPE from either config dialect:
+    /// 4.x (`rope_theta`, `rope_scaling`, `rope_local_base_freq`) or 5.x
+    /// (`rope_parameters`, keyed by layer type for Gemma-3).
+    fn parse(c: &Value, arch: Arch) -> Result<(Rope, Option<Rope>)> {
+        let default_theta = if arch == Arch::Gemma3 { 1_000_000.0 } else { 10_000.0 };
+        if let Some(p) = c.get("rope_parameters").filter(|p| p.is_object()) {
+            if let Some(full) = p.get("full_attention") {
+                let global = Rope::from_params(full, default_theta)?;
+                let local = p.get("sliding_attention").map(|l| Rope::from_params(l, 10_000.0)).transpose()?;
+                return Ok((global, local));
+            }
+            return Ok((Rope::from_params(p, default_theta)?, None));
+        }
+        let theta = c.get("rope_theta").and_then(Value::as_f64).unwrap_or(default_theta);
+        let scaling = match c.get("rope_scaling") {
+            None | Some(Value::Null) => RopeScaling::None,
+            Some(s) => RopeScaling::parse(s)?,
+        };
+        let local = (arch == Arch::Gemma3).then(|| Rope {
+            theta: c.get("rope_local_base_freq").and_then(Value::as_f64).unwrap_or(10_000.0),
+            scaling: RopeScaling::None,
+        });
+        Ok((Rope { theta, scaling }, local))
+    }
+
+    fn from_params(p: &Value, default_theta: f64) -> Result<Rope> {
+        let theta = p.get("rope_theta").and_then(Value::as_f64).unwrap_or(default_theta);
+        Ok(Rope { theta, scaling: RopeScaling::parse(p)? })
+    }
+
+    /// The inverse frequencies 1/θ^(2i/d) for i < d/2, rescaled.
+    pub fn inv_freq(&self, head_dim: usize) -> Vec<f64> {
+        let half = head_dim / 2;
+        (0..half)
+            .map(|i| {
+                let f = 1.0 / self.theta.powf(2.0 * i as f64 / head_dim as f64);
+                match self.scaling {
+                    RopeScaling::None => f,
+                    RopeScaling::Linear { factor } => f / factor,
+                    RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings: old } => {
+                        let wavelen = 2.0 * std::f64::consts::PI / f;
+                        let (low_wavelen, high_wavelen) = (old / low_freq_factor, old / high_freq_factor);
+                        if wavelen < high_wavelen {
+                            f
+                        } else if wavelen > low_wavelen {
+                            f / factor
+                        } else {
+                            let smooth = (old / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                            (1.0 - smooth) * f / factor + smooth * f
+                        }
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+impl RopeScaling {
+    fn parse(s: &Value) -> Result<Self> {
+        let kind = s.get("rope_type").or_else(|| s.get("type")).and_then(Value::as_str).unwrap_or("default");
+        let num = |k: &str| {
+            s.get(k).and_then(Value::as_f64).ok_or_else(|| Error::format(FILE, format!("rope scaling {kind:?} needs \"{k}\"")))
+        };
+        match kind {
+            "default" => Ok(RopeScaling::None),
+            "linear" => Ok(RopeScaling::Linear { factor: num("factor")? }),
+            "llama3" => Ok(RopeScaling::Llama3 {
+                factor: num("factor")?,
+                low_freq_factor: num("low_freq_factor")?,
+                high_freq_factor: num("high_freq_factor")?,
+                original_max_position_embeddings: num("original_max_position_embeddings")?,
+            }),
+            other => Err(Error::format(FILE, format!("rope scaling {other:?} is not supported (default, linear, llama3)"))),
+        }
+    }
+}
+
+/// Which layers use sliding-window attention: Gemma-3's `layer_types` list (5.x) or
+/// `sliding_window_pattern` (4.x: every n-th layer is global); none for other families.
+fn sliding_layers(c: &Value, arch: Arch, n: usize) -> Result<Vec<bool>> {
+    if arch != Arch::Gemma3 {
+        return Ok(vec![false; n]);
+    }
+    if let Some(types) = c.get("layer_types").and_then(Value::as_array) {
+        if types.len() != n {
+            return Err(Error::format(FILE, format!("layer_types has {} entries for {n} layers", types.len())));
+        }
+        return types
+            .iter()
+            .map(|t| match t.as_str() {
+                Some("sliding_attention") => Ok(true),
+                Some("full_attention") => Ok(false),
+                _ => Err(Error::format(FILE, format!("unknown layer type {t}"))),
+            })
+            .collect();
+    }
+    let pattern = ["sliding_window_pattern", "_sliding_window_pattern"]
+        .iter()
+        .find_map(|k| c.get(*k).and_then(Value::as_u64))
+        .unwrap_or(6) as usize;
+    Ok((0..n).map(|i| pattern == 0 || (i + 1) % pattern != 0).collect())
 }
 
 fn opt(c: &Value, key: &str) -> Result<Option<usize>> {
@@ -230,6 +440,47 @@ mod tests {
         .unwrap();
         assert_eq!((c.arch, c.head_dim, c.norms_per_layer()), (Arch::Gemma3, 256, 4));
         assert!(c.tie_word_embeddings && c.qk_norm());
+        assert_eq!(c.activation, Activation::GeluTanh);
+        // 4.x defaults: pattern 6 → layers 5, 11, 17 global; local θ 10⁴, global θ 10⁶.
+        let globals: Vec<usize> = (0..18).filter(|&l| !c.sliding_layers[l]).collect();
+        assert_eq!(globals, [5, 11, 17]);
+        assert_eq!((c.rope_for(0).theta, c.rope_for(5).theta), (10_000.0, 1_000_000.0));
+    }
+
+    #[test]
+    fn reads_both_dialects_of_gemma3_rope() {
+        let base = json!({"model_type": "gemma3_text", "hidden_size": 640, "intermediate_size": 2048,
+            "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 256,
+            "vocab_size": 16, "sliding_window": 512, "query_pre_attn_scalar": 256});
+        let mut v4 = base.clone();
+        v4["rope_theta"] = json!(1e6);
+        v4["rope_local_base_freq"] = json!(1e4);
+        v4["sliding_window_pattern"] = json!(3);
+        let mut v5 = base.clone();
+        v5["layer_types"] = json!(["sliding_attention", "sliding_attention", "full_attention"]);
+        v5["rope_parameters"] = json!({"full_attention": {"rope_type": "default", "rope_theta": 1e6},
+                                       "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}});
+        for v in [v4, v5] {
+            let c = ModelConfig::from_value(v).unwrap();
+            assert_eq!(c.sliding_layers, [true, true, false]);
+            assert_eq!((c.window_for(0), c.window_for(2)), (Some(512), None));
+            assert_eq!((c.rope_for(0).theta, c.rope_for(2).theta), (1e4, 1e6));
+            assert_eq!(c.attn_scale, 1.0 / 16.0);
+        }
+    }
+
+    #[test]
+    fn llama3_rope_scaling_matches_the_reference_bands() {
+        let mut v = smollm2();
+        v["rope_theta"] = json!(500000.0);
+        v["rope_scaling"] = json!({"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192});
+        let c = ModelConfig::from_value(v).unwrap();
+        let plain = Rope { theta: 500000.0, scaling: RopeScaling::None }.inv_freq(64);
+        let scaled = c.rope.inv_freq(64);
+        assert_eq!(scaled[0], plain[0], "high frequencies are kept");
+        assert!((scaled[31] - plain[31] / 32.0).abs() < 1e-18, "low frequencies are divided by the factor");
+        assert!(scaled[20] < plain[20] && scaled[20] > plain[20] / 32.0 || scaled[20] == plain[20] / 32.0);
     }
 
     #[test]

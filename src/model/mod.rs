@@ -1,6 +1,7 @@
 //! Reading a Hugging Face model folder without reading its weights: config.json,
 //! the safetensors header(s), and the parameter distribution derived from them.
 
+pub mod checkpoint;
 pub mod config;
 pub mod names;
 pub mod params;
@@ -10,7 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use config::{Arch, ModelConfig};
+pub use checkpoint::Checkpoint;
+pub use config::{Activation, Arch, ModelConfig, Rope, RopeScaling};
 pub use names::Part;
 pub use params::{Breakdown, ParamCounts, Predicted};
 pub use safetensors::{Dtype, TensorIndex, TensorInfo};
@@ -29,6 +31,8 @@ pub struct ModelInfo {
     pub config: ModelConfig,
     /// One index per safetensors file (one for a single-file checkpoint).
     pub shards: Vec<TensorIndex>,
+    /// The folder's file name of each shard, in the order of `shards`.
+    pub shard_files: Vec<String>,
     /// Bytes of all weight files together.
     pub weight_bytes: u64,
     /// Bytes actually read from the weight files (length prefixes and headers).
@@ -65,7 +69,7 @@ impl ModelInfo {
             header_bytes_read += index.data_start;
             shards.push(index);
         }
-        let info = Self { config, shards, weight_bytes, header_bytes_read };
+        let info = Self { config, shards, shard_files: shard_names, weight_bytes, header_bytes_read };
         if let Some((name, file)) = info.duplicate_tensor() {
             return Err(Error::format(file, format!("tensor {name:?} appears in more than one shard")));
         }

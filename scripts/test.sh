@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every test: installs what is missing, fetches and converts the fixture model, then
+# runs the native tests (unit + integration on real weights), the wasm tests inside
+# headless Chromium, and the browser end-to-end tests against the built app.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/env.sh"
+cd "$ROOT"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "setup"
+bash scripts/setup.sh
+step "fixtures"
+bash scripts/fetch-model.sh smollm2-135m
+
+export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
+step "native tests (cargo test --release)"
+cargo test --release --all-targets
+
+step "wasm tests in headless Chromium"
+bash scripts/test-wasm.sh
+
+step "web app build (trunk)"
+trunk build --release
+
+step "browser end-to-end tests"
+cargo build --release --bin compact
+COMPACT_BIN="$ROOT/target/release/compact" DIST="$ROOT/dist" MODELS="$COMPACT_CACHE/models" \
+  node --test --test-reporter=spec tests/web/

@@ -1,0 +1,368 @@
+//! The reference forward pass in plain Rust, f32, correctness first: the oracle the
+//! GPU kernels are tested against and the path for machines without a GPU.
+//!
+//! One sequence at a time, layer by layer: each layer's weights are read from the
+//! checkpoint when it is reached and dropped after it, so memory is one layer plus the
+//! activations. Per family (see [`ModelConfig`]): RMSNorm with `w` or `1 + w` (Gemma),
+//! embeddings × √D (Gemma), q/k/v biases (Qwen2), per-head q/k RMSNorm (Gemma),
+//! RoPE in the Hugging Face half-split layout (default, linear, llama3 scaling;
+//! Gemma's local θ on sliding-window layers), causal GQA attention with an optional
+//! window, post-attention / post-FFN norms (Gemma), and the GLU FFN whose down_proj
+//! input `h = act(x W_gate) ⊙ x W_up` gives the COMPACT importance
+//! `I_k = Σ_i w_i h_ik²` (paper eq. 5).
+
+use crate::error::{Error, Result};
+use crate::io::ByteSource;
+use crate::model::names::{self, EMBED, FINAL_NORM, LM_HEAD};
+use crate::model::{Checkpoint, ModelConfig};
+
+/// Which logits a forward pass computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logits {
+    None,
+    /// Only for the last position (generation).
+    Last,
+    /// For every position.
+    All,
+}
+
+/// What to compute besides the final hidden states.
+#[derive(Debug, Clone)]
+pub struct ForwardOptions<'a> {
+    /// Per-position weights `w_i` of the act² importance; `None` skips it.
+    pub act2_weights: Option<&'a [f32]>,
+    /// Keep the residual stream after every layer.
+    pub keep_layer_outputs: bool,
+    pub logits: Logits,
+}
+
+impl Default for ForwardOptions<'_> {
+    fn default() -> Self {
+        Self { act2_weights: None, keep_layer_outputs: false, logits: Logits::Last }
+    }
+}
+
+/// Results of one forward pass over `T` positions.
+#[derive(Debug, Clone, Default)]
+pub struct ForwardOutput {
+    /// Per layer, the residual stream after it (`T × D`), when asked for.
+    pub layer_outputs: Vec<Vec<f32>>,
+    /// After the final norm, `T × D`.
+    pub final_hidden: Vec<f32>,
+    /// Per layer, `Σ_i w_i h_ik²` over this sequence (`I` values), when asked for.
+    pub importance: Vec<Vec<f64>>,
+    /// `rows × V` logits (rows = 1 for [`Logits::Last`], T for [`Logits::All`]).
+    pub logits: Vec<f32>,
+}
+
+/// Runs the model on `tokens` (one sequence, positions 0..T).
+pub async fn forward<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, tokens: &[u32], opts: &ForwardOptions<'_>) -> Result<ForwardOutput> {
+    let (t, d) = (tokens.len(), cfg.hidden_size);
+    if t == 0 {
+        return Err(Error::Invalid("forward pass over an empty sequence".into()));
+    }
+    if let Some(w) = opts.act2_weights {
+        if w.len() != t {
+            return Err(Error::Invalid(format!("{} act² weights for {t} positions", w.len())));
+        }
+    }
+    ck.expect_shape(EMBED, &[cfg.vocab_size, d])?;
+    let mut x = Vec::with_capacity(t * d);
+    let scale = cfg.embed_scale();
+    for &id in tokens {
+        if id as usize >= cfg.vocab_size {
+            return Err(Error::Invalid(format!("token id {id} is outside the vocabulary of {}", cfg.vocab_size)));
+        }
+        x.extend(ck.rows_f32(EMBED, id as u64..id as u64 + 1).await?.into_iter().map(|v| v * scale));
+    }
+
+    let mut out = ForwardOutput::default();
+    for layer in 0..cfg.num_layers {
+        let imp = layer_forward(cfg, ck, layer, &mut x, t, opts.act2_weights).await?;
+        if let Some(imp) = imp {
+            out.importance.push(imp);
+        }
+        if opts.keep_layer_outputs {
+            out.layer_outputs.push(x.clone());
+        }
+    }
+    let norm = ck.f32(FINAL_NORM).await?;
+    rms_norm_rows(&mut x, &norm, cfg.rms_norm_eps as f32, cfg.norm_offset());
+    out.logits = match opts.logits {
+        Logits::None => Vec::new(),
+        Logits::Last => logits(cfg, ck, &x[(t - 1) * d..]).await?,
+        Logits::All => logits(cfg, ck, &x).await?,
+    };
+    out.final_hidden = x;
+    Ok(out)
+}
+
+/// `rows × V` logits of final hidden states `h` (`rows × D`), streaming the output
+/// matrix (lm_head, or the embedding when tied) in blocks of rows.
+pub async fn logits<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, h: &[f32]) -> Result<Vec<f32>> {
+    let (d, v) = (cfg.hidden_size, cfg.vocab_size);
+    let rows = h.len() / d;
+    let name = if ck.contains(LM_HEAD) { LM_HEAD } else { EMBED };
+    ck.expect_shape(name, &[v, d])?;
+    let mut out = vec![0f32; rows * v];
+    const BLOCK: usize = 8192;
+    for start in (0..v).step_by(BLOCK) {
+        let end = (start + BLOCK).min(v);
+        let w = ck.rows_f32(name, start as u64..end as u64).await?;
+        let block = matmul(h, rows, &w, end - start, d);
+        for r in 0..rows {
+            out[r * v + start..r * v + end].copy_from_slice(&block[r * (end - start)..(r + 1) * (end - start)]);
+        }
+    }
+    Ok(out)
+}
+
+async fn layer_forward<S: ByteSource>(
+    cfg: &ModelConfig,
+    ck: &Checkpoint<S>,
+    l: usize,
+    x: &mut [f32],
+    t: usize,
+    act2_weights: Option<&[f32]>,
+) -> Result<Option<Vec<f64>>> {
+    let (d, i_dim, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim);
+    let (q_dim, kv_dim) = (cfg.q_dim(), cfg.kv_dim());
+    let (eps, off) = (cfg.rms_norm_eps as f32, cfg.norm_offset());
+    let gemma = cfg.norms_per_layer() == 4;
+    let load = |name: String, shape: Vec<usize>| async move {
+        ck.expect_shape(&name, &shape)?;
+        ck.f32(&name).await
+    };
+
+    // Attention block.
+    let mut h = x.to_vec();
+    rms_norm_rows(&mut h, &load(names::layer_norm(l, "input_layernorm"), vec![d]).await?, eps, off);
+    let mut q = matmul(&h, t, &load(names::attn(l, "q_proj", "weight"), vec![q_dim, d]).await?, q_dim, d);
+    let mut k = matmul(&h, t, &load(names::attn(l, "k_proj", "weight"), vec![kv_dim, d]).await?, kv_dim, d);
+    let mut v = matmul(&h, t, &load(names::attn(l, "v_proj", "weight"), vec![kv_dim, d]).await?, kv_dim, d);
+    if cfg.qkv_bias() {
+        add_bias(&mut q, &load(names::attn(l, "q_proj", "bias"), vec![q_dim]).await?);
+        add_bias(&mut k, &load(names::attn(l, "k_proj", "bias"), vec![kv_dim]).await?);
+        add_bias(&mut v, &load(names::attn(l, "v_proj", "bias"), vec![kv_dim]).await?);
+    }
+    if cfg.qk_norm() {
+        rms_norm_rows(&mut q, &load(format!("model.layers.{l}.self_attn.q_norm.weight"), vec![hd]).await?, eps, off);
+        rms_norm_rows(&mut k, &load(format!("model.layers.{l}.self_attn.k_norm.weight"), vec![hd]).await?, eps, off);
+    }
+    let inv_freq = cfg.rope_for(l).inv_freq(hd);
+    rope(&mut q, t, cfg.num_heads, hd, &inv_freq);
+    rope(&mut k, t, cfg.num_kv_heads, hd, &inv_freq);
+    let a = attention(&q, &k, &v, t, cfg.num_heads, cfg.num_kv_heads, hd, cfg.attn_scale, cfg.window_for(l));
+    let mut o = matmul(&a, t, &load(names::attn(l, "o_proj", "weight"), vec![d, q_dim]).await?, d, q_dim);
+    if gemma {
+        rms_norm_rows(&mut o, &load(names::layer_norm(l, "post_attention_layernorm"), vec![d]).await?, eps, off);
+    }
+    add_into(x, &o);
+
+    // FFN block.
+    let mut h = x.to_vec();
+    let pre = if gemma { "pre_feedforward_layernorm" } else { "post_attention_layernorm" };
+    rms_norm_rows(&mut h, &load(names::layer_norm(l, pre), vec![d]).await?, eps, off);
+    let gate = matmul(&h, t, &load(names::mlp(l, "gate_proj"), vec![i_dim, d]).await?, i_dim, d);
+    let up = matmul(&h, t, &load(names::mlp(l, "up_proj"), vec![i_dim, d]).await?, i_dim, d);
+    let act: Vec<f32> = gate.iter().zip(&up).map(|(&g, &u)| cfg.activation.apply(g) * u).collect();
+    let importance = act2_weights.map(|w| {
+        let mut imp = vec![0f64; i_dim];
+        for (row, &wi) in act.chunks_exact(i_dim).zip(w) {
+            if wi != 0.0 {
+                for (acc, &a) in imp.iter_mut().zip(row) {
+                    *acc += wi as f64 * (a as f64) * (a as f64);
+                }
+            }
+        }
+        imp
+    });
+    let mut down = matmul(&act, t, &load(names::mlp(l, "down_proj"), vec![d, i_dim]).await?, d, i_dim);
+    if gemma {
+        rms_norm_rows(&mut down, &load(names::layer_norm(l, "post_feedforward_layernorm"), vec![d]).await?, eps, off);
+    }
+    add_into(x, &down);
+    Ok(importance)
+}
+
+/// RMSNorm of each row of `x` (row length = `w.len()`): `x / rms(x) · (offset + w)`.
+pub fn rms_norm_rows(x: &mut [f32], w: &[f32], eps: f32, offset: f32) {
+    for row in x.chunks_exact_mut(w.len()) {
+        let ms = row.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>() / row.len() as f64;
+        let inv = 1.0 / ((ms as f32) + eps).sqrt();
+        for (v, &g) in row.iter_mut().zip(w) {
+            *v = *v * inv * (offset + g);
+        }
+    }
+}
+
+fn add_bias(x: &mut [f32], b: &[f32]) {
+    for row in x.chunks_exact_mut(b.len()) {
+        add_into(row, b);
+    }
+}
+
+fn add_into(x: &mut [f32], y: &[f32]) {
+    for (a, &b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+/// Rotates each head of `x` (`T × heads·hd`) in the half-split layout: pairs
+/// (j, j + hd/2) are rotated by position · inv_freq[j].
+pub fn rope(x: &mut [f32], t: usize, heads: usize, hd: usize, inv_freq: &[f64]) {
+    let half = hd / 2;
+    for pos in 0..t {
+        let angles: Vec<(f32, f32)> = inv_freq.iter().map(|&f| {
+            let a = pos as f64 * f;
+            (a.cos() as f32, a.sin() as f32)
+        }).collect();
+        for h in 0..heads {
+            let base = pos * heads * hd + h * hd;
+            for (j, &(c, s)) in angles.iter().enumerate() {
+                let (a, b) = (x[base + j], x[base + j + half]);
+                x[base + j] = a * c - b * s;
+                x[base + j + half] = b * c + a * s;
+            }
+        }
+    }
+}
+
+/// Causal grouped-query attention. `q` is `T × H·hd`, `k`/`v` are `T × KV·hd`; query
+/// head h reads kv head h / (H/KV). With a window w, position i sees j when i − j < w.
+#[allow(clippy::too_many_arguments)]
+pub fn attention(q: &[f32], k: &[f32], v: &[f32], t: usize, heads: usize, kv_heads: usize, hd: usize, scale: f32, window: Option<usize>) -> Vec<f32> {
+    let group = heads / kv_heads;
+    let (q_stride, kv_stride) = (heads * hd, kv_heads * hd);
+    let mut out = vec![0f32; t * q_stride];
+    let mut scores = vec![0f32; t];
+    for h in 0..heads {
+        let g = h / group;
+        for i in 0..t {
+            let first = window.map_or(0, |w| (i + 1).saturating_sub(w));
+            let qi = &q[i * q_stride + h * hd..][..hd];
+            let mut max = f32::NEG_INFINITY;
+            for j in first..=i {
+                let s = dot(qi, &k[j * kv_stride + g * hd..][..hd]) * scale;
+                scores[j] = s;
+                max = max.max(s);
+            }
+            let mut sum = 0f32;
+            for s in &mut scores[first..=i] {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            let o = &mut out[i * q_stride + h * hd..][..hd];
+            for j in first..=i {
+                let p = scores[j] / sum;
+                for (acc, &vv) in o.iter_mut().zip(&v[j * kv_stride + g * hd..][..hd]) {
+                    *acc += p * vv;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Dot product with eight independent accumulators (vectorises, and sums in a fixed
+/// order so results are deterministic).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `y = x Wᵀ`: `x` is `t × k`, `w` is `n × k` (a PyTorch Linear weight), `y` is `t × n`.
+/// Split over output features across the machine's cores (one thread on wasm).
+pub fn matmul(x: &[f32], t: usize, w: &[f32], n: usize, k: usize) -> Vec<f32> {
+    debug_assert_eq!((x.len(), w.len()), (t * k, n * k));
+    let threads = worker_count().min(n.max(1));
+    let per = n.div_ceil(threads);
+    let block = |lo: usize, hi: usize| -> Vec<f32> {
+        let mut y = vec![0f32; t * (hi - lo)];
+        for r in 0..t {
+            let xr = &x[r * k..(r + 1) * k];
+            for (o, out) in (lo..hi).zip(y[r * (hi - lo)..].iter_mut()) {
+                *out = dot(xr, &w[o * k..(o + 1) * k]);
+            }
+        }
+        y
+    };
+    let parts: Vec<(usize, usize, Vec<f32>)> = if threads <= 1 {
+        vec![(0, n, block(0, n))]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|i| (i * per, ((i + 1) * per).min(n)))
+                .filter(|(lo, hi)| lo < hi)
+                .map(|(lo, hi)| (lo, hi, s.spawn(move || block(lo, hi))))
+                .collect();
+            handles.into_iter().map(|(lo, hi, h)| (lo, hi, h.join().expect("matmul worker"))).collect()
+        })
+    };
+    let mut y = vec![0f32; t * n];
+    for (lo, hi, part) in parts {
+        for r in 0..t {
+            y[r * n + lo..r * n + hi].copy_from_slice(&part[r * (hi - lo)..(r + 1) * (hi - lo)]);
+        }
+    }
+    y
+}
+
+fn worker_count() -> usize {
+    if cfg!(target_arch = "wasm32") { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_matches_naive_on_odd_sizes() {
+        let (t, n, k) = (3, 7, 13);
+        let x: Vec<f32> = (0..t * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
+        let y = matmul(&x, t, &w, n, k);
+        for r in 0..t {
+            for o in 0..n {
+                let want: f32 = (0..k).map(|i| x[r * k + i] * w[o * k + i]).sum();
+                assert!((y[r * n + o] - want).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn attention_is_causal_and_windowed() {
+        // One head, hd = 2: with identical keys, attention averages the visible values.
+        let (t, hd) = (4, 2);
+        let q = vec![0f32; t * hd];
+        let k = vec![0f32; t * hd];
+        let v: Vec<f32> = (0..t).flat_map(|i| [i as f32, 0.0]).collect();
+        let full = attention(&q, &k, &v, t, 1, 1, hd, 1.0, None);
+        assert_eq!((0..t).map(|i| full[i * hd]).collect::<Vec<_>>(), [0.0, 0.5, 1.0, 1.5]);
+        let win = attention(&q, &k, &v, t, 1, 1, hd, 1.0, Some(2));
+        assert_eq!((0..t).map(|i| win[i * hd]).collect::<Vec<_>>(), [0.0, 0.5, 1.5, 2.5]);
+    }
+
+    #[test]
+    fn rope_rotates_pairs_half_apart() {
+        let mut x = vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]; // T = 2, hd = 4
+        rope(&mut x, 2, 1, 4, &[std::f64::consts::FRAC_PI_2, 0.0]);
+        assert_eq!(&x[..4], &[1.0, 0.0, 0.0, 0.0], "position 0 is not rotated");
+        assert!((x[4]).abs() < 1e-6 && (x[6] - 1.0).abs() < 1e-6, "{x:?}");
+    }
+
+    #[test]
+    fn rms_norm_with_gemma_offset() {
+        let mut x = vec![3.0, 4.0];
+        rms_norm_rows(&mut x, &[0.0, 1.0], 0.0, 1.0);
+        let r = (12.5f32).sqrt();
+        assert!((x[0] - 3.0 / r).abs() < 1e-6 && (x[1] - 8.0 / r).abs() < 1e-6);
+    }
+}

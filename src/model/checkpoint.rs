@@ -1,0 +1,96 @@
+//! Reading tensors out of a checkpoint one at a time (or a few rows at a time), as
+//! f32, from whatever [`ByteSource`] holds the shards. Memory use is bounded by the
+//! tensor (or rows) being read, never the model.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use super::{Dtype, ModelInfo, TensorInfo};
+use crate::error::{Error, Result};
+use crate::io::{ByteSource, ModelFolder};
+
+/// Open weight files plus their headers.
+pub struct Checkpoint<S> {
+    shards: Vec<S>,
+    /// Tensor name → (shard, info).
+    tensors: HashMap<String, (usize, TensorInfo)>,
+}
+
+impl<S: ByteSource> Checkpoint<S> {
+    /// Opens the weight files `info` was read from.
+    pub async fn open<F: ModelFolder<Source = S>>(folder: &F, info: &ModelInfo) -> Result<Self> {
+        let mut shards = Vec::with_capacity(info.shard_files.len());
+        let mut tensors = HashMap::new();
+        for (i, (name, index)) in info.shard_files.iter().zip(&info.shards).enumerate() {
+            let src = folder.require(name, "it was there when the model was loaded").await?;
+            if src.len() != index.file_len {
+                return Err(Error::format(name, "the file changed since its header was read"));
+            }
+            for t in index.tensors() {
+                tensors.insert(t.name.clone(), (i, t.clone()));
+            }
+            shards.push(src);
+        }
+        Ok(Self { shards, tensors })
+    }
+
+    /// The header entry of `name`.
+    pub fn info(&self, name: &str) -> Result<&TensorInfo> {
+        self.tensors.get(name).map(|(_, t)| t).ok_or_else(|| Error::format("model.safetensors", format!("tensor {name:?} is missing")))
+    }
+
+    /// Whether the checkpoint has `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// Checks that `name` has exactly `shape` (so config.json and the weights agree).
+    pub fn expect_shape(&self, name: &str, shape: &[usize]) -> Result<&TensorInfo> {
+        let t = self.info(name)?;
+        if t.shape.iter().map(|&d| d as usize).ne(shape.iter().copied()) {
+            return Err(Error::format(
+                "model.safetensors",
+                format!("tensor {name:?} has shape {:?} but config.json implies {shape:?}", t.shape),
+            ));
+        }
+        Ok(t)
+    }
+
+    /// The raw bytes of `name`.
+    pub async fn raw(&self, name: &str) -> Result<Vec<u8>> {
+        let (shard, t) = self.tensors.get(name).ok_or_else(|| Error::format("model.safetensors", format!("tensor {name:?} is missing")))?;
+        self.shards[*shard].read_at(t.range.start, (t.range.end - t.range.start) as usize).await
+    }
+
+    /// `name` as f32, row-major.
+    pub async fn f32(&self, name: &str) -> Result<Vec<f32>> {
+        let t = self.info(name)?;
+        decode(t, &self.raw(name).await?)
+    }
+
+    /// Rows `rows` of the 2-D tensor `name` as f32 (one read).
+    pub async fn rows_f32(&self, name: &str, rows: Range<u64>) -> Result<Vec<f32>> {
+        let (shard, t) = self.tensors.get(name).ok_or_else(|| Error::format("model.safetensors", format!("tensor {name:?} is missing")))?;
+        let [n, cols] = t.shape[..] else {
+            return Err(Error::format("model.safetensors", format!("tensor {name:?} is not 2-D")));
+        };
+        if rows.start > rows.end || rows.end > n {
+            return Err(Error::Invalid(format!("rows {rows:?} of {name:?}, which has {n}")));
+        }
+        let row_bytes = cols * t.dtype.size();
+        let bytes = self.shards[*shard].read_at(t.range.start + rows.start * row_bytes, ((rows.end - rows.start) * row_bytes) as usize).await?;
+        decode(t, &bytes)
+    }
+}
+
+/// Decodes little-endian `bytes` of `t`'s dtype to f32.
+pub fn decode(t: &TensorInfo, bytes: &[u8]) -> Result<Vec<f32>> {
+    Ok(match t.dtype {
+        Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::BF16 => bytes.chunks_exact(2).map(|b| half::bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()).collect(),
+        Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()).collect(),
+        other => {
+            return Err(Error::format("model.safetensors", format!("tensor {:?} is {other}; only F32, BF16 and F16 weights are supported", t.name)));
+        }
+    })
+}
