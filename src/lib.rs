@@ -22,6 +22,7 @@ pub mod gguf;
 pub mod io;
 pub mod model;
 pub mod progress;
+pub mod tokenizer;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
 

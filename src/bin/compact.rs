@@ -57,6 +57,18 @@ mod cli {
             #[arg(long)]
             out: PathBuf,
         },
+        /// Continue a prompt greedily on the CPU reference path (a quick "does it still work").
+        Generate {
+            /// A Hugging Face model folder.
+            #[arg(long)]
+            model: PathBuf,
+            /// The text to continue.
+            #[arg(long)]
+            prompt: String,
+            /// How many tokens to add at most.
+            #[arg(long, default_value_t = 16)]
+            max_tokens: usize,
+        },
         /// Serve the web app and model folders on this machine only.
         Serve {
             /// The built app (Trunk's dist directory).
@@ -109,6 +121,7 @@ mod cli {
                 }
             }
             Command::ImportGguf { gguf, out } => import_gguf(&gguf, &out)?,
+            Command::Generate { model, prompt, max_tokens } => pollster::block_on(generate(&model, &prompt, max_tokens))?,
             Command::Serve { dist, models, port, host } => {
                 if !dist.join("index.html").is_file() {
                     bail!("{} has no index.html: build the app first (make demo does)", dist.display());
@@ -124,6 +137,34 @@ mod cli {
             }
         }
         Ok(())
+    }
+
+    async fn generate(dir: &std::path::Path, prompt: &str, max_tokens: usize) -> Result<()> {
+        use compact::engine::cpu;
+        use compact::io::{ByteSource, ModelFolder};
+        use compact::model::Checkpoint;
+        let folder = DirFolder::new(dir)?;
+        let info = ModelInfo::load(&folder).await?;
+        let tok_src = folder.require(compact::tokenizer::FILE, "generation needs the tokenizer").await?;
+        let tok = compact::tokenizer::load(&tok_src.read_to_end().await?)?;
+        let ids = compact::tokenizer::encode(&tok, prompt)?;
+        let ck = Checkpoint::open(&folder, &info).await?;
+        let stop = eos_ids(&info.config.raw);
+        let start = std::time::Instant::now();
+        let new = cpu::generate_greedy(&info.config, &ck, &ids, max_tokens, &stop).await?;
+        let secs = start.elapsed().as_secs_f64();
+        println!("{prompt}\x1b[1m{}\x1b[0m", compact::tokenizer::decode(&tok, &new)?);
+        eprintln!("{} prompt tokens, {} new tokens in {secs:.1} s (CPU reference, no KV cache)", ids.len(), new.len());
+        Ok(())
+    }
+
+    /// eos_token_id from config.json: an int or a list.
+    fn eos_ids(cfg: &serde_json::Value) -> Vec<u32> {
+        match cfg.get("eos_token_id") {
+            Some(serde_json::Value::Number(n)) => n.as_u64().map(|n| vec![n as u32]).unwrap_or_default(),
+            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_u64()).map(|n| n as u32).collect(),
+            _ => Vec::new(),
+        }
     }
 
     fn import_gguf(gguf: &std::path::Path, out: &std::path::Path) -> Result<()> {

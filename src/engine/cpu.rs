@@ -97,6 +97,27 @@ pub async fn forward<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, token
     Ok(out)
 }
 
+/// Greedy decoding on the reference path: appends up to `max_new` arg-max tokens to
+/// `prompt`, stopping after any of `stop`. Recomputes the whole sequence per token
+/// (no KV cache): simple and exact, meant for short checks.
+pub async fn generate_greedy<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, prompt: &[u32], max_new: usize, stop: &[u32]) -> Result<Vec<u32>> {
+    let mut ids = prompt.to_vec();
+    for _ in 0..max_new {
+        let out = forward(cfg, ck, &ids, &ForwardOptions::default()).await?;
+        let next = argmax(&out.logits) as u32;
+        ids.push(next);
+        if stop.contains(&next) {
+            break;
+        }
+    }
+    Ok(ids[prompt.len()..].to_vec())
+}
+
+/// Index of the largest value (the first on ties).
+pub fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &x)| if x > best.1 { (i, x) } else { best }).0
+}
+
 /// `rows × V` logits of final hidden states `h` (`rows × D`), streaming the output
 /// matrix (lm_head, or the embedding when tied) in blocks of rows.
 pub async fn logits<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, h: &[f32]) -> Result<Vec<f32>> {

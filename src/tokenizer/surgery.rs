@@ -1,0 +1,362 @@
+//! Vocabulary pruning of a BPE tokenizer.json, edited as JSON so the file keeps its
+//! own layout (merges as `"a b"` strings or `["a", "b"]` pairs, key order, …).
+//!
+//! Rules (paper §3.2, DESIGN.md):
+//! - never removed: added/special tokens wherever their id is, the 256 byte-level base
+//!   characters (ByteLevel tokenizers) or the `<0x00>`…`<0xFF>` byte-fallback tokens,
+//!   and the unknown token;
+//! - the rare set S is the highest-id regular tokens (or, optionally, the least frequent
+//!   on a given text, ties by id) until V' rows remain; embedding rows that no token
+//!   uses (Qwen's padding rows) go first;
+//! - a merge survives only if both parts and their concatenation survive;
+//! - kept ids are renumbered densely in their original order.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+const FILE: &str = "tokenizer.json";
+
+/// What a tokenizer.json holds that surgery must respect.
+#[derive(Debug, Clone)]
+pub struct Vocab {
+    /// Rows of the embedding matrix (config.json `vocab_size`, may exceed the tokenizer).
+    pub rows: usize,
+    /// Token string of each id the tokenizer knows (`None`: an unused row).
+    pub tokens: Vec<Option<String>>,
+    /// Ids that must never be removed.
+    pub protected: HashSet<u32>,
+}
+
+impl Vocab {
+    /// Reads the vocabulary of a BPE tokenizer.json for a model with `rows` embedding rows.
+    pub fn from_tokenizer(tok: &Value, rows: usize) -> Result<Self> {
+        let model = tok.get("model").ok_or_else(|| Error::format(FILE, "no \"model\" section"))?;
+        let kind = model.get("type").and_then(Value::as_str).unwrap_or("BPE");
+        if kind != "BPE" {
+            return Err(Error::format(
+                FILE,
+                format!("vocabulary pruning supports BPE tokenizers; this one is {kind} (FFN-only pruning still works: keep the full vocabulary)"),
+            ));
+        }
+        let vocab = model.get("vocab").and_then(Value::as_object).ok_or_else(|| Error::format(FILE, "model.vocab is not an object"))?;
+        let mut tokens: Vec<Option<String>> = vec![None; rows];
+        let mut place = |id: u64, s: &str| -> Result<()> {
+            let slot = tokens.get_mut(id as usize).ok_or_else(|| {
+                Error::format(FILE, format!("token {s:?} has id {id}, outside the model's {rows} embedding rows"))
+            })?;
+            if let Some(prev) = slot.as_ref().filter(|p| *p != s) {
+                return Err(Error::format(FILE, format!("id {id} is used by both {prev:?} and {s:?}")));
+            }
+            *slot = Some(s.to_string());
+            Ok(())
+        };
+        for (s, id) in vocab {
+            place(id.as_u64().ok_or_else(|| Error::format(FILE, format!("id of {s:?} is not an integer")))?, s)?;
+        }
+        let mut protected = HashSet::new();
+        for a in added_tokens(tok) {
+            place(a.0 as u64, &a.1)?;
+            protected.insert(a.0);
+        }
+        let byte_level = mentions_type(tok.get("pre_tokenizer"), "ByteLevel") || mentions_type(tok.get("decoder"), "ByteLevel");
+        let byte_fallback = model.get("byte_fallback").and_then(Value::as_bool).unwrap_or(false);
+        let byte_chars: HashSet<char> = byte_level_chars().into_iter().collect();
+        let unk = model.get("unk_token").and_then(Value::as_str);
+        for (id, t) in tokens.iter().enumerate() {
+            let Some(t) = t else { continue };
+            let mut chars = t.chars();
+            let single_byte_char = matches!((chars.next(), chars.next()), (Some(c), None) if byte_chars.contains(&c));
+            if (byte_level && single_byte_char) || (byte_fallback && is_byte_fallback(t)) || Some(t.as_str()) == unk {
+                protected.insert(id as u32);
+            }
+        }
+        Ok(Self { rows, tokens, protected })
+    }
+
+    /// The fewest rows a pruned model can have: every protected token.
+    pub fn min_rows(&self) -> usize {
+        self.protected.len()
+    }
+
+    /// Chooses which ids to keep so that `target` rows remain. `frequency`, when given,
+    /// ranks regular tokens by count on the user's text (least frequent removed
+    /// first, ties by higher id); otherwise the highest ids go, as in the paper.
+    pub fn keep(&self, target: usize, frequency: Option<&HashMap<u32, u64>>) -> Result<Vec<u32>> {
+        if target > self.rows {
+            return Err(Error::Invalid(format!("V' = {target} is more than the model's {} vocabulary rows", self.rows)));
+        }
+        if target < self.min_rows() {
+            return Err(Error::Invalid(format!(
+                "V' = {target} is below the {} tokens that must be kept (special tokens and byte tokens); choose V' ≥ {}",
+                self.min_rows(),
+                self.min_rows()
+            )));
+        }
+        // Removal order: unused rows (highest first), then regular tokens, rarest first.
+        let mut unused: Vec<u32> = (0..self.rows as u32).filter(|&i| self.tokens[i as usize].is_none()).collect();
+        unused.reverse();
+        let mut regular: Vec<u32> =
+            (0..self.rows as u32).filter(|i| self.tokens[*i as usize].is_some() && !self.protected.contains(i)).collect();
+        match frequency {
+            None => regular.sort_unstable_by(|a, b| b.cmp(a)),
+            Some(f) => regular.sort_unstable_by_key(|&i| (f.get(&i).copied().unwrap_or(0), std::cmp::Reverse(i))),
+        }
+        let remove: HashSet<u32> = unused.into_iter().chain(regular).take(self.rows - target).collect();
+        Ok((0..self.rows as u32).filter(|i| !remove.contains(i)).collect())
+    }
+}
+
+/// `(id, content)` of each entry of `added_tokens`.
+fn added_tokens(tok: &Value) -> Vec<(u32, String)> {
+    tok.get("added_tokens")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| Some((t.get("id")?.as_u64()? as u32, t.get("content")?.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn mentions_type(v: Option<&Value>, ty: &str) -> bool {
+    match v {
+        Some(Value::Object(m)) => m.get("type").and_then(Value::as_str) == Some(ty) || m.values().any(|v| mentions_type(Some(v), ty)),
+        Some(Value::Array(a)) => a.iter().any(|v| mentions_type(Some(v), ty)),
+        _ => false,
+    }
+}
+
+fn is_byte_fallback(t: &str) -> bool {
+    t.len() == 6 && t.starts_with("<0x") && t.ends_with('>') && u8::from_str_radix(&t[3..5], 16).is_ok()
+}
+
+/// The 256 printable characters GPT-2's byte-level encoding maps bytes to.
+pub fn byte_level_chars() -> Vec<char> {
+    let mut out = Vec::with_capacity(256);
+    let mut extra = 0;
+    for b in 0u32..256 {
+        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        out.push(if printable {
+            char::from_u32(b).expect("latin-1")
+        } else {
+            extra += 1;
+            char::from_u32(255 + extra).expect("shifted")
+        });
+    }
+    out
+}
+
+/// Old id → new id for the kept ids (dense, in original order).
+pub fn remap(keep: &[u32]) -> HashMap<u32, u32> {
+    keep.iter().enumerate().map(|(new, &old)| (old, new as u32)).collect()
+}
+
+/// Rewrites a tokenizer.json for the kept ids: vocab, merges (closed, in the file's
+/// own format), added_tokens and post-processor ids.
+pub fn prune_tokenizer(tok: &Value, keep: &[u32]) -> Result<Value> {
+    let map = remap(keep);
+    let mut out = tok.clone();
+    let model = out.get_mut("model").and_then(Value::as_object_mut).ok_or_else(|| Error::format(FILE, "no \"model\" section"))?;
+    let vocab = model.get("vocab").and_then(Value::as_object).ok_or_else(|| Error::format(FILE, "model.vocab is not an object"))?;
+    // Keep the file's key order (it is usually id order) with the new ids.
+    let mut new_vocab = serde_json::Map::new();
+    for (s, id) in vocab {
+        if let Some(&n) = id.as_u64().and_then(|i| map.get(&(i as u32))) {
+            new_vocab.insert(s.clone(), Value::from(n));
+        }
+    }
+    let kept: HashSet<&str> = new_vocab.keys().map(String::as_str).collect();
+    if let Some(merges) = model.get("merges").and_then(Value::as_array) {
+        let mut new_merges = Vec::with_capacity(merges.len());
+        for m in merges {
+            let (a, b) = match m {
+                Value::String(s) => s.split_once(' ').ok_or_else(|| Error::format(FILE, format!("merge {s:?} is not \"a b\"")))?,
+                Value::Array(p) if p.len() == 2 => match (p[0].as_str(), p[1].as_str()) {
+                    (Some(a), Some(b)) => (a, b),
+                    _ => return Err(Error::format(FILE, format!("merge {m} is not a pair of strings"))),
+                },
+                _ => return Err(Error::format(FILE, format!("merge {m} is neither \"a b\" nor [a, b]"))),
+            };
+            if kept.contains(a) && kept.contains(b) && kept.contains(format!("{a}{b}").as_str()) {
+                new_merges.push(m.clone());
+            }
+        }
+        model.insert("merges".into(), Value::Array(new_merges));
+    }
+    model.insert("vocab".into(), Value::Object(new_vocab));
+
+    if let Some(added) = out.get_mut("added_tokens").and_then(Value::as_array_mut) {
+        for t in added.iter_mut() {
+            let old = t.get("id").and_then(Value::as_u64).ok_or_else(|| Error::format(FILE, "an added token has no id"))? as u32;
+            let new = *map.get(&old).ok_or_else(|| Error::Invalid(format!("added token {old} would be removed")))?;
+            t["id"] = Value::from(new);
+        }
+    }
+    if let Some(pp) = out.get_mut("post_processor") {
+        remap_post_processor(pp, &map)?;
+    }
+    Ok(out)
+}
+
+/// Post-processors name special tokens with ids: TemplateProcessing's
+/// `special_tokens.*.ids`, Bert/Roberta's `sep`/`cls` pairs, Sequence's children.
+fn remap_post_processor(pp: &mut Value, map: &HashMap<u32, u32>) -> Result<()> {
+    let re = |v: &mut Value| -> Result<()> {
+        let old = v.as_u64().ok_or_else(|| Error::format(FILE, format!("post_processor id {v} is not an integer")))? as u32;
+        *v = Value::from(*map.get(&old).ok_or_else(|| Error::Invalid(format!("post_processor token {old} would be removed")))?);
+        Ok(())
+    };
+    match pp {
+        Value::Object(m) => {
+            if let Some(Value::Object(specials)) = m.get_mut("special_tokens") {
+                for s in specials.values_mut() {
+                    if let Some(Value::Array(ids)) = s.get_mut("ids") {
+                        ids.iter_mut().try_for_each(re)?;
+                    }
+                }
+            }
+            for key in ["sep", "cls"] {
+                if let Some(Value::Array(pair)) = m.get_mut(key) {
+                    if let Some(id) = pair.get_mut(1) {
+                        re(id)?;
+                    }
+                }
+            }
+            if let Some(Value::Array(children)) = m.get_mut("processors") {
+                for c in children {
+                    remap_post_processor(c, map)?;
+                }
+            }
+        }
+        Value::Null => {}
+        _ => return Err(Error::format(FILE, "post_processor is not an object")),
+    }
+    Ok(())
+}
+
+/// Rewrites tokenizer_config.json: `added_tokens_decoder` is keyed by id.
+pub fn prune_tokenizer_config(cfg: &Value, map: &HashMap<u32, u32>) -> Result<Value> {
+    let mut out = cfg.clone();
+    if let Some(Value::Object(dec)) = out.get_mut("added_tokens_decoder") {
+        let mut new = BTreeMap::new();
+        for (k, v) in dec.iter() {
+            let old: u32 = k.parse().map_err(|_| Error::format("tokenizer_config.json", format!("added_tokens_decoder key {k:?} is not an id")))?;
+            let n = map.get(&old).ok_or_else(|| Error::Invalid(format!("added token {old} would be removed")))?;
+            new.insert(*n, v.clone());
+        }
+        *dec = new.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    }
+    Ok(out)
+}
+
+/// Rewrites the token ids of config.json / generation_config.json (`bos_token_id`,
+/// `eos_token_id`, `pad_token_id`, `decoder_start_token_id`; int or list, also
+/// inside `text_config`) and, with `vocab_size`, the vocabulary size.
+pub fn remap_config_ids(cfg: &Value, map: &HashMap<u32, u32>, vocab_size: Option<usize>, file: &str) -> Result<Value> {
+    let mut out = cfg.clone();
+    fn fix(obj: &mut Value, map: &HashMap<u32, u32>, vocab_size: Option<usize>, file: &str) -> Result<()> {
+        let Some(m) = obj.as_object_mut() else { return Ok(()) };
+        for key in ["bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id"] {
+            let one = |v: &Value| -> Result<Value> {
+                let old = v.as_u64().ok_or_else(|| Error::format(file, format!("{key} {v} is not an id")))? as u32;
+                map.get(&old).map(|&n| Value::from(n)).ok_or_else(|| Error::Invalid(format!("{file}: {key} {old} would be removed")))
+            };
+            match m.get(key) {
+                Some(Value::Array(a)) => {
+                    let new = a.iter().map(one).collect::<Result<Vec<_>>>()?;
+                    m.insert(key.into(), Value::Array(new));
+                }
+                Some(v @ Value::Number(_)) => {
+                    let new = one(v)?;
+                    m.insert(key.into(), new);
+                }
+                _ => {}
+            }
+        }
+        if let (Some(v), true) = (vocab_size, m.contains_key("vocab_size")) {
+            m.insert("vocab_size".into(), Value::from(v));
+        }
+        if let Some(t) = m.get_mut("text_config") {
+            fix(t, map, vocab_size, file)?;
+        }
+        Ok(())
+    }
+    fix(&mut out, map, vocab_size, file)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A tiny ByteLevel BPE: bytes would normally be all 256; here a few plus merges.
+    fn tiny() -> Value {
+        json!({
+            "added_tokens": [{"id": 0, "content": "<s>", "special": true}, {"id": 7, "content": "<pad>", "special": true}],
+            "pre_tokenizer": {"type": "ByteLevel"},
+            "post_processor": {"type": "TemplateProcessing", "special_tokens": {"<s>": {"id": "<s>", "ids": [0], "tokens": ["<s>"]}}},
+            "model": {"type": "BPE", "vocab": {"<s>": 0, "a": 1, "b": 2, "ab": 3, "abb": 4, "ba": 5, "bab": 6, "<pad>": 7},
+                      "merges": ["a b", "ab b", "b a", "ba b"]}
+        })
+    }
+
+    #[test]
+    fn protects_specials_and_bytes_and_removes_highest_regular_ids() {
+        let v = Vocab::from_tokenizer(&tiny(), 9).unwrap();
+        assert_eq!(v.tokens[8], None, "row 8 is unused");
+        let mut p: Vec<_> = v.protected.iter().copied().collect();
+        p.sort();
+        assert_eq!(p, [0, 1, 2, 7], "specials and the byte chars a, b");
+        assert_eq!(v.keep(6, None).unwrap(), [0, 1, 2, 3, 4, 7], "row 8 first, then ids 6 and 5");
+        assert!(v.keep(3, None).unwrap_err().to_string().contains("below the 4 tokens"));
+        assert!(v.keep(10, None).is_err());
+        let freq = HashMap::from([(3, 5), (4, 0), (5, 9), (6, 1)]);
+        assert_eq!(v.keep(6, Some(&freq)).unwrap(), [0, 1, 2, 3, 5, 7], "least frequent (4, then 6) go first");
+    }
+
+    #[test]
+    fn merges_stay_closed_and_ids_are_dense() {
+        let keep = [0, 1, 2, 3, 5, 7];
+        let out = prune_tokenizer(&tiny(), &keep).unwrap();
+        assert_eq!(out["model"]["vocab"], json!({"<s>": 0, "a": 1, "b": 2, "ab": 3, "ba": 4, "<pad>": 5}));
+        assert_eq!(out["model"]["merges"], json!(["a b", "b a"]), "merges producing removed tokens are gone");
+        assert_eq!(out["added_tokens"][1]["id"], 5);
+        assert_eq!(out["post_processor"]["special_tokens"]["<s>"]["ids"], json!([0]));
+
+        let mut pairs = tiny();
+        pairs["model"]["merges"] = json!([["a", "b"], ["ab", "b"], ["b", "a"], ["ba", "b"]]);
+        let out = prune_tokenizer(&pairs, &keep).unwrap();
+        assert_eq!(out["model"]["merges"], json!([["a", "b"], ["b", "a"]]), "pair format is kept");
+    }
+
+    #[test]
+    fn configs_are_remapped() {
+        let map = remap(&[0, 1, 2, 3, 5, 7]);
+        let cfg = json!({"vocab_size": 9, "bos_token_id": 0, "eos_token_id": [7, 0], "pad_token_id": null});
+        let out = remap_config_ids(&cfg, &map, Some(6), "config.json").unwrap();
+        assert_eq!(out, json!({"vocab_size": 6, "bos_token_id": 0, "eos_token_id": [5, 0], "pad_token_id": null}));
+        let tc = json!({"added_tokens_decoder": {"0": {"content": "<s>"}, "7": {"content": "<pad>"}}});
+        let out = prune_tokenizer_config(&tc, &map).unwrap();
+        assert_eq!(out["added_tokens_decoder"], json!({"0": {"content": "<s>"}, "5": {"content": "<pad>"}}));
+        let bad = json!({"eos_token_id": 4});
+        assert!(remap_config_ids(&bad, &map, None, "generation_config.json").unwrap_err().to_string().contains("would be removed"));
+    }
+
+    #[test]
+    fn non_bpe_is_a_clear_error() {
+        let t = json!({"model": {"type": "Unigram", "vocab": []}});
+        let e = Vocab::from_tokenizer(&t, 3).unwrap_err().to_string();
+        assert!(e.contains("BPE") && e.contains("Unigram") && e.contains("FFN-only"), "{e}");
+    }
+
+    #[test]
+    fn byte_level_alphabet_has_256_distinct_chars() {
+        let chars = byte_level_chars();
+        assert_eq!(chars.iter().collect::<HashSet<_>>().len(), 256);
+        assert_eq!((chars[b' ' as usize], chars[b'a' as usize]), ('Ġ', 'a'));
+    }
+}
