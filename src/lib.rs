@@ -17,11 +17,13 @@
 //! | `app` | the leptos web app (wasm32 only) |
 
 pub mod engine;
+pub mod export;
 pub mod error;
 pub mod gguf;
 pub mod io;
 pub mod model;
 pub mod progress;
+pub mod prune;
 pub mod tokenizer;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;

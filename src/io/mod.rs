@@ -11,7 +11,7 @@ mod native;
 pub mod web;
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use native::{DirFolder, FileSource};
+pub use native::{DirFolder, DirOutput, FileSink, FileSource};
 
 use crate::error::{Error, Result};
 
@@ -56,6 +56,12 @@ pub trait ModelFolder {
     /// Opens `name`, or `Ok(None)` when the folder has no such file.
     async fn open(&self, name: &str) -> Result<Option<Self::Source>>;
 
+    /// The names of the folder's files, where the folder can list them (a web server
+    /// cannot: then empty).
+    async fn list(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// Opens `name` or fails with [`Error::MissingFile`] explaining what it is for.
     async fn require(&self, name: &str, hint: &str) -> Result<Self::Source> {
         self.open(name).await?.ok_or_else(|| Error::MissingFile {
@@ -63,6 +69,28 @@ pub trait ModelFolder {
             hint: format!("{hint} (looked in {})", self.describe()),
         })
     }
+}
+
+/// A file being written, front to back.
+#[allow(async_fn_in_trait)]
+pub trait ByteSink {
+    /// Appends `bytes`.
+    async fn write(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Flushes and closes the file.
+    async fn finish(self) -> Result<()>;
+}
+
+/// Where a pruned model folder is written. Files appear under their final names only
+/// when [`OutputFolder::commit`] succeeds; dropping the folder without committing
+/// leaves nothing behind.
+#[allow(async_fn_in_trait)]
+pub trait OutputFolder {
+    /// The kind of file this folder writes.
+    type Sink: ByteSink;
+    /// Starts writing the file `name`.
+    async fn create(&mut self, name: &str) -> Result<Self::Sink>;
+    /// Publishes every finished file.
+    async fn commit(self) -> Result<()>;
 }
 
 /// Checks that `offset..offset+len` lies inside a file of `size` bytes.

@@ -1,10 +1,11 @@
 //! Native files: positioned reads on `std::fs::File`, a directory as a model folder.
 
 use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::{ByteSource, ModelFolder, check_range};
+use super::{ByteSink, ByteSource, ModelFolder, OutputFolder, check_range};
 use crate::error::{Error, Result};
 
 /// A file on disk read with positioned reads (no seeking state, no mmap).
@@ -70,5 +71,92 @@ impl ModelFolder for DirFolder {
     async fn open(&self, name: &str) -> Result<Option<FileSource>> {
         let path = self.dir.join(name);
         if path.is_file() { FileSource::open(&path).map(Some) } else { Ok(None) }
+    }
+
+    async fn list(&self) -> Result<Vec<String>> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io(self.describe(), e))?;
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// A file written through a buffer.
+pub struct FileSink {
+    name: String,
+    out: BufWriter<File>,
+}
+
+impl ByteSink for FileSink {
+    async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out.write_all(bytes).map_err(|e| Error::io(&self.name, e))
+    }
+    async fn finish(mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(&self.name, e))?;
+        self.out.get_ref().sync_all().map_err(|e| Error::io(&self.name, e))
+    }
+}
+
+/// An output directory staged in a hidden sibling (`.NAME.partial`) and renamed into
+/// place on commit, so a failed or interrupted export leaves no half-written folder.
+pub struct DirOutput {
+    target: PathBuf,
+    staging: PathBuf,
+    committed: bool,
+}
+
+impl DirOutput {
+    /// Prepares to write `target`. An existing non-empty `target` is an error unless
+    /// `replace` is set, in which case it is replaced on commit.
+    pub fn new(target: impl Into<PathBuf>, replace: bool) -> Result<Self> {
+        let target: PathBuf = target.into();
+        let shown = target.display().to_string();
+        if target.exists() {
+            let empty = std::fs::read_dir(&target).map_err(|e| Error::io(&shown, e))?.next().is_none();
+            if !empty && !replace {
+                return Err(Error::Invalid(format!("{shown} already exists and is not empty: choose another --out or pass --force to replace it")));
+            }
+        }
+        let name = target.file_name().ok_or_else(|| Error::io(&shown, "not a folder name"))?.to_string_lossy().into_owned();
+        let staging = target.with_file_name(format!(".{name}.partial"));
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(|e| Error::io(staging.display().to_string(), e))?;
+        }
+        std::fs::create_dir_all(&staging).map_err(|e| Error::io(staging.display().to_string(), e))?;
+        Ok(Self { target, staging, committed: false })
+    }
+}
+
+impl OutputFolder for DirOutput {
+    type Sink = FileSink;
+    async fn create(&mut self, name: &str) -> Result<FileSink> {
+        let path = self.staging.join(name);
+        let file = File::create(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
+        Ok(FileSink { name: name.to_string(), out: BufWriter::with_capacity(1 << 20, file) })
+    }
+    async fn commit(mut self) -> Result<()> {
+        let shown = self.target.display().to_string();
+        if self.target.exists() {
+            let old = self.target.with_file_name(format!(".{}.old", self.target.file_name().unwrap_or_default().to_string_lossy()));
+            std::fs::rename(&self.target, &old).map_err(|e| Error::io(&shown, e))?;
+            std::fs::rename(&self.staging, &self.target).map_err(|e| Error::io(&shown, e))?;
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io(old.display().to_string(), e))?;
+        } else {
+            std::fs::rename(&self.staging, &self.target).map_err(|e| Error::io(&shown, e))?;
+        }
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for DirOutput {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
     }
 }

@@ -1,0 +1,280 @@
+//! Writing the pruned model folder through an [`OutputFolder`]: model.safetensors
+//! streamed tensor by tensor (embedding / lm_head rows, gate / up rows, down columns;
+//! everything else copied bit for bit, same dtypes, `__metadata__` kept), the
+//! rewritten config.json / tokenizer.json / tokenizer_config.json /
+//! generation_config.json, and every other file of the input copied unchanged.
+//!
+//! Memory is bounded by one read block ([`BLOCK_BYTES`]) plus one tensor's kept rows
+//! for column slicing; the output is the same bytes for the same inputs.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::io::{ByteSink, ByteSource, ModelFolder, OutputFolder};
+use crate::model::names::{EMBED, LM_HEAD};
+use crate::model::safetensors::{Layout, TensorSpec};
+use crate::model::{ModelInfo, TensorInfo, WEIGHTS, WEIGHTS_INDEX};
+use crate::progress::{Progress, ProgressSink};
+use crate::prune::KeepSet;
+use crate::tokenizer::surgery;
+
+/// Largest single read while slicing or copying a tensor.
+pub const BLOCK_BYTES: u64 = 16 << 20;
+
+/// How one tensor is carried over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Slice {
+    Copy,
+    /// Keep these rows of a 2-D tensor.
+    Rows(Vec<u32>),
+    /// Keep these columns of a 2-D tensor.
+    Cols(Vec<u32>),
+}
+
+fn mlp_layer(name: &str, proj: &str) -> Option<usize> {
+    name.strip_prefix("model.layers.")?.strip_suffix(&format!(".mlp.{proj}.weight"))?.parse().ok()
+}
+
+fn slice_for(name: &str, keep: &KeepSet) -> Slice {
+    if let Some(tokens) = keep.tokens.as_ref().filter(|_| name == EMBED || name == LM_HEAD) {
+        return Slice::Rows(tokens.clone());
+    }
+    if let Some(ch) = &keep.channels {
+        if let Some(l) = mlp_layer(name, "gate_proj").or_else(|| mlp_layer(name, "up_proj")) {
+            return Slice::Rows(ch[l].clone());
+        }
+        if let Some(l) = mlp_layer(name, "down_proj") {
+            return Slice::Cols(ch[l].clone());
+        }
+    }
+    Slice::Copy
+}
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// Each output file with its size in bytes.
+    pub files: Vec<(String, u64)>,
+    /// Parameters in the output.
+    pub params: u64,
+}
+
+/// Writes the pruned folder for `keep` into `out` and commits it.
+pub async fn export<F: ModelFolder, O: OutputFolder>(
+    folder: &F,
+    info: &ModelInfo,
+    keep: &KeepSet,
+    mut out: O,
+    progress: &mut impl ProgressSink,
+) -> Result<ExportSummary> {
+    let cfg = &info.config;
+    keep.validate(cfg)?;
+    let map = keep.tokens.as_deref().map(surgery::remap);
+    let mut files = Vec::new();
+
+    // Small files first: a bad tokenizer fails before gigabytes are written.
+    let mut json_files: Vec<(String, Vec<u8>)> = Vec::new();
+    let config = read_json(folder, "config.json").await?.expect("ModelInfo::load read it");
+    let mut config = match &map {
+        Some(m) => surgery::remap_config_ids(&config, m, Some(keep.vocab_size(cfg)), "config.json")?,
+        None => config,
+    };
+    set_intermediate_size(&mut config, keep.intermediate_size(cfg));
+    json_files.push(("config.json".into(), pretty(&config)));
+    if let Some(m) = &map {
+        let tok = read_json(folder, surgery_file()).await?.ok_or_else(|| Error::MissingFile {
+            file: surgery_file().into(),
+            hint: format!("vocabulary pruning rewrites it (looked in {})", folder.describe()),
+        })?;
+        let keep_ids = keep.tokens.as_deref().expect("map implies tokens");
+        json_files.push((surgery_file().into(), pretty(&surgery::prune_tokenizer(&tok, keep_ids)?)));
+        if let Some(tc) = read_json(folder, "tokenizer_config.json").await? {
+            json_files.push(("tokenizer_config.json".into(), pretty(&surgery::prune_tokenizer_config(&tc, m)?)));
+        }
+        if let Some(gc) = read_json(folder, "generation_config.json").await? {
+            let gc = surgery::remap_config_ids(&gc, m, None, "generation_config.json")?;
+            json_files.push(("generation_config.json".into(), pretty(&gc)));
+        }
+    }
+
+    // model.safetensors, streamed.
+    let mut sources = Vec::with_capacity(info.shard_files.len());
+    for name in &info.shard_files {
+        sources.push(folder.require(name, "it was there when the model was loaded").await?);
+    }
+    let mut specs = Vec::new();
+    let mut plan: BTreeMap<String, (usize, TensorInfo, Slice)> = BTreeMap::new();
+    for (shard, index) in info.shards.iter().enumerate() {
+        for t in index.tensors() {
+            let slice = slice_for(&t.name, keep);
+            let mut shape = t.shape.clone();
+            match &slice {
+                Slice::Copy => {}
+                Slice::Rows(r) | Slice::Cols(r) if shape.len() != 2 => {
+                    return Err(Error::format(&index.file, format!("tensor {:?} should be 2-D to slice {} entries, it is {shape:?}", t.name, r.len())));
+                }
+                Slice::Rows(r) => {
+                    check_bound(t, r, shape[0])?;
+                    shape[0] = r.len() as u64;
+                }
+                Slice::Cols(c) => {
+                    check_bound(t, c, shape[1])?;
+                    shape[1] = c.len() as u64;
+                }
+            }
+            specs.push(TensorSpec { name: t.name.clone(), dtype: t.dtype, shape });
+            plan.insert(t.name.clone(), (shard, t.clone(), slice));
+        }
+    }
+    let metadata = info.shards.first().map(|s| s.metadata.clone()).unwrap_or_default();
+    let layout = Layout::new(specs, &metadata)?;
+    let total = layout.file_len();
+    let mut sink = out.create(WEIGHTS).await?;
+    sink.write(&layout.header).await?;
+    let mut written = layout.header.len() as u64;
+    let mut params = 0;
+    for (spec, range) in &layout.tensors {
+        let (shard, t, slice) = &plan[&spec.name];
+        let n = write_tensor(&sources[*shard], t, slice, &mut sink).await?;
+        debug_assert_eq!(n, range.end - range.start);
+        written += n;
+        params += spec.shape.iter().product::<u64>();
+        progress.report(Progress { stage: format!("writing {WEIGHTS}"), done: written, total });
+    }
+    sink.finish().await?;
+    files.push((WEIGHTS.to_string(), total));
+
+    for (name, bytes) in &json_files {
+        let mut s = out.create(name).await?;
+        s.write(bytes).await?;
+        s.finish().await?;
+        files.push((name.clone(), bytes.len() as u64));
+    }
+    // Everything else, unchanged (chat templates, special_tokens_map.json, licences, …).
+    let rewritten: Vec<&str> = json_files.iter().map(|(n, _)| n.as_str()).collect();
+    for name in folder.list().await? {
+        let weights = name == WEIGHTS || name == WEIGHTS_INDEX || info.shard_files.contains(&name);
+        if weights || rewritten.contains(&name.as_str()) || name.starts_with('.') {
+            continue;
+        }
+        let src = folder.require(&name, "it was listed a moment ago").await?;
+        let mut s = out.create(&name).await?;
+        copy_range(&src, 0, src.len(), &mut s).await?;
+        s.finish().await?;
+        files.push((name, src.len()));
+    }
+    out.commit().await?;
+    files.sort();
+    Ok(ExportSummary { files, params })
+}
+
+fn surgery_file() -> &'static str {
+    crate::tokenizer::FILE
+}
+
+fn check_bound(t: &TensorInfo, ids: &[u32], bound: u64) -> Result<()> {
+    match ids.last() {
+        Some(&last) if last as u64 >= bound => {
+            Err(Error::format("model.safetensors", format!("tensor {:?} has {bound} rows/columns, cannot keep index {last}", t.name)))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn set_intermediate_size(config: &mut Value, i: usize) {
+    let target = match config.get_mut("text_config") {
+        Some(t) if t.get("intermediate_size").is_some() => t,
+        _ => config,
+    };
+    if let Some(m) = target.as_object_mut() {
+        m.insert("intermediate_size".into(), Value::from(i));
+    }
+}
+
+async fn read_json<F: ModelFolder>(folder: &F, name: &str) -> Result<Option<Value>> {
+    let Some(src) = folder.open(name).await? else { return Ok(None) };
+    let bytes = src.read_to_end().await?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::format(name, format!("not valid JSON: {e}")))
+}
+
+fn pretty(v: &Value) -> Vec<u8> {
+    let mut s = serde_json::to_vec_pretty(v).expect("a JSON value serialises");
+    s.push(b'\n');
+    s
+}
+
+async fn copy_range<S: ByteSource>(src: &S, start: u64, len: u64, sink: &mut impl ByteSink) -> Result<()> {
+    let mut pos = start;
+    while pos < start + len {
+        let n = BLOCK_BYTES.min(start + len - pos);
+        sink.write(&src.read_at(pos, n as usize).await?).await?;
+        pos += n;
+    }
+    Ok(())
+}
+
+/// Writes `t` sliced by `slice`; returns the bytes written.
+async fn write_tensor<S: ByteSource>(src: &S, t: &TensorInfo, slice: &Slice, sink: &mut impl ByteSink) -> Result<u64> {
+    let elem = t.dtype.size();
+    match slice {
+        Slice::Copy => {
+            copy_range(src, t.range.start, t.range.end - t.range.start, sink).await?;
+            Ok(t.range.end - t.range.start)
+        }
+        Slice::Rows(rows) | Slice::Cols(rows) => {
+            let (n_rows, n_cols) = (t.shape[0], t.shape[1]);
+            let row_bytes = n_cols * elem;
+            let block_rows = (BLOCK_BYTES / row_bytes.max(1)).max(1);
+            let cols = matches!(slice, Slice::Cols(_));
+            let mut written = 0;
+            let mut next = 0usize; // index into `rows` (row slicing)
+            let mut start = 0u64;
+            while start < n_rows {
+                let end = (start + block_rows).min(n_rows);
+                let first = next;
+                while !cols && next < rows.len() && (rows[next] as u64) < end {
+                    next += 1;
+                }
+                if cols || next > first {
+                    let bytes = src.read_at(t.range.start + start * row_bytes, ((end - start) * row_bytes) as usize).await?;
+                    let mut out = Vec::new();
+                    if cols {
+                        for row in bytes.chunks_exact(row_bytes as usize) {
+                            for &c in rows {
+                                out.extend_from_slice(&row[(c as u64 * elem) as usize..((c as u64 + 1) * elem) as usize]);
+                            }
+                        }
+                    } else {
+                        for &r in &rows[first..next] {
+                            let off = ((r as u64 - start) * row_bytes) as usize;
+                            out.extend_from_slice(&bytes[off..off + row_bytes as usize]);
+                        }
+                    }
+                    sink.write(&out).await?;
+                    written += out.len() as u64;
+                }
+                start = end;
+            }
+            Ok(written)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_follow_the_tensor_names() {
+        let keep = KeepSet { tokens: Some(vec![0, 2]), channels: Some(vec![vec![1], vec![0]]) };
+        assert_eq!(slice_for(EMBED, &keep), Slice::Rows(vec![0, 2]));
+        assert_eq!(slice_for(LM_HEAD, &keep), Slice::Rows(vec![0, 2]));
+        assert_eq!(slice_for("model.layers.1.mlp.up_proj.weight", &keep), Slice::Rows(vec![0]));
+        assert_eq!(slice_for("model.layers.0.mlp.down_proj.weight", &keep), Slice::Cols(vec![1]));
+        assert_eq!(slice_for("model.layers.0.self_attn.q_proj.weight", &keep), Slice::Copy);
+        assert_eq!(slice_for("model.layers.0.mlp.down_proj.bias", &keep), Slice::Copy);
+        assert_eq!(slice_for(EMBED, &KeepSet::default()), Slice::Copy);
+    }
+}

@@ -1,0 +1,118 @@
+//! What survives pruning ([`KeepSet`]) and how it is chosen from importance scores:
+//! per layer the I' channels with the largest importance, the same I' in every layer,
+//! kept in their original order (paper Algorithm 1).
+
+use crate::error::{Error, Result};
+use crate::model::ModelConfig;
+
+/// Kept token ids and FFN channels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeepSet {
+    /// Kept vocabulary rows, ascending; `None` keeps all.
+    pub tokens: Option<Vec<u32>>,
+    /// Per layer, kept channels, ascending, the same count in every layer; `None` keeps all.
+    pub channels: Option<Vec<Vec<u32>>>,
+}
+
+impl KeepSet {
+    /// Checks the set against the model: ascending unique in-range ids, one channel
+    /// list per layer, 0 < I' ≤ I in every layer.
+    pub fn validate(&self, cfg: &ModelConfig) -> Result<()> {
+        if let Some(t) = &self.tokens {
+            check_sorted(t, cfg.vocab_size, "token ids")?;
+            if t.is_empty() {
+                return Err(Error::Invalid("V' must be at least 1".into()));
+            }
+        }
+        if let Some(ch) = &self.channels {
+            if ch.len() != cfg.num_layers {
+                return Err(Error::Invalid(format!("channel lists for {} layers, the model has {}", ch.len(), cfg.num_layers)));
+            }
+            let n = ch[0].len();
+            if n == 0 || n > cfg.intermediate_size {
+                return Err(Error::Invalid(format!("I' = {n} must be between 1 and I = {}", cfg.intermediate_size)));
+            }
+            for (l, c) in ch.iter().enumerate() {
+                if c.len() != n {
+                    return Err(Error::Invalid(format!("layer {l} keeps {} channels, layer 0 keeps {n}: I' must be the same in every layer", c.len())));
+                }
+                check_sorted(c, cfg.intermediate_size, &format!("layer {l} channels"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The new vocabulary size (rows kept).
+    pub fn vocab_size(&self, cfg: &ModelConfig) -> usize {
+        self.tokens.as_ref().map_or(cfg.vocab_size, Vec::len)
+    }
+
+    /// The new intermediate size.
+    pub fn intermediate_size(&self, cfg: &ModelConfig) -> usize {
+        self.channels.as_ref().map_or(cfg.intermediate_size, |c| c[0].len())
+    }
+}
+
+fn check_sorted(ids: &[u32], bound: usize, what: &str) -> Result<()> {
+    if let Some(w) = ids.windows(2).find(|w| w[0] >= w[1]) {
+        return Err(Error::Invalid(format!("{what} must be ascending and unique ({} then {})", w[0], w[1])));
+    }
+    if let Some(&last) = ids.last() {
+        if last as usize >= bound {
+            return Err(Error::Invalid(format!("{what}: {last} is out of range (< {bound})")));
+        }
+    }
+    Ok(())
+}
+
+/// The `keep` most important channels of each layer, in ascending channel order; ties
+/// go to the lower channel index (deterministic).
+pub fn top_channels(importance: &[Vec<f64>], keep: usize) -> Result<Vec<Vec<u32>>> {
+    importance
+        .iter()
+        .enumerate()
+        .map(|(l, imp)| {
+            if keep == 0 || keep > imp.len() {
+                return Err(Error::Invalid(format!("I' = {keep} must be between 1 and I = {}", imp.len())));
+            }
+            if let Some(k) = imp.iter().position(|v| !v.is_finite()) {
+                return Err(Error::Invalid(format!("importance of layer {l}, channel {k} is {} (not finite)", imp[k])));
+            }
+            let mut order: Vec<u32> = (0..imp.len() as u32).collect();
+            order.sort_by(|&a, &b| imp[b as usize].total_cmp(&imp[a as usize]).then(a.cmp(&b)));
+            let mut kept = order[..keep].to_vec();
+            kept.sort_unstable();
+            Ok(kept)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_channels_keeps_the_largest_in_order() {
+        let imp = vec![vec![0.5, 3.0, 1.0, 3.0, 0.1], vec![9.0, 0.0, 0.0, 0.0, 8.0]];
+        assert_eq!(top_channels(&imp, 2).unwrap(), vec![vec![1, 3], vec![0, 4]]);
+        assert_eq!(top_channels(&imp, 3).unwrap(), vec![vec![1, 2, 3], vec![0, 1, 4]], "ties go to the lower index");
+        assert!(top_channels(&imp, 0).is_err());
+        assert!(top_channels(&imp, 6).is_err());
+        assert!(top_channels(&[vec![f64::NAN]], 1).is_err());
+    }
+
+    #[test]
+    fn validate_names_the_problem() {
+        let cfg = crate::model::ModelConfig::from_value(serde_json::json!({"model_type": "llama", "hidden_size": 8,
+            "intermediate_size": 4, "num_hidden_layers": 2, "num_attention_heads": 2, "vocab_size": 10})).unwrap();
+        let ok = KeepSet { tokens: Some(vec![0, 3, 9]), channels: Some(vec![vec![0, 2], vec![1, 3]]) };
+        ok.validate(&cfg).unwrap();
+        assert_eq!((ok.vocab_size(&cfg), ok.intermediate_size(&cfg)), (3, 2));
+        let e = |k: KeepSet| k.validate(&cfg).unwrap_err().to_string();
+        assert!(e(KeepSet { tokens: Some(vec![3, 3]), channels: None }).contains("ascending"));
+        assert!(e(KeepSet { tokens: Some(vec![10]), channels: None }).contains("out of range"));
+        assert!(e(KeepSet { tokens: None, channels: Some(vec![vec![0], vec![0, 1]]) }).contains("same in every layer"));
+        assert!(e(KeepSet { tokens: None, channels: Some(vec![vec![], vec![]]) }).contains("between 1 and I"));
+        assert!(e(KeepSet { tokens: None, channels: Some(vec![vec![0]]) }).contains("the model has 2"));
+    }
+}
