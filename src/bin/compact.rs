@@ -168,7 +168,32 @@ mod cli {
     }
 
     fn import_gguf(gguf: &std::path::Path, out: &std::path::Path) -> Result<()> {
-        let _ = (gguf, out);
-        bail!("import-gguf is not wired yet")
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg:30} [{bar:40}] {bytes}/{total_bytes} ({eta})")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        let start = std::time::Instant::now();
+        let summary = compact::gguf::import(gguf, out, &mut |stage, done, total| {
+            bar.set_message(stage.to_string());
+            bar.set_length(total);
+            bar.set_position(done);
+        });
+        bar.finish_and_clear();
+        let s = summary?;
+        println!(
+            "{} → {}: {} ({} tensors, {} parameters, {} tokens, {}), {:.1} MB in {:.1} s",
+            gguf.display(),
+            out.display(),
+            s.architecture,
+            s.tensors,
+            s.params,
+            s.tokenizer_tokens,
+            if s.tied_embeddings { "tied embeddings" } else { "separate lm_head" },
+            s.bytes_written as f64 / 1e6,
+            start.elapsed().as_secs_f64()
+        );
+        Ok(())
     }
 }
