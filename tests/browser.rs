@@ -52,6 +52,6 @@ async fn truncated_blob_is_a_typed_error() {
 #[wasm_bindgen_test]
 async fn webgpu_adapter_is_found_and_sufficient() {
     let report = gpu::probe().await.expect("headless Chromium with --enable-unsafe-webgpu has an adapter");
-    assert_eq!(report.backend, "BrowserWebGpu");
+    assert_eq!(report.backend, "WebGPU");
     assert!(report.shortfalls().is_empty(), "{:?}", report.shortfalls());
 }

@@ -63,7 +63,7 @@ fn GpuStatus() -> impl IntoView {
                 Some(Ok(r)) => {
                     let short = r.shortfalls();
                     view! {
-                        <span class="ok">"WebGPU: " {r.one_line()}</span>
+                        <span class="ok">"GPU: " {r.one_line()}</span>
                         {(!short.is_empty()).then(|| view! { <span class="warn">" — too small for calibration: " {short.join("; ")}</span> })}
                     }.into_any()
                 }

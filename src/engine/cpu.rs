@@ -34,11 +34,14 @@ pub struct ForwardOptions<'a> {
     /// Keep the residual stream after every layer.
     pub keep_layer_outputs: bool,
     pub logits: Logits,
+    /// Per layer, the FFN channels to keep; the others are zeroed (what pruning them
+    /// must be equivalent to). `None` keeps all.
+    pub ffn_keep: Option<&'a [Vec<u32>]>,
 }
 
 impl Default for ForwardOptions<'_> {
     fn default() -> Self {
-        Self { act2_weights: None, keep_layer_outputs: false, logits: Logits::Last }
+        Self { act2_weights: None, keep_layer_outputs: false, logits: Logits::Last, ffn_keep: None }
     }
 }
 
@@ -78,7 +81,8 @@ pub async fn forward<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, token
 
     let mut out = ForwardOutput::default();
     for layer in 0..cfg.num_layers {
-        let imp = layer_forward(cfg, ck, layer, &mut x, t, opts.act2_weights).await?;
+        let keep = opts.ffn_keep.map(|k| k[layer].as_slice());
+        let imp = layer_forward(cfg, ck, layer, &mut x, t, opts.act2_weights, keep).await?;
         if let Some(imp) = imp {
             out.importance.push(imp);
         }
@@ -145,6 +149,7 @@ async fn layer_forward<S: ByteSource>(
     x: &mut [f32],
     t: usize,
     act2_weights: Option<&[f32]>,
+    ffn_keep: Option<&[u32]>,
 ) -> Result<Option<Vec<f64>>> {
     let (d, i_dim, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim);
     let (q_dim, kv_dim) = (cfg.q_dim(), cfg.kv_dim());
@@ -186,7 +191,14 @@ async fn layer_forward<S: ByteSource>(
     rms_norm_rows(&mut h, &load(names::layer_norm(l, pre), vec![d]).await?, eps, off);
     let gate = matmul(&h, t, &load(names::mlp(l, "gate_proj"), vec![i_dim, d]).await?, i_dim, d);
     let up = matmul(&h, t, &load(names::mlp(l, "up_proj"), vec![i_dim, d]).await?, i_dim, d);
-    let act: Vec<f32> = gate.iter().zip(&up).map(|(&g, &u)| cfg.activation.apply(g) * u).collect();
+    let mut act: Vec<f32> = gate.iter().zip(&up).map(|(&g, &u)| cfg.activation.apply(g) * u).collect();
+    if let Some(keep) = ffn_keep {
+        let mut kept = vec![false; i_dim];
+        keep.iter().for_each(|&c| kept[c as usize] = true);
+        for row in act.chunks_exact_mut(i_dim) {
+            row.iter_mut().zip(&kept).filter(|(_, k)| !**k).for_each(|(a, _)| *a = 0.0);
+        }
+    }
     let importance = act2_weights.map(|w| {
         let mut imp = vec![0f64; i_dim];
         for (row, &wi) in act.chunks_exact(i_dim).zip(w) {

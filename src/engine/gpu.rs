@@ -47,7 +47,11 @@ impl AdapterReport {
         let limits = adapter.limits();
         Self {
             name: if info.name.is_empty() { "unnamed adapter".into() } else { info.name },
-            backend: format!("{:?}", info.backend),
+            backend: match info.backend {
+                wgpu::Backend::BrowserWebGpu => "WebGPU".into(),
+                wgpu::Backend::Gl => "OpenGL".into(),
+                other => format!("{other:?}"),
+            },
             device_type: format!("{:?}", info.device_type),
             driver: [info.driver, info.driver_info].iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>().join(" "),
             max_storage_binding: limits.max_storage_buffer_binding_size,
@@ -113,7 +117,7 @@ pub async fn adapter() -> Result<wgpu::Adapter> {
     let options = wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() };
     instance().request_adapter(&options).await.map_err(|e| {
         Error::Gpu(if cfg!(target_arch = "wasm32") {
-            format!("{NO_WEBGPU_HELP} (the browser found no adapter: {e})")
+            format!("{NO_WEBGPU_HELP} (This browser has the WebGPU API but offered no adapter: it may be disabled or blocklisted for this GPU.)")
         } else {
             format!(
                 "no GPU adapter found ({e}). Install a Vulkan driver (on Debian/Ubuntu without a GPU: \

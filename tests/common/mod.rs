@@ -24,3 +24,20 @@ pub fn compact(args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_compact")).args(args).output().expect("run compact");
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
+
+/// Polls a future to completion on this thread (native files never wait).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}
+
+/// Loads a model folder: its info, an open checkpoint, and its tokenizer.
+pub fn open(dir: &std::path::Path) -> (compact::model::ModelInfo, compact::model::Checkpoint<compact::io::FileSource>, tokenizers::Tokenizer) {
+    use compact::io::{ByteSource, DirFolder, ModelFolder};
+    let folder = DirFolder::new(dir).unwrap();
+    block_on(async {
+        let info = compact::model::ModelInfo::load(&folder).await.unwrap();
+        let ck = compact::model::Checkpoint::open(&folder, &info).await.unwrap();
+        let tok_bytes = folder.require("tokenizer.json", "test").await.unwrap().read_to_end().await.unwrap();
+        (info, ck, compact::tokenizer::load(&tok_bytes).unwrap())
+    })
+}

@@ -76,7 +76,7 @@ test('demo model: WebGPU status, model card and parameter chart', async () => {
     const status = page.locator('#gpu-status .ok');
     await status.waitFor({ timeout: 60000 });
     const statusText = await status.textContent();
-    assert.match(statusText, /WebGPU: .*max storage binding \d+ MiB · max buffer \d+ MiB · \d+ invocations\/workgroup · shader-f16 (yes|no)/);
+    assert.match(statusText, /GPU: .*\(WebGPU, \w+\) · max storage binding \d+ MiB · max buffer \d+ MiB · \d+ invocations\/workgroup · shader-f16 (yes|no)/);
 
     await page.locator('button.demo[data-model="smollm2-135m"]').click();
     const card = page.locator('#model-card');

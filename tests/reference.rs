@@ -1,0 +1,46 @@
+//! The CPU reference forward against logits computed once by transformers (PyTorch,
+//! f32) on the same converted weights: tests/golden/make_logits_golden.py.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use common::{block_on, fixture, open};
+use compact::engine::cpu::{self, ForwardOptions, Logits};
+use serde_json::Value;
+
+fn check_against_golden(name: &str) {
+    let golden: Value = serde_json::from_str(&std::fs::read_to_string(format!("tests/golden/{name}.logits.json")).unwrap()).unwrap();
+    let (info, ck, tok) = open(&fixture(name));
+    let ids: Vec<u32> = golden["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+    assert_eq!(compact::tokenizer::encode(&tok, golden["prompt"].as_str().unwrap()).unwrap(), ids, "tokenization");
+    let out = block_on(cpu::forward(&info.config, &ck, &ids, &ForwardOptions { logits: Logits::All, ..Default::default() })).unwrap();
+    let v = info.config.vocab_size;
+    let probe: Vec<usize> = golden["probe_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    let mut worst = 0f64;
+    for (p, pos) in golden["positions"].as_array().unwrap().iter().enumerate() {
+        let row = &out.logits[p * v..(p + 1) * v];
+        let scale = row.iter().fold(0f32, |m, x| m.max(x.abs())) as f64;
+        let mut pairs: Vec<(usize, f64)> = pos["top"].as_array().unwrap().iter().map(|t| (t[0].as_u64().unwrap() as usize, t[1].as_f64().unwrap())).collect();
+        pairs.extend(probe.iter().zip(pos["probe"].as_array().unwrap()).map(|(&i, x)| (i, x.as_f64().unwrap())));
+        for (i, want) in pairs {
+            let err = (row[i] as f64 - want).abs() / scale.max(1e-6);
+            worst = worst.max(err);
+            assert!(err < 1e-3, "{name} position {p} id {i}: ours {} vs transformers {want} (relative {err:.2e})", row[i]);
+        }
+        assert_eq!(cpu::argmax(row), pos["top"][0][0].as_u64().unwrap() as usize, "{name} position {p}: top-1 differs");
+    }
+    eprintln!("{name}: worst relative logit difference vs transformers {worst:.2e}");
+}
+
+#[test]
+fn smollm2_logits_match_transformers() {
+    check_against_golden("smollm2-135m");
+}
+
+#[test]
+fn smollm2_greedy_continuation_is_sensible() {
+    let (info, ck, tok) = open(&fixture("smollm2-135m"));
+    let ids = compact::tokenizer::encode(&tok, "The capital of France is").unwrap();
+    let new = block_on(cpu::generate_greedy(&info.config, &ck, &ids, 3, &[])).unwrap();
+    assert_eq!(compact::tokenizer::decode(&tok, &new).unwrap(), " Paris.\n");
+}
