@@ -70,6 +70,7 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
     progress: &mut impl ProgressSink,
 ) -> Result<ExportSummary> {
     let cfg = &info.config;
+    info.check_tensors()?;
     keep.validate(cfg)?;
     let map = keep.tokens.as_deref().map(surgery::remap);
     let mut files = Vec::new();
