@@ -3,7 +3,34 @@
 //! kept in their original order (paper Algorithm 1).
 
 use crate::error::{Error, Result};
-use crate::model::ModelConfig;
+use crate::io::ByteSource;
+use crate::model::safetensors::TensorIndex;
+use crate::model::{Dtype, ModelConfig};
+
+/// The tensor name of layer `l`'s importance vector in an importance file.
+pub fn importance_name(l: usize) -> String {
+    format!("model.layers.{l}.mlp.importance")
+}
+
+/// Reads an importance file: a safetensors file of F32 vectors
+/// `model.layers.{i}.mlp.importance`, one per layer, each of length I.
+pub async fn read_importance(src: &impl ByteSource, cfg: &ModelConfig) -> Result<Vec<Vec<f64>>> {
+    let index = TensorIndex::read(src).await?;
+    let mut out = Vec::with_capacity(cfg.num_layers);
+    for l in 0..cfg.num_layers {
+        let name = importance_name(l);
+        let t = index.require(&name)?;
+        if t.dtype != Dtype::F32 || t.shape != [cfg.intermediate_size as u64] {
+            return Err(Error::format(
+                src.name(),
+                format!("{name} is {} {:?}; expected F32 [{}] (is it from another model?)", t.dtype, t.shape, cfg.intermediate_size),
+            ));
+        }
+        let bytes = src.read_at(t.range.start, (t.range.end - t.range.start) as usize).await?;
+        out.push(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect());
+    }
+    Ok(out)
+}
 
 /// Kept token ids and FFN channels.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
