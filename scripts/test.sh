@@ -11,7 +11,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "setup"
 bash scripts/setup.sh
 step "fixtures"
-bash scripts/fetch-model.sh smollm2-135m
+bash scripts/fetch-model.sh all
 
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 step "native tests (cargo test --release)"

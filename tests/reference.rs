@@ -44,3 +44,13 @@ fn smollm2_greedy_continuation_is_sensible() {
     let new = block_on(cpu::generate_greedy(&info.config, &ck, &ids, 3, &[])).unwrap();
     assert_eq!(compact::tokenizer::decode(&tok, &new).unwrap(), " Paris.\n");
 }
+
+#[test]
+fn qwen2_logits_match_transformers() {
+    check_against_golden("qwen2.5-0.5b");
+}
+
+#[test]
+fn gemma3_logits_match_transformers() {
+    check_against_golden("gemma3-270m");
+}
