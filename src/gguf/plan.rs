@@ -1,0 +1,532 @@
+//! What a GGUF file becomes in a Hugging Face folder, decided from its header alone:
+//! the family and hyper-parameters, `config.json` / `generation_config.json`, and for
+//! every tensor its Hugging Face name, shape and the fix-up that undoes llama.cpp's
+//! conversion.
+//!
+//! llama.cpp changes some weights when it writes a GGUF; the fix-ups reverse that:
+//! - llama family: the rows of `q_proj` / `k_proj` are interleaved per head for its
+//!   rope kernel; [`Transform::Unpermute`] puts them back (rows `2j + i` of a head
+//!   return to `i · head_dim/2 + j`).
+//! - Gemma-3: every RMSNorm weight is stored as `1 + w`; [`Transform::MinusOne`].
+//! - Qwen2 and Gemma-3 q/k are stored as in the checkpoint.
+//!
+//! Everything here works on the parsed header only (no I/O), so it can run anywhere.
+
+use serde_json::{Map, Value as Json, json};
+
+use super::reader::{Header, TensorInfo, Value};
+use crate::error::{Error, Result};
+use crate::model::names;
+
+/// The model families the importer converts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `general.architecture = llama` (SmolLM2, Llama-2-style models).
+    Llama,
+    /// `qwen2` (Qwen2 / Qwen2.5).
+    Qwen2,
+    /// `gemma3` (the Gemma-3 text models).
+    Gemma3,
+}
+
+impl Family {
+    /// The family of a GGUF `general.architecture`.
+    pub fn from_arch(arch: &str) -> Result<Self> {
+        match arch {
+            "llama" => Ok(Family::Llama),
+            "qwen2" => Ok(Family::Qwen2),
+            "gemma3" => Ok(Family::Gemma3),
+            other => Err(Error::Unsupported { arch: other.to_string() }),
+        }
+    }
+
+    /// The `general.architecture` string (also the metadata key prefix).
+    pub fn arch(self) -> &'static str {
+        match self {
+            Family::Llama => "llama",
+            Family::Qwen2 => "qwen2",
+            Family::Gemma3 => "gemma3",
+        }
+    }
+}
+
+/// A fix-up applied to a tensor's f32 values, row block by row block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transform {
+    /// Copy as is.
+    None,
+    /// Undo llama.cpp's rope row interleave within each head of `head_dim` rows.
+    Unpermute { head_dim: usize },
+    /// Subtract 1 (Gemma norms are stored as 1 + w).
+    MinusOne,
+}
+
+impl Transform {
+    /// Rows that must be transformed together (a chunk must hold a multiple of them).
+    pub fn row_group(self) -> usize {
+        match self {
+            Transform::Unpermute { head_dim } => head_dim,
+            _ => 1,
+        }
+    }
+
+    /// Applies the fix-up to `rows` (row-major, `row_len` values per row, a whole
+    /// number of row groups), using `scratch` as needed.
+    pub fn apply(self, rows: &mut [f32], row_len: usize, scratch: &mut Vec<f32>) {
+        match self {
+            Transform::None => {}
+            Transform::MinusOne => rows.iter_mut().for_each(|v| *v -= 1.0),
+            Transform::Unpermute { head_dim } => {
+                let half = head_dim / 2;
+                for head in rows.chunks_exact_mut(head_dim * row_len) {
+                    scratch.clear();
+                    scratch.extend_from_slice(head);
+                    for i in 0..2 {
+                        for j in 0..half {
+                            let (dst, src) = ((i * half + j) * row_len, (2 * j + i) * row_len);
+                            head[dst..dst + row_len].copy_from_slice(&scratch[src..src + row_len]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One tensor of the output checkpoint.
+#[derive(Debug, Clone)]
+pub struct OutTensor {
+    /// Hugging Face name.
+    pub name: String,
+    /// Source tensor in the GGUF.
+    pub source: TensorInfo,
+    /// Hugging Face shape (outermost first).
+    pub shape: Vec<u64>,
+    /// Fix-up to apply.
+    pub transform: Transform,
+}
+
+/// Model hyper-parameters read from the GGUF metadata.
+#[derive(Debug, Clone)]
+pub struct Hparams {
+    pub family: Family,
+    pub layers: usize,
+    pub hidden: usize,
+    pub intermediate: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub rms_norm_eps: f64,
+    pub rope_theta: f64,
+    pub context: usize,
+    /// Rows of the embedding matrix (the config's `vocab_size`).
+    pub vocab_rows: usize,
+    pub rope_scaling: Json,
+    /// Gemma-3's sliding window.
+    pub sliding_window: Option<usize>,
+    /// Whether q/k/v have biases.
+    pub attention_bias: bool,
+}
+
+/// The whole conversion decided from the header.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub hparams: Hparams,
+    /// Whether lm_head is the embedding (no separate `lm_head.weight` is written).
+    pub tied: bool,
+    /// Output tensors in GGUF order.
+    pub tensors: Vec<OutTensor>,
+}
+
+/// A metadata reader that names the file and key in its errors.
+pub(crate) struct Meta<'a> {
+    pub header: &'a Header,
+    pub file: &'a str,
+}
+
+impl Meta<'_> {
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.header.get(key)
+    }
+
+    fn bad(&self, key: &str, what: &str) -> Error {
+        match self.get(key) {
+            None => Error::format(self.file, format!("metadata {key:?} is missing")),
+            Some(v) => Error::format(self.file, format!("metadata {key:?} is a {}, expected {what}", v.type_name())),
+        }
+    }
+
+    pub fn usize(&self, key: &str) -> Result<usize> {
+        self.get(key)
+            .and_then(Value::as_u64)
+            .and_then(|v| usize::try_from(v).ok())
+            .ok_or_else(|| self.bad(key, "a non-negative integer"))
+    }
+
+    pub fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
+        self.get(key).map(|_| self.usize(key)).transpose()
+    }
+
+    /// A float metadata value, printed as its shortest f32 decimal (1e-5, not
+    /// 9.999999747378752e-06) since GGUF stores the checkpoint's values as f32.
+    pub fn f32_as_f64(&self, key: &str) -> Result<f64> {
+        let v = self.get(key).and_then(Value::as_f64).ok_or_else(|| self.bad(key, "a number"))?;
+        Ok(shortest_f32(v))
+    }
+
+    pub fn opt_str(&self, key: &str) -> Result<Option<&str>> {
+        self.get(key).map(|v| v.as_str().ok_or_else(|| self.bad(key, "a string"))).transpose()
+    }
+
+    pub fn opt_bool(&self, key: &str) -> Result<Option<bool>> {
+        self.get(key).map(|v| v.as_bool().ok_or_else(|| self.bad(key, "a bool"))).transpose()
+    }
+}
+
+/// The f64 whose shortest decimal equals the shortest decimal of `v` as f32.
+pub(crate) fn shortest_f32(v: f64) -> f64 {
+    (v as f32).to_string().parse().unwrap_or(v)
+}
+
+impl Plan {
+    /// Decides the conversion of the GGUF whose header is `header` (`file` names it in
+    /// errors). `tie_output` is asked, only when the file has both `output.weight` and
+    /// `token_embd.weight`, whether they hold the same matrix (see the native importer).
+    pub fn new(
+        header: &Header,
+        file: &str,
+        tie_output: impl FnOnce(&TensorInfo, &TensorInfo) -> Result<bool>,
+    ) -> Result<Self> {
+        let meta = Meta { header, file };
+        let arch = meta
+            .opt_str("general.architecture")?
+            .ok_or_else(|| Error::format(file, "metadata \"general.architecture\" is missing"))?;
+        let family = Family::from_arch(arch)?;
+        let hp = hparams(&meta, family)?;
+
+        let embed = header
+            .tensor("token_embd.weight")
+            .ok_or_else(|| Error::format(file, "tensor \"token_embd.weight\" is missing"))?;
+        let tied = match header.tensor("output.weight") {
+            None => true,
+            Some(out) if out.dims == embed.dims => tie_output(out, embed)?,
+            Some(_) => false,
+        };
+        if header.tensor("rope_freqs.weight").is_some() {
+            return Err(Error::Invalid(format!(
+                "{file}: the model uses llama3-style rope scaling (a rope_freqs tensor), which the GGUF importer cannot turn back into config.json yet"
+            )));
+        }
+
+        let mut tensors = Vec::with_capacity(header.tensors.len());
+        for t in &header.tensors {
+            if t.name == "output.weight" && tied {
+                continue;
+            }
+            let (name, transform) = hf_name(&t.name, &hp).ok_or_else(|| {
+                Error::format(file, format!("tensor {:?} has no Hugging Face counterpart for {arch} models", t.name))
+            })?;
+            if !t.ggml_type.is_supported() {
+                return Err(Error::format(
+                    file,
+                    format!(
+                        "tensor {:?} has type {}, which the importer cannot dequantize (supported: {})",
+                        t.name,
+                        t.ggml_type,
+                        super::quant::supported_names()
+                    ),
+                ));
+            }
+            header.data_range(t).map_err(|m| Error::format(file, m))?;
+            let shape = t.hf_shape();
+            if let Transform::Unpermute { head_dim } = transform
+                && (!shape[0].is_multiple_of(head_dim as u64) || !head_dim.is_multiple_of(2))
+            {
+                return Err(Error::format(
+                    file,
+                    format!("tensor {:?}: {} rows are not whole heads of {head_dim}", t.name, shape[0]),
+                ));
+            }
+            tensors.push(OutTensor { name, source: t.clone(), shape, transform });
+        }
+        let expect = hp.vocab_rows as u64;
+        if embed.dims.get(1) != Some(&expect) || embed.dims[0] != hp.hidden as u64 {
+            return Err(Error::format(
+                file,
+                format!("token_embd.weight has dims {:?}, expected [{}, {expect}]", embed.dims, hp.hidden),
+            ));
+        }
+        Ok(Plan { hparams: hp, tied, tensors })
+    }
+
+    /// Parameters in the output checkpoint.
+    pub fn params(&self) -> u64 {
+        self.tensors.iter().map(|t| t.shape.iter().product::<u64>()).sum()
+    }
+}
+
+fn hparams(meta: &Meta, family: Family) -> Result<Hparams> {
+    let a = family.arch();
+    let k = |s: &str| format!("{a}.{s}");
+    let hidden = meta.usize(&k("embedding_length"))?;
+    let heads = meta.usize(&k("attention.head_count"))?;
+    if heads == 0 {
+        return Err(Error::format(meta.file, "attention.head_count is 0"));
+    }
+    let kv_heads = meta.opt_usize(&k("attention.head_count_kv"))?.unwrap_or(heads);
+    let head_dim = match meta.opt_usize(&k("attention.key_length"))? {
+        Some(d) => d,
+        None => hidden / heads,
+    };
+    let embed = meta
+        .header
+        .tensor("token_embd.weight")
+        .ok_or_else(|| Error::format(meta.file, "tensor \"token_embd.weight\" is missing"))?;
+    let vocab_rows = embed.dims.get(1).copied().unwrap_or(0) as usize;
+    let rope_scaling = match meta.opt_str(&k("rope.scaling.type"))? {
+        None | Some("none") => Json::Null,
+        Some(kind @ ("linear" | "yarn")) => {
+            let factor = meta.f32_as_f64(&k("rope.scaling.factor"))?;
+            let mut m = Map::new();
+            m.insert("rope_type".into(), json!(kind));
+            m.insert("type".into(), json!(kind));
+            m.insert("factor".into(), json!(factor));
+            if let Some(orig) = meta.opt_usize(&k("rope.scaling.original_context_length"))? {
+                m.insert("original_max_position_embeddings".into(), json!(orig));
+            }
+            Json::Object(m)
+        }
+        Some(other) => {
+            return Err(Error::Invalid(format!("{}: rope scaling type {other:?} is not supported", meta.file)));
+        }
+    };
+    let attention_bias = meta.header.tensor("blk.0.attn_q.bias").is_some();
+    Ok(Hparams {
+        family,
+        layers: meta.usize(&k("block_count"))?,
+        hidden,
+        intermediate: meta.usize(&k("feed_forward_length"))?,
+        heads,
+        kv_heads,
+        head_dim,
+        rms_norm_eps: meta.f32_as_f64(&k("attention.layer_norm_rms_epsilon"))?,
+        rope_theta: match meta.get(&k("rope.freq_base")) {
+            Some(_) => meta.f32_as_f64(&k("rope.freq_base"))?,
+            None => 10_000.0,
+        },
+        context: meta.usize(&k("context_length"))?,
+        vocab_rows,
+        rope_scaling,
+        sliding_window: meta.opt_usize(&k("attention.sliding_window"))?,
+        attention_bias,
+    })
+}
+
+/// The Hugging Face name and fix-up of GGUF tensor `name`, or `None` when unknown.
+fn hf_name(name: &str, hp: &Hparams) -> Option<(String, Transform)> {
+    let gemma = hp.family == Family::Gemma3;
+    let norm = if gemma { Transform::MinusOne } else { Transform::None };
+    match name {
+        "token_embd.weight" => return Some((names::EMBED.to_string(), Transform::None)),
+        "output_norm.weight" => return Some((names::FINAL_NORM.to_string(), norm)),
+        "output.weight" => return Some((names::LM_HEAD.to_string(), Transform::None)),
+        _ => {}
+    }
+    let rest = name.strip_prefix("blk.")?;
+    let (layer, rest) = rest.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    if layer >= hp.layers {
+        return None;
+    }
+    let (base, kind) = rest.rsplit_once('.')?;
+    if kind != "weight" && kind != "bias" {
+        return None;
+    }
+    let rope_rows = match hp.family {
+        Family::Llama => Transform::Unpermute { head_dim: hp.head_dim },
+        _ => Transform::None,
+    };
+    let (hf, transform) = match (base, kind) {
+        ("attn_q", _) => (names::attn(layer, "q_proj", kind), rope_rows),
+        ("attn_k", _) => (names::attn(layer, "k_proj", kind), rope_rows),
+        ("attn_v", _) => (names::attn(layer, "v_proj", kind), Transform::None),
+        ("attn_output", _) => (names::attn(layer, "o_proj", kind), Transform::None),
+        ("ffn_gate", "weight") => (names::mlp(layer, "gate_proj"), Transform::None),
+        ("ffn_up", "weight") => (names::mlp(layer, "up_proj"), Transform::None),
+        ("ffn_down", "weight") => (names::mlp(layer, "down_proj"), Transform::None),
+        ("attn_norm", "weight") => (names::layer_norm(layer, "input_layernorm"), norm),
+        ("ffn_norm", "weight") if gemma => (names::layer_norm(layer, "pre_feedforward_layernorm"), norm),
+        ("ffn_norm", "weight") => (names::layer_norm(layer, "post_attention_layernorm"), norm),
+        ("post_attention_norm", "weight") if gemma => (names::layer_norm(layer, "post_attention_layernorm"), norm),
+        ("post_ffw_norm", "weight") if gemma => (names::layer_norm(layer, "post_feedforward_layernorm"), norm),
+        ("attn_q_norm", "weight") if gemma => (names::attn(layer, "q_norm", "weight"), norm),
+        ("attn_k_norm", "weight") if gemma => (names::attn(layer, "k_norm", "weight"), norm),
+        _ => return None,
+    };
+    Some((hf, transform))
+}
+
+/// Special token ids from the tokenizer metadata.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpecialIds {
+    pub bos: Option<u32>,
+    pub eos: Option<u32>,
+    pub pad: Option<u32>,
+    pub unk: Option<u32>,
+}
+
+fn id(v: Option<u32>) -> Json {
+    v.map_or(Json::Null, |i| json!(i))
+}
+
+/// `config.json` in the transformers 4.x dialect of the family.
+pub fn config_json(plan: &Plan, ids: &SpecialIds) -> Json {
+    let hp = &plan.hparams;
+    let mut c = Map::new();
+    let mut put = |k: &str, v: Json| {
+        c.insert(k.to_string(), v);
+    };
+    match hp.family {
+        Family::Llama => {
+            put("architectures", json!(["LlamaForCausalLM"]));
+            put("attention_bias", json!(hp.attention_bias));
+            put("attention_dropout", json!(0.0));
+            put("bos_token_id", id(ids.bos));
+            put("eos_token_id", id(ids.eos));
+            put("head_dim", json!(hp.head_dim));
+            put("hidden_act", json!("silu"));
+            put("hidden_size", json!(hp.hidden));
+            put("initializer_range", json!(0.02));
+            put("intermediate_size", json!(hp.intermediate));
+            put("max_position_embeddings", json!(hp.context));
+            put("mlp_bias", json!(false));
+            put("model_type", json!("llama"));
+            put("num_attention_heads", json!(hp.heads));
+            put("num_hidden_layers", json!(hp.layers));
+            put("num_key_value_heads", json!(hp.kv_heads));
+            put("pad_token_id", id(ids.pad));
+            put("pretraining_tp", json!(1));
+            put("rms_norm_eps", json!(hp.rms_norm_eps));
+            put("rope_scaling", hp.rope_scaling.clone());
+            put("rope_theta", json!(hp.rope_theta));
+            put("tie_word_embeddings", json!(plan.tied));
+            put("torch_dtype", json!("bfloat16"));
+            put("use_cache", json!(true));
+            put("vocab_size", json!(hp.vocab_rows));
+        }
+        Family::Qwen2 => {
+            put("architectures", json!(["Qwen2ForCausalLM"]));
+            put("attention_dropout", json!(0.0));
+            put("bos_token_id", id(ids.bos));
+            put("eos_token_id", id(ids.eos));
+            put("hidden_act", json!("silu"));
+            put("hidden_size", json!(hp.hidden));
+            put("initializer_range", json!(0.02));
+            put("intermediate_size", json!(hp.intermediate));
+            put("max_position_embeddings", json!(hp.context));
+            put("max_window_layers", json!(hp.layers));
+            put("model_type", json!("qwen2"));
+            put("num_attention_heads", json!(hp.heads));
+            put("num_hidden_layers", json!(hp.layers));
+            put("num_key_value_heads", json!(hp.kv_heads));
+            put("pad_token_id", id(ids.pad));
+            put("rms_norm_eps", json!(hp.rms_norm_eps));
+            put("rope_scaling", hp.rope_scaling.clone());
+            put("rope_theta", json!(hp.rope_theta));
+            put("sliding_window", json!(hp.context));
+            put("tie_word_embeddings", json!(plan.tied));
+            put("torch_dtype", json!("bfloat16"));
+            put("use_cache", json!(true));
+            put("use_sliding_window", json!(false));
+            put("vocab_size", json!(hp.vocab_rows));
+        }
+        Family::Gemma3 => {
+            // Not in the GGUF; the values of every released Gemma-3 text model. The query
+            // scale follows llama.cpp: hidden/heads for the 27B (62 layers), else head_dim.
+            const SLIDING_WINDOW_PATTERN: usize = 6;
+            const ROPE_LOCAL_BASE_FREQ: f64 = 10_000.0;
+            let query_pre_attn_scalar = if hp.layers == 62 { hp.hidden / hp.heads } else { hp.head_dim };
+            let layer_types: Vec<&str> = (0..hp.layers)
+                .map(|i| if (i + 1) % SLIDING_WINDOW_PATTERN == 0 { "full_attention" } else { "sliding_attention" })
+                .collect();
+            put("architectures", json!(["Gemma3ForCausalLM"]));
+            put("attention_bias", json!(hp.attention_bias));
+            put("attention_dropout", json!(0.0));
+            put("attn_logit_softcapping", Json::Null);
+            put("bos_token_id", id(ids.bos));
+            put("eos_token_id", id(ids.eos));
+            put("final_logit_softcapping", Json::Null);
+            put("head_dim", json!(hp.head_dim));
+            put("hidden_activation", json!("gelu_pytorch_tanh"));
+            put("hidden_size", json!(hp.hidden));
+            put("initializer_range", json!(0.02));
+            put("intermediate_size", json!(hp.intermediate));
+            put("layer_types", json!(layer_types));
+            put("max_position_embeddings", json!(hp.context));
+            put("model_type", json!("gemma3_text"));
+            put("num_attention_heads", json!(hp.heads));
+            put("num_hidden_layers", json!(hp.layers));
+            put("num_key_value_heads", json!(hp.kv_heads));
+            put("pad_token_id", id(ids.pad));
+            put("query_pre_attn_scalar", json!(query_pre_attn_scalar));
+            put("rms_norm_eps", json!(hp.rms_norm_eps));
+            put("rope_local_base_freq", json!(ROPE_LOCAL_BASE_FREQ));
+            put("rope_scaling", hp.rope_scaling.clone());
+            put("rope_theta", json!(hp.rope_theta));
+            put("sliding_window", json!(hp.sliding_window.unwrap_or(512)));
+            put("sliding_window_pattern", json!(SLIDING_WINDOW_PATTERN));
+            put("tie_word_embeddings", json!(plan.tied));
+            put("torch_dtype", json!("bfloat16"));
+            put("use_bidirectional_attention", json!(false));
+            put("use_cache", json!(true));
+            put("vocab_size", json!(hp.vocab_rows));
+        }
+    }
+    Json::Object(c)
+}
+
+/// `generation_config.json`: the special token ids.
+pub fn generation_config_json(ids: &SpecialIds) -> Json {
+    let mut c = Map::new();
+    c.insert("_from_model_config".into(), json!(true));
+    for (k, v) in [("bos_token_id", ids.bos), ("eos_token_id", ids.eos), ("pad_token_id", ids.pad)] {
+        if let Some(v) = v {
+            c.insert(k.into(), json!(v));
+        }
+    }
+    Json::Object(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpermute_inverts_llama_cpp_interleave() {
+        // Two heads of head_dim 4, rows of length 2: llama.cpp stores row 2j+i of a
+        // head where the checkpoint has row i*2+j.
+        let hf: Vec<f32> = (0..16).map(|x| x as f32).collect();
+        let mut gguf = vec![0.0; 16];
+        for h in 0..2 {
+            for i in 0..2 {
+                for j in 0..2 {
+                    for c in 0..2 {
+                        gguf[(h * 4 + 2 * j + i) * 2 + c] = hf[(h * 4 + i * 2 + j) * 2 + c];
+                    }
+                }
+            }
+        }
+        let mut scratch = Vec::new();
+        Transform::Unpermute { head_dim: 4 }.apply(&mut gguf, 2, &mut scratch);
+        assert_eq!(gguf, hf);
+    }
+
+    #[test]
+    fn minus_one_and_shortest_f32() {
+        let mut v = vec![1.5, 0.0];
+        Transform::MinusOne.apply(&mut v, 2, &mut Vec::new());
+        assert_eq!(v, [0.5, -1.0]);
+        assert_eq!(shortest_f32(9.999999747378752e-06), 1e-5);
+        assert_eq!(shortest_f32(1e6), 1e6);
+    }
+}
