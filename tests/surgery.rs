@@ -42,17 +42,33 @@ fn vocab_keep(dir: &Path, v: usize) -> Vec<u32> {
 
 #[test]
 fn vocab_only_pruning_to_16384_is_exact_on_kept_tokens() {
-    let dense_dir = fixture("smollm2-135m");
-    let keep = vocab_keep(&dense_dir, 16384);
-    assert_eq!(keep.len(), 16384);
+    check_vocab_pruning("smollm2-135m", 16384);
+}
+
+/// SentencePiece-style BPE with byte fallback, where single characters have high ids.
+#[test]
+fn gemma3_vocab_pruning_is_exact_on_kept_tokens() {
+    check_vocab_pruning("gemma3-270m", 65536);
+}
+
+/// Qwen's special tokens sit at the top of the vocabulary, above 271 unused rows.
+#[test]
+fn qwen2_vocab_pruning_is_exact_on_kept_tokens() {
+    check_vocab_pruning("qwen2.5-0.5b", 49536);
+}
+
+fn check_vocab_pruning(model: &str, v: usize) {
+    let dense_dir = fixture(model);
+    let keep = vocab_keep(&dense_dir, v);
+    assert_eq!(keep.len(), v);
     let tmp = prune_to(&dense_dir, &KeepSet { tokens: Some(keep.clone()), channels: None });
     let pruned_dir = tmp.path().join("pruned");
     let map = remap(&keep);
 
     let (dinfo, dck, dtok) = open(&dense_dir);
     let (pinfo, pck, ptok) = open(&pruned_dir);
-    assert_eq!(pinfo.config.vocab_size, 16384);
-    assert_eq!(pinfo.summary().params.counted.embedding, 16384 * 576);
+    assert_eq!(pinfo.config.vocab_size, v);
+    assert_eq!(pinfo.summary().params.counted.embedding, (v * dinfo.config.hidden_size) as u64);
 
     // Re-encoding: a paragraph of kept tokens tokenizes to the same strings.
     let dense_ids = compact::tokenizer::encode(&dtok, PARAGRAPH).unwrap();
@@ -89,7 +105,7 @@ fn vocab_only_pruning_to_16384_is_exact_on_kept_tokens() {
     let d = block_on(cpu::forward(&dinfo.config, &dck, &dense_ids, &opts)).unwrap();
     let p = block_on(cpu::forward(&pinfo.config, &pck, &pruned_ids, &opts)).unwrap();
     assert_eq!(d.final_hidden, p.final_hidden, "hidden states must be bit-identical");
-    let (dv, pv) = (dinfo.config.vocab_size, 16384);
+    let (dv, pv) = (dinfo.config.vocab_size, v);
     let mut worst = 0f32;
     for pos in 0..dense_ids.len() {
         for (new, &old) in keep.iter().enumerate() {

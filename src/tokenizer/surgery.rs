@@ -8,10 +8,15 @@
 //! - the rare set S is the highest-id regular tokens (or, optionally, the least frequent
 //!   on a given text, ties by id) until V' rows remain; embedding rows that no token
 //!   uses (Qwen's padding rows) go first;
+//! - S stays closed under merges: a token is only removed once no kept token is built
+//!   from it by its best-ranked merge. In byte-level BPE merge parts always have lower
+//!   ids, so this never changes the paper's choice; in SentencePiece-style vocabularies
+//!   (Gemma) single characters can have high ids and must stay for the words they make;
 //! - a merge survives only if both parts and their concatenation survive;
 //! - kept ids are renumbered densely in their original order.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -28,6 +33,8 @@ pub struct Vocab {
     pub tokens: Vec<Option<String>>,
     /// Ids that must never be removed.
     pub protected: HashSet<u32>,
+    /// For each id, the two parts of the best-ranked merge that produces it.
+    pub parts: Vec<Option<(u32, u32)>>,
 }
 
 impl Vocab {
@@ -73,7 +80,16 @@ impl Vocab {
                 protected.insert(id as u32);
             }
         }
-        Ok(Self { rows, tokens, protected })
+        let ids: HashMap<&str, u32> =
+            tokens.iter().enumerate().filter_map(|(i, t)| Some((t.as_deref()?, i as u32))).collect();
+        let mut parts = vec![None; rows];
+        for m in model.get("merges").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+            let (a, b) = merge_pair(m)?;
+            if let (Some(&ia), Some(&ib), Some(&ir)) = (ids.get(a), ids.get(b), ids.get(format!("{a}{b}").as_str())) {
+                parts[ir as usize].get_or_insert((ia, ib));
+            }
+        }
+        Ok(Self { rows, tokens, protected, parts })
     }
 
     /// The fewest rows a pruned model can have: every protected token.
@@ -104,8 +120,54 @@ impl Vocab {
             None => regular.sort_unstable_by(|a, b| b.cmp(a)),
             Some(f) => regular.sort_unstable_by_key(|&i| (f.get(&i).copied().unwrap_or(0), std::cmp::Reverse(i))),
         }
-        let remove: HashSet<u32> = unused.into_iter().chain(regular).take(self.rows - target).collect();
-        Ok((0..self.rows as u32).filter(|i| !remove.contains(i)).collect())
+        // Remove in that order among the tokens no kept token is made of; removing a
+        // token can free its parts, which then join the queue at their own rank.
+        let order: Vec<u32> = unused.into_iter().chain(regular).collect();
+        let mut rank = vec![usize::MAX; self.rows];
+        for (r, &id) in order.iter().enumerate() {
+            rank[id as usize] = r;
+        }
+        let mut users = vec![0u32; self.rows];
+        for &(a, b) in self.parts.iter().flatten() {
+            users[a as usize] += 1;
+            users[b as usize] += 1;
+        }
+        let mut queue: BinaryHeap<Reverse<usize>> =
+            order.iter().filter(|&&id| users[id as usize] == 0).map(|&id| Reverse(rank[id as usize])).collect();
+        let mut kept = vec![true; self.rows];
+        let mut excess = self.rows - target;
+        while excess > 0 {
+            let Some(Reverse(r)) = queue.pop() else {
+                return Err(Error::Invalid(format!(
+                    "V' = {target} would remove tokens that kept tokens are built from; the smallest closed vocabulary here has {} rows",
+                    target + excess
+                )));
+            };
+            let id = order[r] as usize;
+            kept[id] = false;
+            excess -= 1;
+            if let Some((a, b)) = self.parts[id] {
+                for p in [a as usize, b as usize] {
+                    users[p] -= 1;
+                    if users[p] == 0 && rank[p] != usize::MAX {
+                        queue.push(Reverse(rank[p]));
+                    }
+                }
+            }
+        }
+        Ok((0..self.rows as u32).filter(|&i| kept[i as usize]).collect())
+    }
+}
+
+/// The two parts of a merge in either of the file's formats: `"a b"` or `["a", "b"]`.
+fn merge_pair(m: &Value) -> Result<(&str, &str)> {
+    match m {
+        Value::String(s) => s.split_once(' ').ok_or_else(|| Error::format(FILE, format!("merge {s:?} is not \"a b\""))),
+        Value::Array(p) if p.len() == 2 => match (p[0].as_str(), p[1].as_str()) {
+            (Some(a), Some(b)) => Ok((a, b)),
+            _ => Err(Error::format(FILE, format!("merge {m} is not a pair of strings"))),
+        },
+        _ => Err(Error::format(FILE, format!("merge {m} is neither \"a b\" nor [a, b]"))),
     }
 }
 
@@ -172,14 +234,7 @@ pub fn prune_tokenizer(tok: &Value, keep: &[u32]) -> Result<Value> {
     if let Some(merges) = model.get("merges").and_then(Value::as_array) {
         let mut new_merges = Vec::with_capacity(merges.len());
         for m in merges {
-            let (a, b) = match m {
-                Value::String(s) => s.split_once(' ').ok_or_else(|| Error::format(FILE, format!("merge {s:?} is not \"a b\"")))?,
-                Value::Array(p) if p.len() == 2 => match (p[0].as_str(), p[1].as_str()) {
-                    (Some(a), Some(b)) => (a, b),
-                    _ => return Err(Error::format(FILE, format!("merge {m} is not a pair of strings"))),
-                },
-                _ => return Err(Error::format(FILE, format!("merge {m} is neither \"a b\" nor [a, b]"))),
-            };
+            let (a, b) = merge_pair(m)?;
             if kept.contains(a) && kept.contains(b) && kept.contains(format!("{a}{b}").as_str()) {
                 new_merges.push(m.clone());
             }
@@ -316,6 +371,28 @@ mod tests {
         assert!(v.keep(10, None).is_err());
         let freq = HashMap::from([(3, 5), (4, 0), (5, 9), (6, 1)]);
         assert_eq!(v.keep(6, Some(&freq)).unwrap(), [0, 1, 2, 3, 5, 7], "least frequent (4, then 6) go first");
+    }
+
+    #[test]
+    fn parts_of_kept_tokens_are_kept_even_with_high_ids() {
+        // SentencePiece-style: the character "c" has the highest id but builds "ac".
+        let t = json!({
+            "added_tokens": [{"id": 0, "content": "<s>", "special": true}],
+            "model": {"type": "BPE", "byte_fallback": true,
+                      "vocab": {"<s>": 0, "a": 1, "ac": 2, "b": 3, "ab": 4, "c": 5},
+                      "merges": [["a", "c"], ["a", "b"]]}
+        });
+        let v = Vocab::from_tokenizer(&t, 6).unwrap();
+        assert_eq!(v.parts[2], Some((1, 5)));
+        assert_eq!(v.keep(4, None).unwrap(), [0, 1, 2, 5], "ab and b go; c stays for ac");
+        assert_eq!(v.keep(2, None).unwrap(), [0, 1], "with ac gone, c (the higher id) goes before a");
+        assert_eq!(v.keep(1, None).unwrap(), [0]);
+        // A protected token made of regular ones pins them.
+        let mut pinned = t.clone();
+        pinned["added_tokens"] = json!([{"id": 0, "content": "<s>"}, {"id": 2, "content": "ac"}]);
+        let v = Vocab::from_tokenizer(&pinned, 6).unwrap();
+        assert_eq!(v.keep(4, None).unwrap(), [0, 1, 2, 5]);
+        assert!(v.keep(3, None).unwrap_err().to_string().contains("smallest closed vocabulary here has 4 rows"));
     }
 
     #[test]
