@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Benchmark: wall time and peak resident memory of pruning a model natively, against
+# the bound of 1.5 × its largest tensor + 200 MB (the exporter streams tensor by tensor).
+#   scripts/bench-prune.sh [MODEL] [V'] [I']    defaults: qwen2.5-0.5b 49536 3456
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$ROOT"
+model="${1:-qwen2.5-0.5b}" vocab="${2:-49536}" ffn="${3:-3456}"
+dir="$COMPACT_CACHE/models/$model"
+[[ -d $dir ]] || bash scripts/fetch-model.sh "$model"
+cargo build --release --quiet --bin compact
+out="$(mktemp -d)/pruned"
+calib="$(mktemp)"
+cat README.md src/*.rs > "$calib"
+largest=$(target/release/compact inspect "$dir" --json | python3 -c '
+import json, sys, struct
+j = json.load(sys.stdin)
+f = open(sys.argv[1] + "/model.safetensors", "rb"); n = struct.unpack("<Q", f.read(8))[0]
+h = json.loads(f.read(n)); print(max(e["data_offsets"][1] - e["data_offsets"][0] for k, e in h.items() if k != "__metadata__"))' "$dir")
+[[ -x /usr/bin/time ]] || { echo "bench-prune: needs GNU time (apt-get install time)" >&2; exit 1; }
+/usr/bin/time -v target/release/compact prune --model "$dir" --out "$out" --vocab "$vocab" --ffn "$ffn" --calib "$calib" 2> "$out.time" | head -1
+rss_kb=$(grep "Maximum resident" "$out.time" | awk '{print $NF}')
+wall=$(grep "Elapsed (wall" "$out.time" | awk '{print $NF}')
+python3 - "$model" "$vocab" "$ffn" "$wall" "$rss_kb" "$largest" <<'PY'
+import sys
+model, vocab, ffn, wall, rss_kb, largest = sys.argv[1:]
+rss, big = int(rss_kb) * 1000, int(largest)
+bound = 1.5 * big + 200e6
+print(f"bench-prune: {model} V'={vocab} I'={ffn}: wall {wall}, peak RSS {rss/1e6:.0f} MB; "
+      f"bound 1.5 × largest tensor ({big/1e6:.0f} MB) + 200 MB = {bound/1e6:.0f} MB → {rss/bound:.2f} of the bound")
+PY
+rm -rf "$(dirname "$out")" "$calib"
