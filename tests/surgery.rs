@@ -221,3 +221,43 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
     let e = fail(broken.path(), KeepSet::default());
     assert!(e.contains("model.layers.30") && e.contains("is missing"), "{e}");
 }
+
+/// A sharded copy of SmolLM2 (two safetensors files + model.safetensors.index.json)
+/// reads, runs and prunes exactly like the single file.
+#[test]
+fn sharded_checkpoints_read_and_prune_like_single_files() {
+    use compact::model::safetensors::{Layout, TensorSpec};
+    let dense_dir = fixture("smollm2-135m");
+    let (info, ck, tok) = open(&dense_dir);
+    let sharded = tempfile::tempdir().unwrap();
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
+        std::fs::copy(dense_dir.join(f), sharded.path().join(f)).unwrap();
+    }
+    let names: Vec<_> = info.tensors().map(|t| t.name.clone()).collect();
+    let mut weight_map = serde_json::Map::new();
+    for (i, part) in names.chunks(names.len() / 2 + 1).enumerate() {
+        let file = format!("model-{:05}-of-00002.safetensors", i + 1);
+        let specs = part.iter().map(|n| { let t = ck.info(n).unwrap(); TensorSpec { name: n.clone(), dtype: t.dtype, shape: t.shape.clone() } }).collect();
+        let layout = Layout::new(specs, &info.shards[0].metadata).unwrap();
+        let mut bytes = layout.header.clone();
+        for (spec, _) in &layout.tensors {
+            bytes.extend(block_on(ck.raw(&spec.name)).unwrap());
+            weight_map.insert(spec.name.clone(), file.clone().into());
+        }
+        std::fs::write(sharded.path().join(&file), bytes).unwrap();
+    }
+    std::fs::write(sharded.path().join("model.safetensors.index.json"), serde_json::json!({"metadata": {}, "weight_map": weight_map}).to_string()).unwrap();
+
+    let (sinfo, sck, _) = open(sharded.path());
+    assert_eq!(sinfo.shards.len(), 2);
+    assert_eq!(sinfo.summary().total, info.summary().total);
+    let ids = compact::tokenizer::encode(&tok, PARAGRAPH).unwrap();
+    let a = block_on(cpu::forward(&info.config, &ck, &ids, &ForwardOptions::default())).unwrap();
+    let b = block_on(cpu::forward(&sinfo.config, &sck, &ids, &ForwardOptions::default())).unwrap();
+    assert_eq!(a.logits, b.logits);
+
+    let keep = KeepSet { tokens: Some(vocab_keep(&dense_dir, 16384)), channels: Some((0..30).map(|l| (l..l + 512).collect()).collect()) };
+    let (x, y) = (prune_to(&dense_dir, &keep), prune_to(sharded.path(), &keep));
+    assert_eq!(tensor_bytes(&x.path().join("pruned")), tensor_bytes(&y.path().join("pruned")));
+    assert!(!y.path().join("pruned/model.safetensors.index.json").exists(), "the output is one file");
+}
