@@ -84,11 +84,10 @@ fn check_sorted(ids: &[u32], bound: usize, what: &str) -> Result<()> {
     if let Some(w) = ids.windows(2).find(|w| w[0] >= w[1]) {
         return Err(Error::Invalid(format!("{what} must be ascending and unique ({} then {})", w[0], w[1])));
     }
-    if let Some(&last) = ids.last() {
-        if last as usize >= bound {
+    if let Some(&last) = ids.last()
+        && last as usize >= bound {
             return Err(Error::Invalid(format!("{what}: {last} is out of range (< {bound})")));
         }
-    }
     Ok(())
 }
 

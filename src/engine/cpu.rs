@@ -64,11 +64,10 @@ pub async fn forward<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, token
     if t == 0 {
         return Err(Error::Invalid("forward pass over an empty sequence".into()));
     }
-    if let Some(w) = opts.act2_weights {
-        if w.len() != t {
+    if let Some(w) = opts.act2_weights
+        && w.len() != t {
             return Err(Error::Invalid(format!("{} act² weights for {t} positions", w.len())));
         }
-    }
     ck.expect_shape(EMBED, &[cfg.vocab_size, d])?;
     let mut x = Vec::with_capacity(t * d);
     let scale = cfg.embed_scale();

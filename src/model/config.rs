@@ -181,7 +181,7 @@ impl ModelConfig {
                 return Err(Error::format(FILE, format!("{name} is 0")));
             }
         }
-        if self.num_heads % self.num_kv_heads != 0 {
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return Err(Error::format(
                 FILE,
                 format!(

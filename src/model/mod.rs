@@ -241,20 +241,6 @@ pub struct ModelSummary {
     pub explanation: Vec<String>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shard_list_is_deduplicated_and_safe() {
-        let j = br#"{"weight_map": {"a": "m-2.safetensors", "b": "m-1.safetensors", "c": "m-2.safetensors"}}"#;
-        assert_eq!(shard_files(j).unwrap(), ["m-1.safetensors", "m-2.safetensors"]);
-        assert!(shard_files(br#"{"weight_map": {"a": "../x"}}"#).is_err());
-        assert!(shard_files(br#"{"weight_map": {"a": 3}}"#).is_err());
-        assert!(shard_files(b"{}").is_err());
-    }
-}
-
 impl std::fmt::Display for ModelSummary {
     /// The terminal view of `compact inspect`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -295,5 +281,19 @@ impl std::fmt::Display for ModelSummary {
             writeln!(f, "{line}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_list_is_deduplicated_and_safe() {
+        let j = br#"{"weight_map": {"a": "m-2.safetensors", "b": "m-1.safetensors", "c": "m-2.safetensors"}}"#;
+        assert_eq!(shard_files(j).unwrap(), ["m-1.safetensors", "m-2.safetensors"]);
+        assert!(shard_files(br#"{"weight_map": {"a": "../x"}}"#).is_err());
+        assert!(shard_files(br#"{"weight_map": {"a": 3}}"#).is_err());
+        assert!(shard_files(b"{}").is_err());
     }
 }

@@ -178,11 +178,10 @@ impl TensorIndex {
         tensors.sort_by(|a, b| (a.range.start, a.range.end, &a.name).cmp(&(b.range.start, b.range.end, &b.name)));
         let mut last: Option<&TensorInfo> = None;
         for t in tensors.iter().filter(|t| !t.range.is_empty()) {
-            if let Some(prev) = last {
-                if t.range.start < prev.range.end {
+            if let Some(prev) = last
+                && t.range.start < prev.range.end {
                     return Err(HeaderError::Overlap { a: prev.name.clone(), b: t.name.clone() });
                 }
-            }
             last = Some(t);
         }
         let by_name = tensors.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();

@@ -274,11 +274,10 @@ fn remap_post_processor(pp: &mut Value, map: &HashMap<u32, u32>) -> Result<()> {
                 }
             }
             for key in ["sep", "cls"] {
-                if let Some(Value::Array(pair)) = m.get_mut(key) {
-                    if let Some(id) = pair.get_mut(1) {
+                if let Some(Value::Array(pair)) = m.get_mut(key)
+                    && let Some(id) = pair.get_mut(1) {
                         re(id)?;
                     }
-                }
             }
             if let Some(Value::Array(children)) = m.get_mut("processors") {
                 for c in children {
