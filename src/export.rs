@@ -85,12 +85,12 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
     set_intermediate_size(&mut config, keep.intermediate_size(cfg));
     json_files.push(("config.json".into(), pretty(&config)));
     if let Some(m) = &map {
-        let tok = read_json(folder, surgery_file()).await?.ok_or_else(|| Error::MissingFile {
-            file: surgery_file().into(),
+        let tok = read_json(folder, crate::tokenizer::FILE).await?.ok_or_else(|| Error::MissingFile {
+            file: crate::tokenizer::FILE.into(),
             hint: format!("vocabulary pruning rewrites it (looked in {})", folder.describe()),
         })?;
         let keep_ids = keep.tokens.as_deref().expect("map implies tokens");
-        json_files.push((surgery_file().into(), pretty(&surgery::prune_tokenizer(&tok, keep_ids)?)));
+        json_files.push((crate::tokenizer::FILE.into(), pretty(&surgery::prune_tokenizer(&tok, keep_ids)?)));
         if let Some(tc) = read_json(folder, "tokenizer_config.json").await? {
             json_files.push(("tokenizer_config.json".into(), pretty(&surgery::prune_tokenizer_config(&tc, m)?)));
         }
@@ -169,10 +169,6 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
     out.commit().await?;
     files.sort();
     Ok(ExportSummary { files, params })
-}
-
-fn surgery_file() -> &'static str {
-    crate::tokenizer::FILE
 }
 
 fn check_bound(t: &TensorInfo, ids: &[u32], bound: u64) -> Result<()> {

@@ -34,9 +34,14 @@ impl<S: ByteSource> Checkpoint<S> {
         Ok(Self { shards, tensors })
     }
 
+    /// The shard and header entry of `name`.
+    fn entry(&self, name: &str) -> Result<(usize, &TensorInfo)> {
+        self.tensors.get(name).map(|(s, t)| (*s, t)).ok_or_else(|| Error::format("model.safetensors", format!("tensor {name:?} is missing")))
+    }
+
     /// The header entry of `name`.
     pub fn info(&self, name: &str) -> Result<&TensorInfo> {
-        self.tensors.get(name).map(|(_, t)| t).ok_or_else(|| Error::format("model.safetensors", format!("tensor {name:?} is missing")))
+        self.entry(name).map(|(_, t)| t)
     }
 
     /// Whether the checkpoint has `name`.
@@ -58,8 +63,8 @@ impl<S: ByteSource> Checkpoint<S> {
 
     /// The raw bytes of `name`.
     pub async fn raw(&self, name: &str) -> Result<Vec<u8>> {
-        let (shard, t) = self.tensors.get(name).ok_or_else(|| Error::format("model.safetensors", format!("tensor {name:?} is missing")))?;
-        self.shards[*shard].read_at(t.range.start, (t.range.end - t.range.start) as usize).await
+        let (shard, t) = self.entry(name)?;
+        self.shards[shard].read_at(t.range.start, (t.range.end - t.range.start) as usize).await
     }
 
     /// `name` as f32, row-major.
@@ -70,7 +75,7 @@ impl<S: ByteSource> Checkpoint<S> {
 
     /// Rows `rows` of the 2-D tensor `name` as f32 (one read).
     pub async fn rows_f32(&self, name: &str, rows: Range<u64>) -> Result<Vec<f32>> {
-        let (shard, t) = self.tensors.get(name).ok_or_else(|| Error::format("model.safetensors", format!("tensor {name:?} is missing")))?;
+        let (shard, t) = self.entry(name)?;
         let [n, cols] = t.shape[..] else {
             return Err(Error::format("model.safetensors", format!("tensor {name:?} is not 2-D")));
         };
@@ -78,7 +83,7 @@ impl<S: ByteSource> Checkpoint<S> {
             return Err(Error::Invalid(format!("rows {rows:?} of {name:?}, which has {n}")));
         }
         let row_bytes = cols * t.dtype.size();
-        let bytes = self.shards[*shard].read_at(t.range.start + rows.start * row_bytes, ((rows.end - rows.start) * row_bytes) as usize).await?;
+        let bytes = self.shards[shard].read_at(t.range.start + rows.start * row_bytes, ((rows.end - rows.start) * row_bytes) as usize).await?;
         decode(t, &bytes)
     }
 }
