@@ -35,6 +35,10 @@ pub enum Error {
     /// The user asked for something impossible (a ratio out of range, …).
     #[error("{0}")]
     Invalid(String),
+
+    /// The user cancelled a long-running step.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// Why a safetensors header was rejected. Each violation is its own variant so tests

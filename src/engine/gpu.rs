@@ -2,8 +2,12 @@
 //! sizes its buffers and workgroups. The same code serves WebGPU in the browser and
 //! Vulkan / Metal / DX12 natively (`WGPU_BACKEND` selects one, e.g. `vulkan`).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
 use serde::Serialize;
 
+use super::kernels::Pipelines;
 use crate::error::{Error, Result};
 
 /// The smallest limits the kernels are designed for (headless Chromium's SwiftShader
@@ -130,6 +134,251 @@ pub async fn adapter() -> Result<wgpu::Adapter> {
 /// Finds the adapter and reports what it offers.
 pub async fn probe() -> Result<AdapterReport> {
     Ok(AdapterReport::of(&adapter().await?))
+}
+
+/// A device ready for the engine's kernels: the one wgpu wrapper used by the browser
+/// (WebGPU) and natively (Vulkan / Metal / DX12). Tracks the bytes of live buffers
+/// (for the high-water mark) and turns device loss and uncaptured errors into
+/// [`Error::Gpu`] at the next wait.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    /// The adapter and its limits.
+    pub report: AdapterReport,
+    /// The device's limits (the adapter's own).
+    pub limits: wgpu::Limits,
+    pub(crate) pipelines: Pipelines,
+    /// A 16-byte buffer bound where a kernel's optional input is absent.
+    pub(crate) dummy: Buffer,
+    memory: Arc<Memory>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+#[derive(Default)]
+struct Memory {
+    live: AtomicU64,
+    peak: AtomicU64,
+}
+
+/// A storage buffer whose bytes count toward [`Gpu::peak_bytes`] while it lives.
+pub struct Buffer {
+    buf: wgpu::Buffer,
+    memory: Arc<Memory>,
+}
+
+impl std::ops::Deref for Buffer {
+    type Target = wgpu::Buffer;
+    fn deref(&self) -> &wgpu::Buffer {
+        &self.buf
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        self.memory.live.fetch_sub(self.buf.size(), Ordering::Relaxed);
+    }
+}
+
+impl Gpu {
+    /// Finds the preferred adapter and opens a device on it.
+    pub async fn new() -> Result<Self> {
+        Self::from_adapter(&adapter().await?, None).await
+    }
+
+    /// Opens a device on `adapter` with `limits` (default: everything the adapter
+    /// offers). Fails with a clear message when the adapter is below [`REQUIRED`] or
+    /// cannot grant `limits`.
+    pub async fn from_adapter(adapter: &wgpu::Adapter, limits: Option<wgpu::Limits>) -> Result<Self> {
+        let report = AdapterReport::of(adapter);
+        let short = report.shortfalls();
+        if !short.is_empty() {
+            return Err(Error::Gpu(format!(
+                "{} cannot run calibration: {}. Try another GPU or browser{}",
+                report.name,
+                short.join("; "),
+                if cfg!(target_arch = "wasm32") { "" } else { ", or --backend cpu" }
+            )));
+        }
+        let limits = limits.unwrap_or_else(|| adapter.limits());
+        let desc = wgpu::DeviceDescriptor { label: Some("compact"), required_limits: limits.clone(), ..Default::default() };
+        let (device, queue) = adapter.request_device(&desc).await.map_err(|e| {
+            Error::Gpu(format!("{} refused a device with the limits calibration needs ({e}); try another GPU or browser", report.name))
+        })?;
+        let failure = Arc::new(Mutex::new(None::<String>));
+        let lost = failure.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            if reason != wgpu::DeviceLostReason::Destroyed {
+                lost.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(format!(
+                    "the GPU device was lost ({msg}). The driver or browser reset it, often after running out of memory \
+                     or a long-running dispatch: try fewer or shorter calibration windows, close other GPU-heavy tabs, and reload"
+                ));
+            }
+        });
+        let uncaptured = failure.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let msg = match &e {
+                wgpu::Error::OutOfMemory { .. } => format!(
+                    "out of GPU memory ({e}). Try fewer or shorter calibration windows, or close other GPU-heavy programs"
+                ),
+                _ => format!("the GPU reported an error (a bug in compact; please report it): {e}"),
+            };
+            uncaptured.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(msg);
+        }));
+        let memory = Arc::new(Memory::default());
+        let dummy = Buffer { buf: device.create_buffer(&storage_desc("dummy", 16)), memory: memory.clone() };
+        memory.live.fetch_add(16, Ordering::Relaxed);
+        Ok(Self { device, queue, report, limits, pipelines: Pipelines::default(), dummy, memory, failure })
+    }
+
+    /// A zeroed storage buffer of `bytes` (rounded up to 4, at least 16). Fails when it
+    /// exceeds the device's buffer or binding limit.
+    pub fn storage(&self, label: &str, bytes: u64) -> Result<Buffer> {
+        let size = bytes.max(16).next_multiple_of(4);
+        let cap = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        if size > cap {
+            return Err(Error::Gpu(format!(
+                "{label} needs a {} MiB buffer but this GPU binds at most {} MiB; use fewer or shorter calibration windows",
+                size >> 20,
+                cap >> 20
+            )));
+        }
+        let buf = self.device.create_buffer(&storage_desc(label, size));
+        let live = self.memory.live.fetch_add(size, Ordering::Relaxed) + size;
+        self.memory.peak.fetch_max(live, Ordering::Relaxed);
+        Ok(Buffer { buf, memory: self.memory.clone() })
+    }
+
+    /// A storage buffer holding `bytes` (zero-padded to a multiple of 4).
+    pub fn upload(&self, label: &str, bytes: &[u8]) -> Result<Buffer> {
+        let buf = self.storage(label, bytes.len() as u64)?;
+        let whole = bytes.len() / 4 * 4;
+        if whole > 0 {
+            self.queue.write_buffer(&buf, 0, &bytes[..whole]);
+        }
+        if whole < bytes.len() {
+            let mut tail = [0u8; 4];
+            tail[..bytes.len() - whole].copy_from_slice(&bytes[whole..]);
+            self.queue.write_buffer(&buf, whole as u64, &tail);
+        }
+        Ok(buf)
+    }
+
+    /// A storage buffer holding `values`.
+    pub fn upload_f32(&self, label: &str, values: &[f32]) -> Result<Buffer> {
+        self.upload(label, bytemuck::cast_slice(values))
+    }
+
+    /// A small uniform buffer with `bytes` (kernel parameters).
+    pub(crate) fn uniform(&self, bytes: &[u8]) -> wgpu::Buffer {
+        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size: bytes.len().next_multiple_of(16) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue.write_buffer(&buf, 0, bytes);
+        buf
+    }
+
+    /// A command encoder.
+    pub fn encoder(&self) -> wgpu::CommandEncoder {
+        self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("compact") })
+    }
+
+    /// Submits `enc`'s commands.
+    pub fn submit(&self, enc: wgpu::CommandEncoder) {
+        self.queue.submit([enc.finish()]);
+    }
+
+    /// Waits (asynchronously) until all submitted work is done, then reports any
+    /// device loss or GPU error since the last check.
+    pub async fn finish(&self) -> Result<()> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.queue.on_submitted_work_done(move || {
+            let _ = tx.send(());
+        });
+        self.poll()?;
+        let done = rx.await;
+        self.check()?;
+        done.map_err(|_| Error::Gpu("the GPU stopped before finishing its work".into()))
+    }
+
+    /// `len` f32 values of `buf` from element `offset`, read back asynchronously.
+    pub async fn read_f32(&self, buf: &Buffer, offset: usize, len: usize) -> Result<Vec<f32>> {
+        let bytes = (len * 4) as u64;
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.encoder();
+        enc.copy_buffer_to_buffer(buf, (offset * 4) as u64, &staging, 0, bytes);
+        self.submit(enc);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.poll()?;
+        let mapped = rx.await;
+        self.check()?;
+        match mapped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Error::Gpu(format!("reading results back from the GPU failed: {e}"))),
+            Err(_) => return Err(Error::Gpu("the GPU stopped before results could be read back".into())),
+        }
+        let out = {
+            let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("reading results back from the GPU failed: {e}")))?;
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Natively, drives the device until submitted work is done (callbacks fire);
+    /// in the browser the event loop does that and this returns at once.
+    fn poll(&self) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| {
+            self.check().err().unwrap_or_else(|| Error::Gpu(format!("waiting for the GPU failed: {e}")))
+        })?;
+        Ok(())
+    }
+
+    /// The first device loss or uncaptured GPU error, if any happened.
+    pub fn check(&self) -> Result<()> {
+        match self.failure.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(msg) => Err(Error::Gpu(msg.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Bytes of buffers alive now.
+    pub fn live_bytes(&self) -> u64 {
+        self.memory.live.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes of buffers alive at once since the last [`Gpu::reset_peak`].
+    pub fn peak_bytes(&self) -> u64 {
+        self.memory.peak.load(Ordering::Relaxed)
+    }
+
+    /// Starts a new high-water mark from what is alive now.
+    pub fn reset_peak(&self) {
+        self.memory.peak.store(self.live_bytes(), Ordering::Relaxed);
+    }
+}
+
+fn storage_desc(label: &str, size: u64) -> wgpu::BufferDescriptor<'_> {
+    wgpu::BufferDescriptor {
+        label: Some(label),
+        size,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    }
 }
 
 #[cfg(target_arch = "wasm32")]

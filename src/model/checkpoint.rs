@@ -75,6 +75,12 @@ impl<S: ByteSource> Checkpoint<S> {
 
     /// Rows `rows` of the 2-D tensor `name` as f32 (one read).
     pub async fn rows_f32(&self, name: &str, rows: Range<u64>) -> Result<Vec<f32>> {
+        let bytes = self.raw_rows(name, rows).await?;
+        decode(self.info(name)?, &bytes)
+    }
+
+    /// The raw bytes of rows `rows` of the 2-D tensor `name` (one read).
+    pub async fn raw_rows(&self, name: &str, rows: Range<u64>) -> Result<Vec<u8>> {
         let (shard, t) = self.entry(name)?;
         let [n, cols] = t.shape[..] else {
             return Err(Error::format("model.safetensors", format!("tensor {name:?} is not 2-D")));
@@ -83,8 +89,7 @@ impl<S: ByteSource> Checkpoint<S> {
             return Err(Error::Invalid(format!("rows {rows:?} of {name:?}, which has {n}")));
         }
         let row_bytes = cols * t.dtype.size();
-        let bytes = self.shards[shard].read_at(t.range.start + rows.start * row_bytes, ((rows.end - rows.start) * row_bytes) as usize).await?;
-        decode(t, &bytes)
+        self.shards[shard].read_at(t.range.start + rows.start * row_bytes, ((rows.end - rows.start) * row_bytes) as usize).await
     }
 }
 

@@ -1,0 +1,522 @@
+//! The forward pass on the GPU, layer by layer over batches of calibration windows,
+//! with the masked act² importance accumulated on the device (paper eq. 5).
+//!
+//! For each batch of windows (as many as fit the activation budget and the binding
+//! limit): the embedding rows are gathered on the CPU (the embedding matrix never
+//! goes to the GPU), then every layer's weights are read from the checkpoint and
+//! uploaded when the layer is reached (while the GPU still runs the previous layer),
+//! or kept resident across batches when all layers fit the weight budget. The layer
+//! is the same computation as [`super::cpu`] (the oracle): RMSNorm → q/k/v (+bias,
+//! q/k norm) → RoPE → causal GQA attention → o_proj (→ post norm) → residual →
+//! RMSNorm → gate/up → act(gate)·up = h → act² of h → down_proj (→ post norm) →
+//! residual. Per window and layer the act² partial sums are f32 (Kahan); they are
+//! read back once per batch and summed in f64.
+
+use std::collections::BTreeMap;
+
+use super::cpu::Logits;
+use super::gpu::{Buffer, Gpu};
+use super::kernels::{self, AttnShape, Matrix, Out, WeightType};
+use crate::error::{Error, Result};
+use crate::io::ByteSource;
+use crate::model::names::{self, EMBED, FINAL_NORM, LM_HEAD};
+use crate::model::safetensors::Dtype;
+use crate::model::{Checkpoint, ModelConfig};
+use crate::progress::{self, Cancel, Progress, ProgressSink};
+
+/// Calibration windows: `tokens.len() / t` windows of `t` positions each, every window
+/// starting at position 0.
+#[derive(Debug, Clone, Copy)]
+pub struct Windows<'a> {
+    pub tokens: &'a [u32],
+    /// Positions per window.
+    pub t: usize,
+    /// Per-position act² weights `w_i` (0 for rare tokens); `None` skips importance.
+    pub act2_weights: Option<&'a [f32]>,
+}
+
+impl Windows<'_> {
+    /// The number of windows.
+    pub fn count(&self) -> usize {
+        self.tokens.len() / self.t.max(1)
+    }
+}
+
+/// How the GPU forward pass runs and what it returns besides importance.
+#[derive(Debug, Clone)]
+pub struct GpuOptions {
+    /// Read back the residual stream after every layer (tests).
+    pub keep_layer_outputs: bool,
+    /// Logits of the last position of each window, of every position, or none.
+    pub logits: Logits,
+    /// Bytes of activations one batch of windows may use.
+    pub activation_budget: u64,
+    /// Keep every layer's weights on the GPU across batches when they fit in this.
+    pub weight_budget: u64,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        Self { keep_layer_outputs: false, logits: Logits::None, activation_budget: 384 << 20, weight_budget: 1 << 30 }
+    }
+}
+
+/// Figures of one run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RunStats {
+    pub windows: usize,
+    pub tokens: usize,
+    pub batches: usize,
+    pub windows_per_batch: usize,
+    pub seconds: f64,
+    pub tokens_per_second: f64,
+    /// The most bytes of GPU buffers alive at once.
+    pub peak_gpu_bytes: u64,
+    /// Whether the layers' weights stayed on the GPU across batches.
+    pub weights_resident: bool,
+}
+
+/// Results of [`run`].
+#[derive(Debug, Clone, Default)]
+pub struct GpuOutput {
+    /// Per layer, `Σ_i w_i h_ik²` over all windows (`I` values), when weights were given.
+    pub importance: Vec<Vec<f64>>,
+    /// Per layer, the residual stream after it (`windows·t × D`), when asked for.
+    pub layer_outputs: Vec<Vec<f32>>,
+    /// `rows × V`: one row per window ([`Logits::Last`]) or per position ([`Logits::All`]).
+    pub logits: Vec<f32>,
+    pub stats: RunStats,
+}
+
+/// One layer's weights on the GPU.
+struct LayerWeights {
+    input_norm: Buffer,
+    q: Matrix,
+    k: Matrix,
+    v: Matrix,
+    o: Matrix,
+    qkv_bias: Option<[Buffer; 3]>,
+    qk_norm: Option<[Buffer; 2]>,
+    post_attn_norm: Option<Buffer>,
+    pre_ffn_norm: Buffer,
+    gate: Matrix,
+    up: Matrix,
+    down: Matrix,
+    post_ffn_norm: Option<Buffer>,
+}
+
+impl LayerWeights {
+    fn bytes(&self) -> u64 {
+        let m = [&self.q, &self.k, &self.v, &self.o, &self.gate, &self.up, &self.down].iter().map(|m| m.buf.size()).sum::<u64>();
+        let vecs = [Some(&self.input_norm), Some(&self.pre_ffn_norm), self.post_attn_norm.as_ref(), self.post_ffn_norm.as_ref()];
+        let extra = self.qkv_bias.iter().flatten().chain(self.qk_norm.iter().flatten()).map(|b| b.size()).sum::<u64>();
+        m + vecs.iter().flatten().map(|b| b.size()).sum::<u64>() + extra
+    }
+}
+
+/// Activation buffers of one batch (`m` rows).
+struct Activations {
+    x: Buffer,
+    h: Buffer,
+    o: Buffer,
+    q: Buffer,
+    k: Buffer,
+    v: Buffer,
+    attn: Buffer,
+    gate: Buffer,
+    up: Buffer,
+}
+
+/// The storage type of a weight tensor on the GPU.
+pub fn weight_type(dtype: Dtype, name: &str) -> Result<WeightType> {
+    match dtype {
+        Dtype::BF16 => Ok(WeightType::BF16),
+        Dtype::F16 => Ok(WeightType::F16),
+        Dtype::F32 => Ok(WeightType::F32),
+        other => Err(Error::format("model.safetensors", format!("tensor {name:?} is {other}; only F32, BF16 and F16 weights are supported"))),
+    }
+}
+
+/// Uploads rows `rows` of the 2-D weight `name` as they are stored (2-byte types stay 2 bytes).
+async fn upload_rows<S: ByteSource>(gpu: &Gpu, ck: &Checkpoint<S>, name: &str, rows: std::ops::Range<usize>) -> Result<Matrix> {
+    let info = ck.info(name)?;
+    let dtype = weight_type(info.dtype, name)?;
+    let cols = info.shape[1] as usize;
+    let bytes = ck.raw_rows(name, rows.start as u64..rows.end as u64).await?;
+    Ok(Matrix { buf: gpu.upload(name, &bytes)?, dtype, rows: rows.len(), cols })
+}
+
+async fn upload_matrix<S: ByteSource>(gpu: &Gpu, ck: &Checkpoint<S>, name: String, rows: usize, cols: usize) -> Result<Matrix> {
+    ck.expect_shape(&name, &[rows, cols])?;
+    upload_rows(gpu, ck, &name, 0..rows).await
+}
+
+async fn upload_vector<S: ByteSource>(gpu: &Gpu, ck: &Checkpoint<S>, name: String, len: usize) -> Result<Buffer> {
+    ck.expect_shape(&name, &[len])?;
+    gpu.upload_f32(&name, &ck.f32(&name).await?)
+}
+
+async fn load_layer<S: ByteSource>(gpu: &Gpu, cfg: &ModelConfig, ck: &Checkpoint<S>, l: usize) -> Result<LayerWeights> {
+    let (d, i, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim);
+    let (qd, kvd) = (cfg.q_dim(), cfg.kv_dim());
+    let gemma = cfg.norms_per_layer() == 4;
+    let qkv_bias = if cfg.qkv_bias() {
+        Some([
+            upload_vector(gpu, ck, names::attn(l, "q_proj", "bias"), qd).await?,
+            upload_vector(gpu, ck, names::attn(l, "k_proj", "bias"), kvd).await?,
+            upload_vector(gpu, ck, names::attn(l, "v_proj", "bias"), kvd).await?,
+        ])
+    } else {
+        None
+    };
+    let qk_norm = if cfg.qk_norm() {
+        Some([
+            upload_vector(gpu, ck, format!("model.layers.{l}.self_attn.q_norm.weight"), hd).await?,
+            upload_vector(gpu, ck, format!("model.layers.{l}.self_attn.k_norm.weight"), hd).await?,
+        ])
+    } else {
+        None
+    };
+    let norm = |name: &str| upload_vector(gpu, ck, names::layer_norm(l, name), d);
+    Ok(LayerWeights {
+        input_norm: norm("input_layernorm").await?,
+        q: upload_matrix(gpu, ck, names::attn(l, "q_proj", "weight"), qd, d).await?,
+        k: upload_matrix(gpu, ck, names::attn(l, "k_proj", "weight"), kvd, d).await?,
+        v: upload_matrix(gpu, ck, names::attn(l, "v_proj", "weight"), kvd, d).await?,
+        o: upload_matrix(gpu, ck, names::attn(l, "o_proj", "weight"), d, qd).await?,
+        qkv_bias,
+        qk_norm,
+        post_attn_norm: if gemma { Some(norm("post_attention_layernorm").await?) } else { None },
+        pre_ffn_norm: norm(if gemma { "pre_feedforward_layernorm" } else { "post_attention_layernorm" }).await?,
+        gate: upload_matrix(gpu, ck, names::mlp(l, "gate_proj"), i, d).await?,
+        up: upload_matrix(gpu, ck, names::mlp(l, "up_proj"), i, d).await?,
+        down: upload_matrix(gpu, ck, names::mlp(l, "down_proj"), d, i).await?,
+        post_ffn_norm: if gemma { Some(norm("post_feedforward_layernorm").await?) } else { None },
+    })
+}
+
+/// f32 values per activation row, and the widest row (the binding limit applies to it).
+fn row_floats(cfg: &ModelConfig) -> (usize, usize) {
+    let (d, i) = (cfg.hidden_size, cfg.intermediate_size);
+    (3 * d + 2 * cfg.q_dim() + 2 * cfg.kv_dim() + 2 * i, d.max(i).max(cfg.q_dim()))
+}
+
+/// How many windows of `t` positions one batch holds under `budget` bytes and the
+/// device's binding limit (at least one; an error when even one does not fit).
+pub fn windows_per_batch(gpu: &Gpu, cfg: &ModelConfig, t: usize, count: usize, budget: u64) -> Result<usize> {
+    let (per_row, widest) = row_floats(cfg);
+    let cap = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+    let by_budget = budget / (t * per_row * 4) as u64;
+    let by_binding = cap / (t * widest * 4) as u64;
+    let by_rows = (65_535 / t) as u64;
+    let n = by_budget.min(by_binding).min(by_rows).min(count as u64) as usize;
+    if by_binding == 0 || by_rows == 0 {
+        return Err(Error::Invalid(format!(
+            "a window of {t} tokens needs {} MiB per activation buffer, more than this GPU binds ({} MiB): use shorter windows",
+            (t * widest * 4) >> 20,
+            cap >> 20
+        )));
+    }
+    Ok(n.max(1))
+}
+
+/// (cos, sin) of position · inv_freq for `t` positions, computed in f64.
+fn rope_table(inv_freq: &[f64], t: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(t * inv_freq.len() * 2);
+    for pos in 0..t {
+        for &f in inv_freq {
+            let a = pos as f64 * f;
+            out.push(a.cos() as f32);
+            out.push(a.sin() as f32);
+        }
+    }
+    out
+}
+
+/// Runs the model over `windows` on the GPU: importance (when act² weights are given),
+/// and optionally the layer outputs and logits. Progress is reported after every
+/// layer of every batch; `cancel` is checked between layers.
+pub async fn run<S: ByteSource>(
+    gpu: &Gpu,
+    cfg: &ModelConfig,
+    ck: &Checkpoint<S>,
+    windows: Windows<'_>,
+    opts: &GpuOptions,
+    progress: &mut dyn ProgressSink,
+    cancel: &Cancel,
+) -> Result<GpuOutput> {
+    let (t, d, i_dim, layers) = (windows.t, cfg.hidden_size, cfg.intermediate_size, cfg.num_layers);
+    let count = windows.count();
+    if t == 0 || count == 0 || windows.tokens.len() != count * t {
+        return Err(Error::Invalid(format!("{} tokens do not make whole windows of {t}", windows.tokens.len())));
+    }
+    if let Some(w) = windows.act2_weights
+        && w.len() != windows.tokens.len()
+    {
+        return Err(Error::Invalid(format!("{} act² weights for {} positions", w.len(), windows.tokens.len())));
+    }
+    if let Some(&bad) = windows.tokens.iter().find(|&&id| id as usize >= cfg.vocab_size) {
+        return Err(Error::Invalid(format!("token id {bad} is outside the vocabulary of {}", cfg.vocab_size)));
+    }
+    if cfg.head_dim > 256 || cfg.head_dim % 2 == 1 {
+        return Err(Error::Invalid(format!("head_dim {} is not supported by the GPU attention kernel (even, at most 256)", cfg.head_dim)));
+    }
+    ck.expect_shape(EMBED, &[cfg.vocab_size, d])?;
+
+    let start = progress::now();
+    gpu.reset_peak();
+    let per_batch = windows_per_batch(gpu, cfg, t, count, opts.activation_budget)?;
+    let batches = count.div_ceil(per_batch);
+    let mut out = GpuOutput { importance: vec![vec![0f64; i_dim]; if windows.act2_weights.is_some() { layers } else { 0 }], ..Default::default() };
+    if opts.keep_layer_outputs {
+        out.layer_outputs = vec![Vec::with_capacity(count * t * d); layers];
+    }
+
+    // Rope tables, one per distinct rotary configuration (Gemma: local and global).
+    let mut tables: BTreeMap<Vec<u64>, Buffer> = BTreeMap::new();
+    for l in 0..layers {
+        let inv = cfg.rope_for(l).inv_freq(cfg.head_dim);
+        let key: Vec<u64> = inv.iter().map(|f| f.to_bits()).collect();
+        if !tables.contains_key(&key) {
+            tables.insert(key, gpu.upload_f32("rope table", &rope_table(&inv, t))?);
+        }
+    }
+    let table_for = |l: usize| -> &Buffer {
+        let key: Vec<u64> = cfg.rope_for(l).inv_freq(cfg.head_dim).iter().map(|f| f.to_bits()).collect();
+        &tables[&key]
+    };
+
+    let mut resident: Vec<LayerWeights> = Vec::new();
+    let mut keep_resident = false;
+    for batch in 0..batches {
+        cancel.check()?;
+        let w0 = batch * per_batch;
+        let nb = per_batch.min(count - w0);
+        let m = nb * t;
+        let at = BatchPos { w0, nb, count, layers, t };
+        let rows = w0 * t..w0 * t + m;
+        let f = |n: usize| (m * n * 4) as u64;
+        let act = Activations {
+            x: gpu.upload_f32("residual", &embed_rows(cfg, ck, &windows.tokens[rows.clone()]).await?)?,
+            h: gpu.storage("normed", f(d))?,
+            o: gpu.storage("projection", f(d))?,
+            q: gpu.storage("q", f(cfg.q_dim()))?,
+            k: gpu.storage("k", f(cfg.kv_dim()))?,
+            v: gpu.storage("v", f(cfg.kv_dim()))?,
+            attn: gpu.storage("attention", f(cfg.q_dim()))?,
+            gate: gpu.storage("gate", f(i_dim))?,
+            up: gpu.storage("up", f(i_dim))?,
+        };
+        let act2 = match windows.act2_weights {
+            Some(w) => Some((gpu.upload_f32("act² weights", &w[rows.clone()])?, gpu.storage("importance", (layers * nb * i_dim * 4) as u64)?)),
+            None => None,
+        };
+
+        let mut previous: Option<LayerWeights> = None;
+        for l in 0..layers {
+            cancel.check()?;
+            // Read this layer's weights while the GPU still runs the previous one.
+            let weights = if l < resident.len() { None } else { Some(load_layer(gpu, cfg, ck, l).await?) };
+            if l > 0 {
+                gpu.finish().await?;
+                layer_done(&mut out, gpu, &act.x, opts.keep_layer_outputs, l - 1, at, d, start, progress).await?;
+            }
+            if let Some(prev) = previous.take() {
+                if keep_resident {
+                    resident.push(prev);
+                }
+            }
+            let lw = weights.as_ref().unwrap_or_else(|| &resident[l]);
+            if batch == 0 && l == 0 {
+                keep_resident = batches > 1 && lw.bytes() * layers as u64 <= opts.weight_budget;
+            }
+            let mut enc = gpu.encoder();
+            let imp = act2.as_ref().map(|(w, imp)| (w, imp, l * nb * i_dim));
+            encode_layer(gpu, &mut enc, cfg, l, lw, &act, (m, nb, t), table_for(l), imp);
+            gpu.submit(enc);
+            previous = weights;
+        }
+        gpu.finish().await?;
+        layer_done(&mut out, gpu, &act.x, opts.keep_layer_outputs, layers - 1, at, d, start, progress).await?;
+        if let Some(prev) = previous.take()
+            && keep_resident
+        {
+            resident.push(prev);
+        }
+
+        if let Some((_, imp)) = &act2 {
+            let partial = gpu.read_f32(imp, 0, layers * nb * i_dim).await?;
+            for (l, acc) in out.importance.iter_mut().enumerate() {
+                for b in 0..nb {
+                    let p = &partial[(l * nb + b) * i_dim..][..i_dim];
+                    acc.iter_mut().zip(p).for_each(|(a, &v)| *a += v as f64);
+                }
+            }
+        }
+        if opts.logits != Logits::None {
+            let picked: Vec<usize> = match opts.logits {
+                Logits::Last => (0..nb).map(|b| b * t + t - 1).collect(),
+                _ => (0..m).collect(),
+            };
+            out.logits.extend(final_logits(gpu, cfg, ck, &act.x, m, &picked).await?);
+        }
+    }
+    out.stats = RunStats {
+        windows: count,
+        tokens: count * t,
+        batches,
+        windows_per_batch: per_batch,
+        seconds: progress::now() - start,
+        tokens_per_second: (count * t) as f64 / (progress::now() - start).max(1e-9),
+        peak_gpu_bytes: gpu.peak_bytes(),
+        weights_resident: keep_resident,
+    };
+    Ok(out)
+}
+
+/// Where a batch is: its first window, its windows, all windows, layers, window length.
+#[derive(Debug, Clone, Copy)]
+struct BatchPos {
+    w0: usize,
+    nb: usize,
+    count: usize,
+    layers: usize,
+    t: usize,
+}
+
+/// After layer `l` of a batch finished: its output read back when asked for, progress
+/// reported (windows·layers done, tokens/s).
+async fn layer_done(out: &mut GpuOutput, gpu: &Gpu, x: &Buffer, keep: bool, l: usize, at: BatchPos, d: usize, start: f64, progress: &mut dyn ProgressSink) -> Result<()> {
+    if keep {
+        out.layer_outputs[l].extend(gpu.read_f32(x, 0, at.nb * at.t * d).await?);
+    }
+    let done = at.w0 * at.layers + (l + 1) * at.nb;
+    let tokens_per_second = (done * at.t) as f64 / at.layers as f64 / (progress::now() - start).max(1e-9);
+    progress.report(Progress {
+        stage: format!(
+            "layer {}/{} · windows {}–{} of {} · {tokens_per_second:.0} tokens/s",
+            l + 1,
+            at.layers,
+            at.w0 + 1,
+            at.w0 + at.nb,
+            at.count
+        ),
+        done: done as u64,
+        total: (at.count * at.layers) as u64,
+    });
+    Ok(())
+}
+
+/// Records one decoder layer over `m = nb · t` rows of `act.x` (updated in place), and
+/// the act² partial sums of its down_proj input when `imp` is given.
+#[allow(clippy::too_many_arguments)]
+fn encode_layer(
+    gpu: &Gpu,
+    enc: &mut wgpu::CommandEncoder,
+    cfg: &ModelConfig,
+    l: usize,
+    lw: &LayerWeights,
+    act: &Activations,
+    (m, nb, t): (usize, usize, usize),
+    rope: &Buffer,
+    imp: Option<(&Buffer, &Buffer, usize)>,
+) {
+    let (d, i_dim, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim);
+    let (qd, kvd) = (cfg.q_dim(), cfg.kv_dim());
+    let (eps, off) = (cfg.rms_norm_eps as f32, cfg.norm_offset());
+    let out = |n: usize| Out { ldy: n, y_off: 0 };
+    let bias = |i: usize| lw.qkv_bias.as_ref().map(|b| &b[i]);
+
+    kernels::norm_copy(gpu, enc, &act.x, &act.h, m, &lw.input_norm, d, eps, off);
+    kernels::matmul(gpu, enc, &act.h, m, &lw.q, bias(0), &act.q, out(qd));
+    kernels::matmul(gpu, enc, &act.h, m, &lw.k, bias(1), &act.k, out(kvd));
+    kernels::matmul(gpu, enc, &act.h, m, &lw.v, bias(2), &act.v, out(kvd));
+    if let Some([qn, kn]) = &lw.qk_norm {
+        kernels::norm_inplace(gpu, enc, &act.q, m * cfg.num_heads, qn, hd, eps, off);
+        kernels::norm_inplace(gpu, enc, &act.k, m * cfg.num_kv_heads, kn, hd, eps, off);
+    }
+    kernels::rope(gpu, enc, &act.q, rope, m, cfg.num_heads, hd, t);
+    kernels::rope(gpu, enc, &act.k, rope, m, cfg.num_kv_heads, hd, t);
+    let shape = AttnShape {
+        t,
+        rows: m,
+        heads: cfg.num_heads,
+        kv_heads: cfg.num_kv_heads,
+        hd,
+        scale: cfg.attn_scale,
+        window: cfg.window_for(l),
+    };
+    kernels::attention(gpu, enc, &act.q, &act.k, &act.v, &act.attn, shape);
+    kernels::matmul(gpu, enc, &act.attn, m, &lw.o, None, &act.o, out(d));
+    if let Some(norm) = &lw.post_attn_norm {
+        kernels::norm_inplace(gpu, enc, &act.o, m, norm, d, eps, off);
+    }
+    kernels::add(gpu, enc, &act.x, &act.o, m * d);
+
+    kernels::norm_copy(gpu, enc, &act.x, &act.h, m, &lw.pre_ffn_norm, d, eps, off);
+    kernels::matmul(gpu, enc, &act.h, m, &lw.gate, None, &act.gate, out(i_dim));
+    kernels::matmul(gpu, enc, &act.h, m, &lw.up, None, &act.up, out(i_dim));
+    kernels::glu(gpu, enc, &act.gate, &act.up, m * i_dim, cfg.activation);
+    if let Some((w, imp, off)) = imp {
+        kernels::act2(gpu, enc, &act.gate, w, imp, nb, t, i_dim, off);
+    }
+    kernels::matmul(gpu, enc, &act.gate, m, &lw.down, None, &act.o, out(d));
+    if let Some(norm) = &lw.post_ffn_norm {
+        kernels::norm_inplace(gpu, enc, &act.o, m, norm, d, eps, off);
+    }
+    kernels::add(gpu, enc, &act.x, &act.o, m * d);
+}
+
+/// The embedding rows of `tokens` (× the family's embedding scale), gathered on the
+/// CPU: one read per distinct id.
+async fn embed_rows<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, tokens: &[u32]) -> Result<Vec<f32>> {
+    let d = cfg.hidden_size;
+    let scale = cfg.embed_scale();
+    let mut rows: BTreeMap<u32, Vec<f32>> = BTreeMap::new();
+    for &id in tokens {
+        if !rows.contains_key(&id) {
+            let row = ck.rows_f32(EMBED, id as u64..id as u64 + 1).await?;
+            rows.insert(id, row.into_iter().map(|v| v * scale).collect());
+        }
+    }
+    let mut x = Vec::with_capacity(tokens.len() * d);
+    tokens.iter().for_each(|id| x.extend_from_slice(&rows[id]));
+    Ok(x)
+}
+
+/// Logits of rows `picked` of the residual stream `x` (`m × D`): the final norm on the
+/// GPU, then the output matrix (lm_head, or the tied embedding) streamed in chunks of
+/// rows that fit a binding, each chunk's logits read back before the next is uploaded.
+pub(crate) async fn final_logits<S: ByteSource>(gpu: &Gpu, cfg: &ModelConfig, ck: &Checkpoint<S>, x: &Buffer, m: usize, picked: &[usize]) -> Result<Vec<f32>> {
+    let (d, v) = (cfg.hidden_size, cfg.vocab_size);
+    let rows = picked.len();
+    let name = if ck.contains(LM_HEAD) { LM_HEAD } else { EMBED };
+    ck.expect_shape(name, &[v, d])?;
+    let norm = upload_vector(gpu, ck, FINAL_NORM.to_string(), d).await?;
+    let h = gpu.storage("final hidden", (rows * d * 4) as u64)?;
+    let mut enc = gpu.encoder();
+    for (r, &p) in picked.iter().enumerate() {
+        debug_assert!(p < m);
+        enc.copy_buffer_to_buffer(x, (p * d * 4) as u64, &h, (r * d * 4) as u64, (d * 4) as u64);
+    }
+    kernels::norm_inplace(gpu, &mut enc, &h, rows, &norm, d, cfg.rms_norm_eps as f32, cfg.norm_offset());
+    gpu.submit(enc);
+
+    let elem = weight_type(ck.info(name)?.dtype, name)?.size();
+    let cap = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size).min(64 << 20) as usize;
+    let chunk = (cap / (d * elem)).min(cap / (rows * 4).max(1)).clamp(1, v);
+    let mut logits = vec![0f32; rows * v];
+    for c0 in (0..v).step_by(chunk) {
+        let c1 = (c0 + chunk).min(v);
+        let w = upload_rows(gpu, ck, name, c0..c1).await?;
+        let y = gpu.storage("logits", (rows * (c1 - c0) * 4) as u64)?;
+        let mut enc = gpu.encoder();
+        kernels::matmul(gpu, &mut enc, &h, rows, &w, None, &y, Out { ldy: c1 - c0, y_off: 0 });
+        gpu.submit(enc);
+        let part = gpu.read_f32(&y, 0, rows * (c1 - c0)).await?;
+        for r in 0..rows {
+            logits[r * v + c0..r * v + c1].copy_from_slice(&part[r * (c1 - c0)..(r + 1) * (c1 - c0)]);
+        }
+    }
+    Ok(logits)
+}
