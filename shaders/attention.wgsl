@@ -13,7 +13,8 @@
 // One workgroup of 64 invocations per (head, row). Keys are taken in chunks of 512
 // scores kept in workgroup memory; an online softmax (running max and sum) joins the
 // chunks, so any T works. Each invocation accumulates hd / 64 output dimensions
-// (hd ≤ 256). Dispatch: (H, rows, 1).
+// (hd ≤ 256). Dispatch: (H, rows, 1). This is the kernel for GPUs; CPU-style adapters
+// use `attention_lanes` at the end of this file.
 
 struct AttnParams {
     t: u32,
@@ -131,6 +132,94 @@ fn attention(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
         let d = lane + s * WG;
         if (d < hd) {
             out[row * q_stride + head * hd + d] = o[s] / l;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// attention_lanes: the same attention for CPU-style adapters (lavapipe, SwiftShader),
+// which run invocations as SIMD lanes. One invocation per query row: the 64 rows of a
+// workgroup belong to one window and head, so the key loop is the same for every lane
+// and each k / v load is uniform (one load broadcast to all lanes); causal and sliding
+// window limits are per-lane masks. Keys go in blocks of 16 with an online softmax.
+// Same bindings and params as `attention`.
+// Dispatch: (H, windows · ceil(T / 64), 1).
+
+const BLOCK: u32 = 16u;
+
+// k and v seen as vec4 arrays (16-byte loads; needs hd % 4 == 0, else the host uses
+// `attention`).
+@group(0) @binding(2) var<storage, read> k4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v4: array<vec4<f32>>;
+
+@compute @workgroup_size(64, 1, 1)
+fn attention_lanes(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let head = wid.x;
+    let hd4 = p.hd / 4u;
+    let g = head / (p.heads / p.kv_heads);
+    let q_stride = p.heads * p.hd;
+    let kv4_stride = p.kv_heads * hd4;
+    let blocks = (p.t + 63u) / 64u;
+    let start = (wid.y / blocks) * p.t; // first row of the window
+    let i0 = (wid.y % blocks) * 64u; // first position of this workgroup
+    let i = i0 + lid.x; // this lane's position (may be past the window: not live)
+    let live = i < p.t;
+    let row = start + min(i, p.t - 1u);
+
+    // Keys any lane needs: [j_lo, j_hi], the same for all lanes.
+    let j_hi = min(i0 + 63u, p.t - 1u);
+    var j_lo = 0u;
+    if (p.window != 0u && i0 + 1u > p.window) {
+        j_lo = i0 + 1u - p.window;
+    }
+
+    var qv: array<vec4<f32>, 64>;
+    var o: array<vec4<f32>, 64>;
+    let qb = row * q_stride + head * p.hd;
+    for (var d = 0u; d < hd4; d++) {
+        qv[d] = vec4<f32>(q[qb + 4u * d], q[qb + 4u * d + 1u], q[qb + 4u * d + 2u], q[qb + 4u * d + 3u]) * p.scale;
+        o[d] = vec4<f32>(0.0);
+    }
+    var m = -3.0e38;
+    var l = 0.0;
+    var s: array<f32, 16>;
+    for (var jb = j_lo; jb <= j_hi; jb += BLOCK) {
+        let jn = min(BLOCK, j_hi + 1u - jb);
+        var bm = -3.0e38;
+        for (var u = 0u; u < jn; u++) {
+            let j = jb + u;
+            let kb = (start + j) * kv4_stride + g * hd4;
+            var acc = vec4<f32>(0.0);
+            for (var d = 0u; d < hd4; d++) {
+                acc = fma(qv[d], k4[kb + d], acc);
+            }
+            let visible = live && j <= i && (p.window == 0u || i - j < p.window);
+            s[u] = select(-3.0e38, acc.x + acc.y + acc.z + acc.w, visible);
+            bm = max(bm, s[u]);
+        }
+        let m_new = max(m, bm);
+        let corr = exp(m - m_new);
+        l = l * corr;
+        for (var d = 0u; d < hd4; d++) {
+            o[d] = o[d] * corr;
+        }
+        for (var u = 0u; u < jn; u++) {
+            let pj = select(0.0, exp(s[u] - m_new), s[u] > -1.0e38);
+            l += pj;
+            let vb = (start + jb + u) * kv4_stride + g * hd4;
+            for (var d = 0u; d < hd4; d++) {
+                o[d] = fma(vec4<f32>(pj), v4[vb + d], o[d]);
+            }
+        }
+        m = m_new;
+    }
+    if (live) {
+        for (var d = 0u; d < hd4; d++) {
+            let ov = o[d] / l;
+            out[qb + 4u * d] = ov.x;
+            out[qb + 4u * d + 1u] = ov.y;
+            out[qb + 4u * d + 2u] = ov.z;
+            out[qb + 4u * d + 3u] = ov.w;
         }
     }
 }

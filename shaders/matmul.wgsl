@@ -18,7 +18,8 @@
 // 64 × 16 slice of x and of w in workgroup memory, transposed so that the inner loop
 // reads one vec4 of x rows and one vec4 of w rows per step (16 FMAs per 2 loads).
 // Any m, n, k work: tiles are bounds-checked (zeros outside).
-// Dispatch: (ceil(n / 64), ceil(m / 64), 1).
+// Dispatch: (ceil(n / 64), ceil(m / 64), 1). This is the kernel for GPUs; CPU-style
+// adapters use `matmul_lanes` at the end of this file.
 
 // 0 = f32, 1 = bf16, 2 = f16 (pipeline-overridable; one pipeline per weight dtype).
 override W_DTYPE: u32 = 1u;
@@ -170,6 +171,83 @@ fn store_row(r: u32, c: u32, v: vec4<f32>) {
     for (var j = 0u; j < 4u; j++) {
         if (c + j < p.n) {
             y[base + c + j] = v[j];
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// matmul_lanes: the same product for CPU-style adapters (lavapipe, SwiftShader), which
+// run invocations as SIMD lanes and pay per lane for every storage load. No workgroup
+// memory and no barriers; loads are 16 bytes wide (8 bf16/f16 or 4 f32 weights, 4 x
+// values) and each loaded value feeds 8 FMAs: invocation c owns 8 output columns for
+// 8 rows (the rows are the same across the workgroup, so x loads are uniform).
+// Needs k % 8 == 0 (the host uses `matmul` otherwise). Same params as `matmul`;
+// bindings 1 and 2 are the same buffers seen as vec4 arrays:
+//   @binding(1) storage read xq : array<vec4<f32>>
+//   @binding(2) storage read wq : array<vec4<u32>>
+// Workgroups of 8 (64 columns), so narrow matrices waste few lanes.
+// Dispatch: (ceil(n / 64), ceil(m / 8), 1).
+
+@group(0) @binding(1) var<storage, read> xq: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> wq: array<vec4<u32>>;
+
+// Weights k0..k0+7 of row r (r < n) as two vec4s.
+fn weight8(r: u32, k0: u32) -> array<vec4<f32>, 2> {
+    if (W_DTYPE == 0u) {
+        let i = (r * p.k + k0) / 4u;
+        return array<vec4<f32>, 2>(bitcast<vec4<f32>>(wq[i]), bitcast<vec4<f32>>(wq[i + 1u]));
+    }
+    let q = wq[(r * p.k + k0) / 8u];
+    return array<vec4<f32>, 2>(vec4<f32>(weight_pair(q.x), weight_pair(q.y)), vec4<f32>(weight_pair(q.z), weight_pair(q.w)));
+}
+
+@compute @workgroup_size(8, 1, 1)
+fn matmul_lanes(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let c0 = (wid.x * 8u + lid.x) * 8u;
+    let r0 = wid.y * 8u;
+    let k4 = p.k / 4u;
+    var acc: array<vec4<f32>, 16>; // row r: columns c0..c0+3 in acc[2r], c0+4..c0+7 in acc[2r+1]
+    for (var i = 0u; i < 16u; i++) {
+        acc[i] = vec4<f32>(0.0);
+    }
+    for (var k0 = 0u; k0 < p.k; k0 += 8u) {
+        var lo: array<vec4<f32>, 8>;
+        var hi: array<vec4<f32>, 8>;
+        for (var j = 0u; j < 8u; j++) {
+            let w8 = weight8(min(c0 + j, p.n - 1u), k0);
+            lo[j] = w8[0];
+            hi[j] = w8[1];
+        }
+        for (var r = 0u; r < 8u; r++) {
+            let xi = min(r0 + r, p.m - 1u) * k4 + k0 / 4u;
+            let xl = xq[xi];
+            let xh = xq[xi + 1u];
+            acc[2u * r] += vec4<f32>(
+                dot(xl, lo[0]) + dot(xh, hi[0]),
+                dot(xl, lo[1]) + dot(xh, hi[1]),
+                dot(xl, lo[2]) + dot(xh, hi[2]),
+                dot(xl, lo[3]) + dot(xh, hi[3]),
+            );
+            acc[2u * r + 1u] += vec4<f32>(
+                dot(xl, lo[4]) + dot(xh, hi[4]),
+                dot(xl, lo[5]) + dot(xh, hi[5]),
+                dot(xl, lo[6]) + dot(xh, hi[6]),
+                dot(xl, lo[7]) + dot(xh, hi[7]),
+            );
+        }
+    }
+    for (var h = 0u; h < 2u; h++) {
+        let c = c0 + 4u * h;
+        var b = vec4<f32>(0.0);
+        if (p.has_bias != 0u) {
+            for (var j = 0u; j < 4u; j++) {
+                if (c + j < p.n) {
+                    b[j] = bias[c + j];
+                }
+            }
+        }
+        for (var r = 0u; r < 8u; r++) {
+            store_row(r0 + r, c, acc[2u * r + h] + b);
         }
     }
 }

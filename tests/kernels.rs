@@ -8,6 +8,7 @@ mod cases;
 
 use common::block_on;
 use compact::engine::gpu::Gpu;
+use compact::engine::kernels::Style;
 
 fn gpu() -> Gpu {
     block_on(Gpu::new()).expect("a GPU adapter (make test installs lavapipe)")
@@ -15,12 +16,16 @@ fn gpu() -> Gpu {
 
 #[test]
 fn kernels_match_the_reference() {
-    let gpu = gpu();
+    let mut gpu = gpu();
     block_on(async {
-        cases::matmul(&gpu).await;
+        // Both variants of the heavy kernels, whichever this adapter would pick.
+        for style in [Style::Tiled, Style::Lanes] {
+            gpu.style = style;
+            cases::matmul(&gpu).await;
+            cases::attention(&gpu).await;
+        }
         cases::norm(&gpu).await;
         cases::rope(&gpu).await;
-        cases::attention(&gpu).await;
         cases::elementwise(&gpu).await;
         cases::act2(&gpu).await;
     });

@@ -96,6 +96,23 @@ mod cli {
             #[arg(long, default_value_t = 16)]
             max_tokens: usize,
         },
+        /// Measure this machine: the GPU's peak FMA rate, the matmul kernel at each model's
+        /// shapes (and its share of that peak), and calibration tokens/s on the GPU
+        /// against the CPU reference path.
+        Bench {
+            /// Model folders to benchmark (repeat the flag); their shapes and calibration.
+            #[arg(long = "model")]
+            models: Vec<PathBuf>,
+            /// Calibration windows per model on the GPU.
+            #[arg(long, default_value_t = 2)]
+            windows: usize,
+            /// Tokens per window.
+            #[arg(long, default_value_t = 512)]
+            seq_len: usize,
+            /// Skip the CPU reference run (one window) used for the GPU/CPU ratio.
+            #[arg(long)]
+            no_cpu: bool,
+        },
         /// Serve the web app and model folders on this machine only.
         Serve {
             /// The built app (Trunk's dist directory).
@@ -152,6 +169,7 @@ mod cli {
                 pollster::block_on(prune(&model, &out, vocab, ffn, channels_from.as_deref(), calib.as_deref(), force))?
             }
             Command::Generate { model, prompt, max_tokens } => pollster::block_on(generate(&model, &prompt, max_tokens))?,
+            Command::Bench { models, windows, seq_len, no_cpu } => pollster::block_on(bench(&models, windows, seq_len, !no_cpu))?,
             Command::Serve { dist, models, port, host } => {
                 if !dist.join("index.html").is_file() {
                     bail!("{} has no index.html: build the app first (make demo does)", dist.display());
@@ -286,6 +304,67 @@ mod cli {
         let secs = start.elapsed().as_secs_f64();
         println!("{prompt}\x1b[1m{}\x1b[0m", compact::tokenizer::decode(&tok, &new)?);
         eprintln!("{} prompt tokens, {} new tokens in {secs:.1} s (CPU reference, no KV cache)", ids.len(), new.len());
+        Ok(())
+    }
+
+    async fn bench(models: &[PathBuf], windows: usize, seq_len: usize, with_cpu: bool) -> Result<()> {
+        use compact::engine::bench::{matmul_gflops, peak_gflops};
+        use compact::engine::cpu::{self, ForwardOptions, Logits};
+        use compact::engine::forward::{self, GpuOptions, Windows};
+        use compact::engine::kernels::WeightType;
+        use compact::io::{ByteSource, ModelFolder};
+        use compact::model::Checkpoint;
+        use compact::progress::{Cancel, Silent};
+
+        let gpu = gpu::Gpu::new().await?;
+        println!("adapter: {}", gpu.report.one_line());
+        let peak = peak_gflops(&gpu).await?;
+        println!("peak FMA throughput (register-only kernel): {peak:.1} GFLOP/s\n");
+        const M: usize = 512;
+        for dir in models {
+            let folder = DirFolder::new(dir)?;
+            let info = ModelInfo::load(&folder).await?;
+            let cfg = &info.config;
+            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let (d, i) = (cfg.hidden_size, cfg.intermediate_size);
+            println!("{name}: matmul kernel, bf16 weights, {M} rows");
+            let shapes = [("q_proj", cfg.q_dim(), d), ("k_proj/v_proj", cfg.kv_dim(), d), ("o_proj", d, cfg.q_dim()), ("gate/up_proj", i, d), ("down_proj", d, i)];
+            let per_layer = [1.0, 2.0, 1.0, 2.0, 1.0];
+            let (mut flops, mut secs) = (0.0, 0.0);
+            for ((label, n, k), reps) in shapes.iter().zip(per_layer) {
+                let g = matmul_gflops(&gpu, M, *n, *k, WeightType::BF16).await?;
+                let f = 2.0 * (M * n * k) as f64 * reps;
+                flops += f;
+                secs += f / (g * 1e9);
+                println!("  {label:14} {n:>5} × {k:<5} {g:8.1} GFLOP/s  {:5.1}% of peak", 100.0 * g / peak);
+            }
+            let layer = flops / secs / 1e9;
+            println!("  {:14} {:13} {layer:8.1} GFLOP/s  {:5.1}% of peak", "one layer", "", 100.0 * layer / peak);
+
+            let tok = compact::tokenizer::load(&folder.require(compact::tokenizer::FILE, "benchmark text").await?.read_to_end().await?)?;
+            let sample = compact::tokenizer::encode(&tok, include_str!("../../tests/data/sample.txt"))?;
+            let tokens: Vec<u32> = sample.iter().cycle().take(windows * seq_len).copied().collect();
+            let weights = vec![1f32; tokens.len()];
+            let ck = Checkpoint::open(&folder, &info).await?;
+            let run = forward::run(&gpu, cfg, &ck, Windows { tokens: &tokens, t: seq_len, act2_weights: Some(&weights) }, &GpuOptions::default(), &mut Silent, &Cancel::default()).await?;
+            let s = &run.stats;
+            println!(
+                "  calibration on the GPU: {windows} × {seq_len} tokens in {:.2} s = {:.0} tokens/s ({} batch(es), peak GPU memory {:.0} MiB, weights {:.0} MiB)",
+                s.seconds,
+                s.tokens_per_second,
+                s.batches,
+                s.peak_gpu_bytes as f64 / 1048576.0,
+                info.weight_bytes as f64 / 1048576.0
+            );
+            if with_cpu {
+                let t0 = std::time::Instant::now();
+                let opts = ForwardOptions { act2_weights: Some(&weights[..seq_len]), logits: Logits::None, ..Default::default() };
+                cpu::forward(cfg, &ck, &tokens[..seq_len], &opts).await?;
+                let cpu_tps = seq_len as f64 / t0.elapsed().as_secs_f64();
+                println!("  CPU reference:          1 × {seq_len} tokens in {:.2} s = {cpu_tps:.0} tokens/s → GPU/CPU {:.2}×", t0.elapsed().as_secs_f64(), s.tokens_per_second / cpu_tps);
+            }
+            println!();
+        }
         Ok(())
     }
 

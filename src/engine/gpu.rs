@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use super::kernels::Pipelines;
+use super::kernels::{Pipelines, Style};
 use crate::error::{Error, Result};
 
 /// The smallest limits the kernels are designed for (headless Chromium's SwiftShader
@@ -147,6 +147,9 @@ pub struct Gpu {
     pub report: AdapterReport,
     /// The device's limits (the adapter's own).
     pub limits: wgpu::Limits,
+    /// The kernel variant used for matmul and attention (public so tests and
+    /// benchmarks can run both).
+    pub style: Style,
     pub(crate) pipelines: Pipelines,
     /// A 16-byte buffer bound where a kernel's optional input is absent.
     pub(crate) dummy: Buffer,
@@ -227,7 +230,8 @@ impl Gpu {
         let memory = Arc::new(Memory::default());
         let dummy = Buffer { buf: device.create_buffer(&storage_desc("dummy", 16)), memory: memory.clone() };
         memory.live.fetch_add(16, Ordering::Relaxed);
-        Ok(Self { device, queue, report, limits, pipelines: Pipelines::default(), dummy, memory, failure })
+        let style = Style::for_adapter(&report);
+        Ok(Self { device, queue, report, limits, style, pipelines: Pipelines::default(), dummy, memory, failure })
     }
 
     /// A zeroed storage buffer of `bytes` (rounded up to 4, at least 16). Fails when it

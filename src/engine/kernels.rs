@@ -26,10 +26,36 @@ impl WeightType {
     }
 }
 
+/// Which variant of the heavy kernels (matmul, attention) suits the adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Style {
+    /// For GPUs: workgroup-memory tiles shared by 256 invocations.
+    Tiled,
+    /// For CPU-style adapters (lavapipe, SwiftShader) that run invocations as SIMD
+    /// lanes: no barriers, the shared operand loaded uniformly across lanes.
+    Lanes,
+}
+
+impl Style {
+    /// The variant for an adapter: `COMPACT_KERNELS=tiled|lanes` (natively) decides if
+    /// set; otherwise software adapters get [`Style::Lanes`].
+    pub fn for_adapter(report: &super::gpu::AdapterReport) -> Self {
+        #[cfg(not(target_arch = "wasm32"))]
+        match std::env::var("COMPACT_KERNELS").as_deref() {
+            Ok("tiled") => return Style::Tiled,
+            Ok("lanes") => return Style::Lanes,
+            _ => {}
+        }
+        let name = report.name.to_lowercase();
+        let software = ["llvmpipe", "lavapipe", "swiftshader", "software", "warp"].iter().any(|s| name.contains(s));
+        if report.device_type == "Cpu" || software { Style::Lanes } else { Style::Tiled }
+    }
+}
+
 /// One compute entry point (with its specialisation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    Matmul(WeightType),
+    Matmul(WeightType, Style),
     Peak,
     NormInPlace,
     NormCopy,
@@ -37,25 +63,26 @@ pub enum Kernel {
     Glu,
     Act2,
     Rope,
-    Attention,
+    Attention(Style),
 }
 
 impl Kernel {
     fn source(self) -> &'static str {
         match self {
-            Kernel::Matmul(_) => include_str!("../../shaders/matmul.wgsl"),
+            Kernel::Matmul(..) => include_str!("../../shaders/matmul.wgsl"),
             Kernel::Peak => include_str!("../../shaders/peak.wgsl"),
             Kernel::NormInPlace | Kernel::NormCopy => include_str!("../../shaders/norm.wgsl"),
             Kernel::Add | Kernel::Glu => include_str!("../../shaders/elementwise.wgsl"),
             Kernel::Act2 => include_str!("../../shaders/act2.wgsl"),
             Kernel::Rope => include_str!("../../shaders/rope.wgsl"),
-            Kernel::Attention => include_str!("../../shaders/attention.wgsl"),
+            Kernel::Attention(_) => include_str!("../../shaders/attention.wgsl"),
         }
     }
 
     fn entry(self) -> &'static str {
         match self {
-            Kernel::Matmul(_) => "matmul",
+            Kernel::Matmul(_, Style::Tiled) => "matmul",
+            Kernel::Matmul(_, Style::Lanes) => "matmul_lanes",
             Kernel::Peak => "peak",
             Kernel::NormInPlace => "norm_inplace",
             Kernel::NormCopy => "norm_copy",
@@ -63,7 +90,8 @@ impl Kernel {
             Kernel::Glu => "glu",
             Kernel::Act2 => "act2",
             Kernel::Rope => "rope",
-            Kernel::Attention => "attention",
+            Kernel::Attention(Style::Tiled) => "attention",
+            Kernel::Attention(Style::Lanes) => "attention_lanes",
         }
     }
 }
@@ -84,7 +112,7 @@ impl Pipelines {
             source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
         });
         let constants: Vec<(&str, f64)> = match kernel {
-            Kernel::Matmul(t) => vec![("W_DTYPE", t as u32 as f64)],
+            Kernel::Matmul(t, _) => vec![("W_DTYPE", t as u32 as f64)],
             _ => Vec::new(),
         };
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -164,8 +192,13 @@ pub fn matmul(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, x: &Buffer, m: usize, w
         _pad: [0; 2],
     };
     let bias = bias.unwrap_or(&gpu.dummy);
-    let groups = [w.rows.div_ceil(64) as u32, m.div_ceil(64) as u32, 1];
-    dispatch(gpu, enc, Kernel::Matmul(w.dtype), &params, &[(1, x), (2, &w.buf), (3, bias), (4, y)], groups);
+    // The lanes variant reads 16-byte vectors: rows of k % 8 == 0 values only.
+    let style = if w.cols % 8 == 0 { gpu.style } else { Style::Tiled };
+    let groups = match style {
+        Style::Tiled => [w.rows.div_ceil(64) as u32, m.div_ceil(64) as u32, 1],
+        Style::Lanes => [w.rows.div_ceil(64) as u32, m.div_ceil(8) as u32, 1],
+    };
+    dispatch(gpu, enc, Kernel::Matmul(w.dtype, style), &params, &[(1, x), (2, &w.buf), (3, bias), (4, y)], groups);
 }
 
 #[repr(C)]
@@ -300,5 +333,11 @@ pub fn attention(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, q: &Buffer, k: &Buff
         rows: s.rows as u32,
         _pad: 0,
     };
-    dispatch(gpu, enc, Kernel::Attention, &params, &[(1, q), (2, k), (3, v), (4, out)], [s.heads as u32, s.rows as u32, 1]);
+    // The lanes variant reads k and v as 16-byte vectors: head_dim % 4 == 0 only.
+    let style = if s.hd % 4 == 0 { gpu.style } else { Style::Tiled };
+    let rows = match style {
+        Style::Tiled => s.rows,
+        Style::Lanes => s.rows / s.t * s.t.div_ceil(64),
+    };
+    dispatch(gpu, enc, Kernel::Attention(style), &params, &[(1, q), (2, k), (3, v), (4, out)], [s.heads as u32, rows as u32, 1]);
 }

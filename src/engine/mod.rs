@@ -6,6 +6,7 @@
 //! - [`forward`]: calibration on the GPU, layer by layer over batches of windows.
 //! - [`cpu`]: the same forward pass in plain Rust, the test oracle and no-GPU path.
 
+pub mod bench;
 pub mod cpu;
 pub mod forward;
 pub mod gpu;

@@ -63,7 +63,7 @@ async fn read(gpu: &Gpu, b: &Buffer, n: usize) -> Vec<f32> {
 /// Matmul for every weight type on shapes that cut tiles, with and without bias, and
 /// writing into a column window of a wider output.
 pub async fn matmul(gpu: &Gpu) {
-    for (i, &(m, n, k)) in [(37, 70, 45), (65, 129, 96), (1, 200, 576), (130, 3, 17), (3, 33, 50)].iter().enumerate() {
+    for (i, &(m, n, k)) in [(37, 70, 45), (65, 129, 96), (1, 200, 576), (130, 3, 17), (3, 33, 50), (20, 600, 64), (9, 1030, 136)].iter().enumerate() {
         for t in [WeightType::BF16, WeightType::F16, WeightType::F32] {
             let x = random(m * k, 1 + i as u64);
             let (bytes, w) = encode(&random(n * k, 100 + i as u64), t);
@@ -83,7 +83,7 @@ pub async fn matmul(gpu: &Gpu) {
                 }
             }
             let got_cols: Vec<f32> = (0..m).flat_map(|r| got[r * ldy + 3..r * ldy + 3 + n].to_vec()).collect();
-            assert_close(&format!("matmul {t:?} {m}×{n}×{k}"), &got_cols, &want, 2e-5);
+            assert_close(&format!("matmul {:?} {t:?} {m}×{n}×{k}", gpu.style), &got_cols, &want, 2e-5);
             let untouched = (0..m).all(|r| got[r * ldy..r * ldy + 3].iter().chain(&got[r * ldy + 3 + n..(r + 1) * ldy]).all(|&v| v == 7.0));
             assert!(untouched, "matmul {t:?} wrote outside its column window");
         }
@@ -128,7 +128,7 @@ pub async fn rope(gpu: &Gpu) {
 /// Causal GQA attention: several windows, a sliding window, a window longer than the
 /// kernel's 512-score chunk, and head_dim above the 64-lane workgroup.
 pub async fn attention(gpu: &Gpu) {
-    for (t, windows, heads, kv, hd, window) in [(37, 2, 4, 2, 24, None), (37, 2, 4, 2, 24, Some(5)), (600, 1, 2, 1, 8, None), (9, 3, 2, 2, 130, Some(4))] {
+    for (t, windows, heads, kv, hd, window) in [(37, 2, 4, 2, 24, None), (37, 2, 4, 2, 24, Some(5)), (600, 1, 2, 1, 8, None), (9, 3, 2, 2, 130, Some(4)), (70, 2, 2, 1, 256, Some(20))] {
         let rows = t * windows;
         let q = random(rows * heads * hd, 11);
         let k = random(rows * kv * hd, 12);
@@ -143,7 +143,7 @@ pub async fn attention(gpu: &Gpu) {
         let out = gpu.storage("out", (rows * heads * hd * 4) as u64).unwrap();
         let shape = AttnShape { t, rows, heads, kv_heads: kv, hd, scale, window };
         run(gpu, |enc| kernels::attention(gpu, enc, &qb, &kb, &vb, &out, shape)).await;
-        assert_close(&format!("attention t={t} hd={hd} window={window:?}"), &read(gpu, &out, want.len()).await, &want, 2e-5);
+        assert_close(&format!("attention {:?} t={t} hd={hd} window={window:?}", gpu.style), &read(gpu, &out, want.len()).await, &want, 2e-5);
     }
 }
 

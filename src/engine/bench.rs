@@ -1,0 +1,53 @@
+//! Throughput probes for the benchmark (`compact bench`): the adapter's own peak FMA
+//! rate, measured with a register-only kernel, and the matmul kernel's rate at a given
+//! shape, so the kernel can be reported as a fraction of what this adapter can do.
+
+use super::gpu::Gpu;
+use super::kernels::{self, Matrix, Out, WeightType};
+use crate::error::Result;
+use crate::progress;
+
+/// Runs `record` (one submission) until it has taken at least `min_seconds` in all,
+/// after one untimed warm-up (pipeline compilation); returns seconds per submission.
+async fn time_it(gpu: &Gpu, min_seconds: f64, mut record: impl FnMut(&mut wgpu::CommandEncoder)) -> Result<f64> {
+    let mut run = |reps: usize| {
+        let mut enc = gpu.encoder();
+        for _ in 0..reps {
+            record(&mut enc);
+        }
+        gpu.submit(enc);
+    };
+    run(1);
+    gpu.finish().await?;
+    let mut reps = 1;
+    loop {
+        let t0 = progress::now();
+        run(reps);
+        gpu.finish().await?;
+        let dt = progress::now() - t0;
+        if dt >= min_seconds || reps >= 1 << 16 {
+            return Ok(dt / reps as f64);
+        }
+        reps = (reps * 2).max((reps as f64 * min_seconds / dt.max(1e-6)).ceil() as usize);
+    }
+}
+
+/// The adapter's measured peak f32 FMA rate in GFLOP/s (2 FLOPs per FMA).
+pub async fn peak_gflops(gpu: &Gpu) -> Result<f64> {
+    const GROUPS: u32 = 512;
+    const ITERS: u32 = 2048;
+    let out = gpu.storage("peak", GROUPS as u64 * 256 * 4)?;
+    let mut flops = 0.0;
+    let secs = time_it(gpu, 0.5, |enc| flops = kernels::peak(gpu, enc, &out, GROUPS, ITERS)).await?;
+    Ok(flops / secs / 1e9)
+}
+
+/// The matmul kernel's rate in GFLOP/s for `m` rows times an `n × k` weight of `dtype`.
+pub async fn matmul_gflops(gpu: &Gpu, m: usize, n: usize, k: usize, dtype: WeightType) -> Result<f64> {
+    let x = gpu.upload_f32("x", &(0..m * k).map(|i| ((i % 97) as f32 - 48.0) / 97.0).collect::<Vec<_>>())?;
+    let bytes: Vec<u8> = (0..n * k * dtype.size()).map(|i| if i % 2 == 1 { 0x3c } else { (i % 251) as u8 }).collect();
+    let w = Matrix { buf: gpu.upload("w", &bytes)?, dtype, rows: n, cols: k };
+    let y = gpu.storage("y", (m * n * 4) as u64)?;
+    let secs = time_it(gpu, 0.3, |enc| kernels::matmul(gpu, enc, &x, m, &w, None, &y, Out { ldy: n, y_off: 0 })).await?;
+    Ok(2.0 * (m * n * k) as f64 / secs / 1e9)
+}
