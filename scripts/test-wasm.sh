@@ -5,7 +5,19 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 profile="$(mktemp -d)"
-trap 'rm -rf "$profile" "$ROOT/webdriver.json"' EXIT
+site="$(mktemp -d)"
+server=""
+trap 'rm -rf "$profile" "$site" "$ROOT/webdriver.json"; [ -n "$server" ] && kill "$server" 2>/dev/null || true' EXIT
+# The calibration test reads the fixture models over HTTP (Range requests) from our own
+# server, on a free port, with CORS for the test runner's origin.
+cargo build --release --bin compact
+echo '<!doctype html>' > "$site/index.html"
+target/release/compact serve --dist "$site" --models "$COMPACT_CACHE/models" --port 0 --cors > "$site/serve.log" &
+server=$!
+for _ in $(seq 50); do grep -q "http://" "$site/serve.log" 2>/dev/null && break; sleep 0.1; done
+url="$(grep -o 'http://[0-9.:]*' "$site/serve.log" | head -1)"
+[ -n "$url" ] || { echo "compact serve did not start" >&2; exit 1; }
+export COMPACT_TEST_MODELS="$url/models"
 # wasm-bindgen-test-runner reads the browser's arguments from ./webdriver.json.
 python3 - "$profile" > webdriver.json <<'PY'
 import json, sys

@@ -27,6 +27,9 @@ pub struct ServeConfig {
     pub dist: PathBuf,
     /// A directory whose subdirectories are model folders, if any.
     pub models: Option<PathBuf>,
+    /// Let pages from any origin read the files (CORS). Off by default: only the app
+    /// served here should see the models; the wasm test runner, on its own port, needs it.
+    pub cors: bool,
 }
 
 /// One model folder as listed in `/models/index.json`.
@@ -193,16 +196,19 @@ fn parse_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()>
 fn handle(mut stream: TcpStream, cfg: &ServeConfig) -> io::Result<()> {
     let req = read_request(&stream)?;
     let head = req.method == "HEAD";
+    if req.method == "OPTIONS" && cfg.cors {
+        return respond(&mut stream, "204 No Content", "text/plain", &[], b"", true, cfg.cors);
+    }
     if req.method != "GET" && !head {
-        return respond(&mut stream, "405 Method Not Allowed", "text/plain", &[], b"only GET and HEAD\n", head);
+        return respond(&mut stream, "405 Method Not Allowed", "text/plain", &[], b"only GET and HEAD\n", head, cfg.cors);
     }
     if req.path == "/models/index.json" {
         let list = cfg.models.as_deref().map(list_models).unwrap_or_default();
         let body = serde_json::to_vec(&list).unwrap_or_default();
-        return respond(&mut stream, "200 OK", "application/json", &[], &body, head);
+        return respond(&mut stream, "200 OK", "application/json", &[], &body, head, cfg.cors);
     }
     let Some(path) = resolve(cfg, &req.path) else {
-        return respond(&mut stream, "404 Not Found", "text/plain", &[], b"not found\n", head);
+        return respond(&mut stream, "404 Not Found", "text/plain", &[], b"not found\n", head, cfg.cors);
     };
     let mut file = File::open(&path)?;
     let len = file.metadata()?.len();
@@ -210,14 +216,14 @@ fn handle(mut stream: TcpStream, cfg: &ServeConfig) -> io::Result<()> {
     match parse_range(req.range.as_deref(), len) {
         Err(()) => {
             let cr = format!("Content-Range: bytes */{len}");
-            respond(&mut stream, "416 Range Not Satisfiable", "text/plain", &[&cr], b"", head)
+            respond(&mut stream, "416 Range Not Satisfiable", "text/plain", &[&cr], b"", head, cfg.cors)
         }
         Ok(range) => {
             let (status, start, count, extra) = match range {
                 Some((s, e)) => ("206 Partial Content", s, e - s + 1, Some(format!("Content-Range: bytes {s}-{e}/{len}"))),
                 None => ("200 OK", 0, len, None),
             };
-            write_head(&mut stream, status, ctype, count, extra.as_deref().into_iter().collect::<Vec<_>>().as_slice())?;
+            write_head(&mut stream, status, ctype, count, extra.as_deref().into_iter().collect::<Vec<_>>().as_slice(), cfg.cors)?;
             if !head {
                 file.seek(SeekFrom::Start(start))?;
                 io::copy(&mut file.take(count), &mut stream)?;
@@ -227,11 +233,17 @@ fn handle(mut stream: TcpStream, cfg: &ServeConfig) -> io::Result<()> {
     }
 }
 
-fn write_head(stream: &mut TcpStream, status: &str, ctype: &str, len: u64, extra: &[&str]) -> io::Result<()> {
+fn write_head(stream: &mut TcpStream, status: &str, ctype: &str, len: u64, extra: &[&str], cors: bool) -> io::Result<()> {
     let mut h = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\nAccept-Ranges: bytes\r\n\
          Cache-Control: no-cache\r\nConnection: close\r\n"
     );
+    if cors {
+        h.push_str(
+            "Access-Control-Allow-Origin: *\r\nAccess-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n\
+             Access-Control-Allow-Headers: Range\r\nAccess-Control-Expose-Headers: Content-Range, Content-Length, Accept-Ranges\r\n",
+        );
+    }
     for e in extra {
         h.push_str(e);
         h.push_str("\r\n");
@@ -240,8 +252,9 @@ fn write_head(stream: &mut TcpStream, status: &str, ctype: &str, len: u64, extra
     stream.write_all(h.as_bytes())
 }
 
-fn respond(stream: &mut TcpStream, status: &str, ctype: &str, extra: &[&str], body: &[u8], head: bool) -> io::Result<()> {
-    write_head(stream, status, ctype, body.len() as u64, extra)?;
+#[allow(clippy::too_many_arguments)]
+fn respond(stream: &mut TcpStream, status: &str, ctype: &str, extra: &[&str], body: &[u8], head: bool, cors: bool) -> io::Result<()> {
+    write_head(stream, status, ctype, body.len() as u64, extra, cors)?;
     if !head {
         stream.write_all(body)?;
     }
@@ -272,7 +285,7 @@ mod tests {
         std::fs::write(dir.path().join("index.html"), "x").unwrap();
         std::fs::create_dir(dir.path().join("m")).unwrap();
         std::fs::write(dir.path().join("m/config.json"), "{}").unwrap();
-        let cfg = ServeConfig { dist: dir.path().into(), models: Some(dir.path().into()) };
+        let cfg = ServeConfig { dist: dir.path().into(), models: Some(dir.path().into()), cors: false };
         assert!(resolve(&cfg, "/").is_some());
         assert!(resolve(&cfg, "/models/m/config.json").is_some());
         assert!(resolve(&cfg, "/models/../m/config.json").is_none());

@@ -9,6 +9,7 @@ use compact::io::ByteSource;
 use compact::io::web::BlobSource;
 use compact::model::safetensors::{Dtype, Layout, TensorIndex, TensorSpec};
 use compact::{Error, HeaderError};
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -54,4 +55,76 @@ async fn webgpu_adapter_is_found_and_sufficient() {
     let report = gpu::probe().await.expect("headless Chromium with --enable-unsafe-webgpu has an adapter");
     assert_eq!(report.backend, "WebGPU");
     assert!(report.shortfalls().is_empty(), "{:?}", report.shortfalls());
+}
+
+#[path = "common/kernel_cases.rs"]
+mod cases;
+
+#[wasm_bindgen_test]
+async fn kernels_match_the_reference_on_webgpu() {
+    let mut gpu = gpu::Gpu::new().await.expect("WebGPU device");
+    wasm_bindgen_test::console_log!("adapter: {} → {:?} kernels", gpu.report.one_line(), gpu.style);
+    for style in [compact::engine::kernels::Style::Tiled, compact::engine::kernels::Style::Lanes] {
+        gpu.style = style;
+        cases::matmul(&gpu).await;
+        cases::attention(&gpu).await;
+    }
+    cases::norm(&gpu).await;
+    cases::rope(&gpu).await;
+    cases::elementwise(&gpu).await;
+    cases::act2(&gpu).await;
+    cases::too_large_buffer_is_refused(&gpu);
+}
+
+/// Calibration inside the browser: SmolLM2-135M read over HTTP with Range requests,
+/// 2 windows × 64 tokens on WebGPU, against the CPU reference run in the same wasm
+/// (the native tests tie that reference to the native GPU path and to transformers).
+#[wasm_bindgen_test]
+async fn calibration_in_the_browser_matches_the_reference() {
+    use compact::engine::cpu::{self, ForwardOptions, Logits};
+    use compact::engine::forward::{self, GpuOptions, Windows};
+    use compact::io::ModelFolder;
+    use compact::io::web::HttpFolder;
+    use compact::model::{Checkpoint, ModelInfo};
+    use compact::progress::{Cancel, Silent};
+
+    let base = option_env!("COMPACT_TEST_MODELS").expect("run through scripts/test-wasm.sh, which serves the fixtures");
+    let folder = HttpFolder::new(format!("{base}/smollm2-135m"));
+    let info = ModelInfo::load(&folder).await.unwrap();
+    let cfg = &info.config;
+    let ck = Checkpoint::open(&folder, &info).await.unwrap();
+    let tok_bytes = folder.require("tokenizer.json", "test").await.unwrap().read_to_end().await.unwrap();
+    let tok = compact::tokenizer::load(&tok_bytes).unwrap();
+    let ids = compact::tokenizer::encode(&tok, include_str!("data/sample.txt")).unwrap();
+    let (windows, t) = (2, 64);
+    let tokens = &ids[..windows * t];
+    let weights: Vec<f32> = tokens.iter().map(|&id| if id >= 16384 { 0.0 } else { 1.0 }).collect();
+
+    let gpu = gpu::Gpu::new().await.unwrap();
+    let t0 = js_sys::Date::now();
+    let out = forward::run(&gpu, cfg, &ck, Windows { tokens, t, act2_weights: Some(&weights) }, &GpuOptions::default(), &mut Silent, &Cancel::default()).await.unwrap();
+    let gpu_ms = js_sys::Date::now() - t0;
+
+    let mut want = vec![vec![0f64; cfg.intermediate_size]; cfg.num_layers];
+    for w in 0..windows {
+        let opts = ForwardOptions { act2_weights: Some(&weights[w * t..(w + 1) * t]), logits: Logits::None, ..Default::default() };
+        let r = cpu::forward(cfg, &ck, &tokens[w * t..(w + 1) * t], &opts).await.unwrap();
+        want.iter_mut().zip(r.importance).for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(x, y)| *x += y));
+    }
+    let mut worst = 0f64;
+    for (g, c) in out.importance.iter().zip(&want) {
+        let num: f64 = g.iter().zip(c).map(|(a, b)| (a - b).powi(2)).sum();
+        let den: f64 = c.iter().map(|b| b * b).sum();
+        worst = worst.max((num / den).sqrt());
+    }
+    let memory = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length();
+    wasm_bindgen_test::console_log!(
+        "browser calibration: {windows}×{t} tokens in {:.1} s on {:?} kernels; worst importance relative L2 {worst:.2e}; peak GPU buffers {:.1} MiB; wasm memory {:.1} MiB",
+        gpu_ms / 1000.0,
+        gpu.style,
+        out.stats.peak_gpu_bytes as f64 / 1048576.0,
+        memory as f64 / 1048576.0
+    );
+    assert!(worst < 1e-3, "importance differs by {worst:.2e}");
+    assert!(memory < 256 << 20, "wasm memory grew to {memory} bytes");
 }

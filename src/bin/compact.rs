@@ -127,6 +127,9 @@ mod cli {
             /// Address to bind.
             #[arg(long, default_value = "127.0.0.1")]
             host: String,
+            /// Let pages from other origins read the files (CORS); the wasm tests need it.
+            #[arg(long)]
+            cors: bool,
         },
     }
 
@@ -170,7 +173,7 @@ mod cli {
             }
             Command::Generate { model, prompt, max_tokens } => pollster::block_on(generate(&model, &prompt, max_tokens))?,
             Command::Bench { models, windows, seq_len, no_cpu } => pollster::block_on(bench(&models, windows, seq_len, !no_cpu))?,
-            Command::Serve { dist, models, port, host } => {
+            Command::Serve { dist, models, port, host, cors } => {
                 if !dist.join("index.html").is_file() {
                     bail!("{} has no index.html: build the app first (make demo does)", dist.display());
                 }
@@ -181,7 +184,7 @@ mod cli {
                     let names: Vec<_> = serve::list_models(m).into_iter().map(|m| m.name).collect();
                     println!("compact: demo models from {}: {}", m.display(), if names.is_empty() { "none".into() } else { names.join(", ") });
                 }
-                serve::run(listener, ServeConfig { dist, models })?;
+                serve::run(listener, ServeConfig { dist, models, cors })?;
             }
         }
         Ok(())
