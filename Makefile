@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
-.PHONY: demo test setup fixtures
+.PHONY: demo test setup fixtures bench
 
 demo:
 	bash scripts/demo.sh
@@ -12,3 +12,8 @@ setup:
 
 fixtures:
 	bash scripts/fetch-model.sh all
+
+# Figures, not tests: GPU peak / matmul / calibration throughput, and pruning memory.
+bench:
+	bash scripts/bench-gpu.sh
+	bash scripts/bench-prune.sh
