@@ -64,16 +64,7 @@ mod cases;
 async fn kernels_match_the_reference_on_webgpu() {
     let mut gpu = gpu::Gpu::new().await.expect("WebGPU device");
     wasm_bindgen_test::console_log!("adapter: {} → {:?} kernels", gpu.report.one_line(), gpu.style);
-    for style in [compact::engine::kernels::Style::Tiled, compact::engine::kernels::Style::Lanes] {
-        gpu.style = style;
-        cases::matmul(&gpu).await;
-        cases::attention(&gpu).await;
-    }
-    cases::norm(&gpu).await;
-    cases::rope(&gpu).await;
-    cases::elementwise(&gpu).await;
-    cases::act2(&gpu).await;
-    cases::too_large_buffer_is_refused(&gpu);
+    cases::all(&mut gpu).await;
 }
 
 /// Calibration inside the browser: SmolLM2-135M read over HTTP with Range requests,
@@ -88,7 +79,9 @@ async fn calibration_in_the_browser_matches_the_reference() {
     use compact::model::{Checkpoint, ModelInfo};
     use compact::progress::{Cancel, Silent};
 
-    let base = option_env!("COMPACT_TEST_MODELS").expect("run through scripts/test-wasm.sh, which serves the fixtures");
+    let Some(base) = option_env!("COMPACT_TEST_MODELS") else {
+        panic!("COMPACT_TEST_MODELS is not set: run through scripts/test-wasm.sh, which serves the fixtures");
+    };
     let folder = HttpFolder::new(format!("{base}/smollm2-135m"));
     let info = ModelInfo::load(&folder).await.unwrap();
     let cfg = &info.config;

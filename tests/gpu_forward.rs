@@ -56,12 +56,12 @@ fn check(model: &str, windows: usize, t: usize, rare_from: u32) {
         let r = w * t..(w + 1) * t;
         let opts = ForwardOptions { act2_weights: Some(&weights[r.clone()]), keep_layer_outputs: true, logits: Logits::Last, ffn_keep: None };
         let want = block_on(cpu::forward(cfg, &ck, &tokens[r.clone()], &opts)).unwrap();
-        for l in 0..cfg.num_layers {
+        for (l, acc) in cpu_imp.iter_mut().enumerate() {
             let e = worst_row(&got.layer_outputs[l][r.start * d..r.end * d], &want.layer_outputs[l], d);
             if e > worst_hidden.0 {
                 worst_hidden = (e, l);
             }
-            cpu_imp[l].iter_mut().zip(&want.importance[l]).for_each(|(a, b)| *a += b);
+            acc.iter_mut().zip(&want.importance[l]).for_each(|(a, b)| *a += b);
         }
         let v = cfg.vocab_size;
         let gl = &got.logits[w * v..(w + 1) * v];

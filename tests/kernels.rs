@@ -8,7 +8,6 @@ mod cases;
 
 use common::block_on;
 use compact::engine::gpu::Gpu;
-use compact::engine::kernels::Style;
 
 fn gpu() -> Gpu {
     block_on(Gpu::new()).expect("a GPU adapter (make test installs lavapipe)")
@@ -16,20 +15,7 @@ fn gpu() -> Gpu {
 
 #[test]
 fn kernels_match_the_reference() {
-    let mut gpu = gpu();
-    block_on(async {
-        // Both variants of the heavy kernels, whichever this adapter would pick.
-        for style in [Style::Tiled, Style::Lanes] {
-            gpu.style = style;
-            cases::matmul(&gpu).await;
-            cases::attention(&gpu).await;
-        }
-        cases::norm(&gpu).await;
-        cases::rope(&gpu).await;
-        cases::elementwise(&gpu).await;
-        cases::act2(&gpu).await;
-    });
-    cases::too_large_buffer_is_refused(&gpu);
+    block_on(cases::all(&mut gpu()));
 }
 
 #[test]

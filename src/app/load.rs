@@ -29,7 +29,7 @@ fn load(state: RwSignal<LoadState>, source: String, folder: impl ModelFolder + '
     state.set(LoadState::Loading(source.clone()));
     spawn_local(async move {
         state.set(match ModelInfo::load(&folder).await {
-            Ok(info) => LoadState::Loaded { source, summary: info.summary() },
+            Ok(info) => LoadState::Loaded { source, summary: Box::new(info.summary()) },
             Err(e) => LoadState::Failed(e.to_string()),
         });
     });

@@ -20,7 +20,7 @@ pub enum LoadState {
     /// Reading the headers of the named source.
     Loading(String),
     /// Headers read.
-    Loaded { source: String, summary: ModelSummary },
+    Loaded { source: String, summary: Box<ModelSummary> },
     /// Something was wrong; the message says what and what to do.
     Failed(String),
 }
@@ -43,7 +43,7 @@ pub fn App() -> impl IntoView {
                 LoadState::Idle => view! { <p class="hint">"Pick a model folder (config.json, model.safetensors, tokenizer.json) or try the demo model."</p> }.into_any(),
                 LoadState::Loading(src) => view! { <p class="hint" role="status">"Reading the headers of " {src} "…"</p> }.into_any(),
                 LoadState::Failed(msg) => view! { <p id="error" class="error" role="alert">{msg}</p> }.into_any(),
-                LoadState::Loaded { source, summary } => view! { <card::ModelCard source=source summary=summary/> }.into_any(),
+                LoadState::Loaded { source, summary } => view! { <card::ModelCard source=source summary=*summary/> }.into_any(),
             }}
         </main>
         <footer>

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use super::cpu::Logits;
 use super::gpu::{Buffer, Gpu};
-use super::kernels::{self, AttnShape, Matrix, Out, WeightType};
+use super::kernels::{self, AttnShape, Matrix, Norm, Out, WeightType};
 use crate::error::{Error, Result};
 use crate::io::ByteSource;
 use crate::model::names::{self, EMBED, FINAL_NORM, LM_HEAD};
@@ -277,8 +277,8 @@ pub async fn run<S: ByteSource>(
     for l in 0..layers {
         let inv = cfg.rope_for(l).inv_freq(cfg.head_dim);
         let key: Vec<u64> = inv.iter().map(|f| f.to_bits()).collect();
-        if !tables.contains_key(&key) {
-            tables.insert(key, gpu.upload_f32("rope table", &rope_table(&inv, t))?);
+        if let std::collections::btree_map::Entry::Vacant(e) = tables.entry(key) {
+            e.insert(gpu.upload_f32("rope table", &rope_table(&inv, t))?);
         }
     }
     let table_for = |l: usize| -> &Buffer {
@@ -321,10 +321,10 @@ pub async fn run<S: ByteSource>(
                 gpu.finish().await?;
                 layer_done(&mut out, gpu, &act.x, opts.keep_layer_outputs, l - 1, at, d, start, progress).await?;
             }
-            if let Some(prev) = previous.take() {
-                if keep_resident {
-                    resident.push(prev);
-                }
+            if let Some(prev) = previous.take()
+                && keep_resident
+            {
+                resident.push(prev);
             }
             let lw = weights.as_ref().unwrap_or_else(|| &resident[l]);
             if batch == 0 && l == 0 {
@@ -386,6 +386,7 @@ struct BatchPos {
 
 /// After layer `l` of a batch finished: its output read back when asked for, progress
 /// reported (windows·layers done, tokens/s).
+#[allow(clippy::too_many_arguments)]
 async fn layer_done(out: &mut GpuOutput, gpu: &Gpu, x: &Buffer, keep: bool, l: usize, at: BatchPos, d: usize, start: f64, progress: &mut dyn ProgressSink) -> Result<()> {
     if keep {
         out.layer_outputs[l].extend(gpu.read_f32(x, 0, at.nb * at.t * d).await?);
@@ -423,17 +424,16 @@ fn encode_layer(
 ) {
     let (d, i_dim, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim);
     let (qd, kvd) = (cfg.q_dim(), cfg.kv_dim());
-    let (eps, off) = (cfg.rms_norm_eps as f32, cfg.norm_offset());
     let out = |n: usize| Out { ldy: n, y_off: 0 };
     let bias = |i: usize| lw.qkv_bias.as_ref().map(|b| &b[i]);
 
-    kernels::norm_copy(gpu, enc, &act.x, &act.h, m, &lw.input_norm, d, eps, off);
+    kernels::norm_copy(gpu, enc, &act.x, &act.h, m, Norm::of(cfg, &lw.input_norm, d));
     kernels::matmul(gpu, enc, &act.h, m, &lw.q, bias(0), &act.q, out(qd));
     kernels::matmul(gpu, enc, &act.h, m, &lw.k, bias(1), &act.k, out(kvd));
     kernels::matmul(gpu, enc, &act.h, m, &lw.v, bias(2), &act.v, out(kvd));
     if let Some([qn, kn]) = &lw.qk_norm {
-        kernels::norm_inplace(gpu, enc, &act.q, m * cfg.num_heads, qn, hd, eps, off);
-        kernels::norm_inplace(gpu, enc, &act.k, m * cfg.num_kv_heads, kn, hd, eps, off);
+        kernels::norm_inplace(gpu, enc, &act.q, m * cfg.num_heads, Norm::of(cfg, qn, hd));
+        kernels::norm_inplace(gpu, enc, &act.k, m * cfg.num_kv_heads, Norm::of(cfg, kn, hd));
     }
     kernels::rope(gpu, enc, &act.q, rope, m, cfg.num_heads, hd, t);
     kernels::rope(gpu, enc, &act.k, rope, m, cfg.num_kv_heads, hd, t);
@@ -448,12 +448,12 @@ fn encode_layer(
     };
     kernels::attention(gpu, enc, &act.q, &act.k, &act.v, &act.attn, shape);
     kernels::matmul(gpu, enc, &act.attn, m, &lw.o, None, &act.o, out(d));
-    if let Some(norm) = &lw.post_attn_norm {
-        kernels::norm_inplace(gpu, enc, &act.o, m, norm, d, eps, off);
+    if let Some(w) = &lw.post_attn_norm {
+        kernels::norm_inplace(gpu, enc, &act.o, m, Norm::of(cfg, w, d));
     }
     kernels::add(gpu, enc, &act.x, &act.o, m * d);
 
-    kernels::norm_copy(gpu, enc, &act.x, &act.h, m, &lw.pre_ffn_norm, d, eps, off);
+    kernels::norm_copy(gpu, enc, &act.x, &act.h, m, Norm::of(cfg, &lw.pre_ffn_norm, d));
     kernels::matmul(gpu, enc, &act.h, m, &lw.gate, None, &act.gate, out(i_dim));
     kernels::matmul(gpu, enc, &act.h, m, &lw.up, None, &act.up, out(i_dim));
     kernels::glu(gpu, enc, &act.gate, &act.up, m * i_dim, cfg.activation);
@@ -461,8 +461,8 @@ fn encode_layer(
         kernels::act2(gpu, enc, &act.gate, w, imp, nb, t, i_dim, off);
     }
     kernels::matmul(gpu, enc, &act.gate, m, &lw.down, None, &act.o, out(d));
-    if let Some(norm) = &lw.post_ffn_norm {
-        kernels::norm_inplace(gpu, enc, &act.o, m, norm, d, eps, off);
+    if let Some(w) = &lw.post_ffn_norm {
+        kernels::norm_inplace(gpu, enc, &act.o, m, Norm::of(cfg, w, d));
     }
     kernels::add(gpu, enc, &act.x, &act.o, m * d);
 }
@@ -474,9 +474,9 @@ async fn embed_rows<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, tokens
     let scale = cfg.embed_scale();
     let mut rows: BTreeMap<u32, Vec<f32>> = BTreeMap::new();
     for &id in tokens {
-        if !rows.contains_key(&id) {
+        if let std::collections::btree_map::Entry::Vacant(e) = rows.entry(id) {
             let row = ck.rows_f32(EMBED, id as u64..id as u64 + 1).await?;
-            rows.insert(id, row.into_iter().map(|v| v * scale).collect());
+            e.insert(row.into_iter().map(|v| v * scale).collect());
         }
     }
     let mut x = Vec::with_capacity(tokens.len() * d);
@@ -499,7 +499,7 @@ pub(crate) async fn final_logits<S: ByteSource>(gpu: &Gpu, cfg: &ModelConfig, ck
         debug_assert!(p < m);
         enc.copy_buffer_to_buffer(x, (p * d * 4) as u64, &h, (r * d * 4) as u64, (d * 4) as u64);
     }
-    kernels::norm_inplace(gpu, &mut enc, &h, rows, &norm, d, cfg.rms_norm_eps as f32, cfg.norm_offset());
+    kernels::norm_inplace(gpu, &mut enc, &h, rows, Norm::of(cfg, &norm, d));
     gpu.submit(enc);
 
     let elem = weight_type(ck.info(name)?.dtype, name)?.size();

@@ -180,6 +180,7 @@ pub struct Out {
     pub y_off: usize,
 }
 
+#[allow(clippy::too_many_arguments)]
 /// `y[r, y_off + c] = Σ_k x[r, k] · w[c, k] (+ bias[c])` for `m` rows of `x`.
 pub fn matmul(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, x: &Buffer, m: usize, w: &Matrix, bias: Option<&Buffer>, y: &Buffer, out: Out) {
     let params = MatmulParams {
@@ -193,7 +194,7 @@ pub fn matmul(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, x: &Buffer, m: usize, w
     };
     let bias = bias.unwrap_or(&gpu.dummy);
     // The lanes variant reads 16-byte vectors: rows of k % 8 == 0 values only.
-    let style = if w.cols % 8 == 0 { gpu.style } else { Style::Tiled };
+    let style = if w.cols.is_multiple_of(8) { gpu.style } else { Style::Tiled };
     let groups = match style {
         Style::Tiled => [w.rows.div_ceil(64) as u32, m.div_ceil(64) as u32, 1],
         Style::Lanes => [w.rows.div_ceil(64) as u32, m.div_ceil(8) as u32, 1],
@@ -224,17 +225,33 @@ struct NormParams {
     offset: f32,
 }
 
-/// RMSNorm of `rows` rows of `w.len()` values of `x`, in place.
-pub fn norm_inplace(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, x: &Buffer, rows: usize, w: &Buffer, n: usize, eps: f32, offset: f32) {
-    let params = NormParams { n: n as u32, rows: rows as u32, eps, offset };
-    dispatch(gpu, enc, Kernel::NormInPlace, &params, &[(1, w), (2, x)], fold(rows));
+/// An RMSNorm: its weight (`n` f32 values), ε, and the offset added to the weight
+/// (0, or 1 for Gemma's `1 + w`).
+#[derive(Clone, Copy)]
+pub struct Norm<'a> {
+    pub w: &'a Buffer,
+    pub n: usize,
+    pub eps: f32,
+    pub offset: f32,
 }
 
-/// `dst = RMSNorm(src)` over `rows` rows of `n` values.
-#[allow(clippy::too_many_arguments)]
-pub fn norm_copy(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, src: &Buffer, dst: &Buffer, rows: usize, w: &Buffer, n: usize, eps: f32, offset: f32) {
-    let params = NormParams { n: n as u32, rows: rows as u32, eps, offset };
-    dispatch(gpu, enc, Kernel::NormCopy, &params, &[(1, w), (3, src), (4, dst)], fold(rows));
+impl<'a> Norm<'a> {
+    /// The model's RMSNorm (its ε and weight offset) with weight `w` of `n` values.
+    pub fn of(cfg: &crate::model::ModelConfig, w: &'a Buffer, n: usize) -> Self {
+        Self { w, n, eps: cfg.rms_norm_eps as f32, offset: cfg.norm_offset() }
+    }
+}
+
+/// RMSNorm of `rows` rows of `norm.n` values of `x`, in place.
+pub fn norm_inplace(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, x: &Buffer, rows: usize, norm: Norm) {
+    let params = NormParams { n: norm.n as u32, rows: rows as u32, eps: norm.eps, offset: norm.offset };
+    dispatch(gpu, enc, Kernel::NormInPlace, &params, &[(1, norm.w), (2, x)], fold(rows));
+}
+
+/// `dst = RMSNorm(src)` over `rows` rows of `norm.n` values.
+pub fn norm_copy(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, src: &Buffer, dst: &Buffer, rows: usize, norm: Norm) {
+    let params = NormParams { n: norm.n as u32, rows: rows as u32, eps: norm.eps, offset: norm.offset };
+    dispatch(gpu, enc, Kernel::NormCopy, &params, &[(1, norm.w), (3, src), (4, dst)], fold(rows));
 }
 
 #[repr(C)]
@@ -334,7 +351,7 @@ pub fn attention(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, q: &Buffer, k: &Buff
         _pad: 0,
     };
     // The lanes variant reads k and v as 16-byte vectors: head_dim % 4 == 0 only.
-    let style = if s.hd % 4 == 0 { gpu.style } else { Style::Tiled };
+    let style = if s.hd.is_multiple_of(4) { gpu.style } else { Style::Tiled };
     let rows = match style {
         Style::Tiled => s.rows,
         Style::Lanes => s.rows / s.t * s.t.div_ceil(64),

@@ -6,7 +6,7 @@
 
 use compact::engine::cpu;
 use compact::engine::gpu::{Buffer, Gpu};
-use compact::engine::kernels::{self, AttnShape, Matrix, Out, WeightType};
+use compact::engine::kernels::{self, AttnShape, Matrix, Norm, Out, WeightType};
 use compact::model::config::Activation;
 
 /// Deterministic values in [-1, 1).
@@ -99,10 +99,10 @@ pub async fn norm(gpu: &Gpu) {
         cpu::rms_norm_rows(&mut want, &w, 1e-6, offset);
         let (xb, wb) = (gpu.upload_f32("x", &x).unwrap(), gpu.upload_f32("w", &w).unwrap());
         let dst = gpu.storage("dst", (rows * n * 4) as u64).unwrap();
-        run(gpu, |enc| kernels::norm_copy(gpu, enc, &xb, &dst, rows, &wb, n, 1e-6, offset)).await;
+        run(gpu, |enc| kernels::norm_copy(gpu, enc, &xb, &dst, rows, Norm { w: &wb, n, eps: 1e-6, offset })).await;
         assert_close(&format!("norm_copy {rows}×{n}"), &read(gpu, &dst, rows * n).await, &want, 1e-5);
         assert_eq!(read(gpu, &xb, rows * n).await, x, "norm_copy changed its input");
-        run(gpu, |enc| kernels::norm_inplace(gpu, enc, &xb, rows, &wb, n, 1e-6, offset)).await;
+        run(gpu, |enc| kernels::norm_inplace(gpu, enc, &xb, rows, Norm { w: &wb, n, eps: 1e-6, offset })).await;
         assert_close(&format!("norm_inplace {rows}×{n}"), &read(gpu, &xb, rows * n).await, &want, 1e-5);
     }
 }
@@ -181,6 +181,23 @@ pub async fn act2(gpu: &Gpu) {
         }
     }
     assert_close("act2", &got[5..], &want, 1e-6);
+}
+
+/// Every case above; matmul and attention in both variants, whichever the adapter
+/// would pick.
+pub async fn all(gpu: &mut Gpu) {
+    let picked = gpu.style;
+    for style in [compact::engine::kernels::Style::Tiled, compact::engine::kernels::Style::Lanes] {
+        gpu.style = style;
+        matmul(gpu).await;
+        attention(gpu).await;
+    }
+    gpu.style = picked;
+    norm(gpu).await;
+    rope(gpu).await;
+    elementwise(gpu).await;
+    act2(gpu).await;
+    too_large_buffer_is_refused(gpu);
 }
 
 /// The GPU's own limits reject an impossible buffer with a clear message.
