@@ -104,12 +104,7 @@ async fn calibration_in_the_browser_matches_the_reference() {
         let r = cpu::forward(cfg, &ck, &tokens[w * t..(w + 1) * t], &opts).await.unwrap();
         want.iter_mut().zip(r.importance).for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(x, y)| *x += y));
     }
-    let mut worst = 0f64;
-    for (g, c) in out.importance.iter().zip(&want) {
-        let num: f64 = g.iter().zip(c).map(|(a, b)| (a - b).powi(2)).sum();
-        let den: f64 = c.iter().map(|b| b * b).sum();
-        worst = worst.max((num / den).sqrt());
-    }
+    let worst = out.importance.iter().zip(&want).map(|(g, c)| cases::rel_l2(g, c)).fold(0f64, f64::max);
     let memory = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length();
     wasm_bindgen_test::console_log!(
         "browser calibration: {windows}×{t} tokens in {:.1} s on {:?} kernels; worst importance relative L2 {worst:.2e}; peak GPU buffers {:.1} MiB; wasm memory {:.1} MiB",

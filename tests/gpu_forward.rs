@@ -3,7 +3,10 @@
 //! the logits of each window's last position, and the masked act² importance.
 
 mod common;
+#[path = "common/kernel_cases.rs"]
+mod cases;
 
+use cases::rel_l2;
 use common::{block_on, fixture, open};
 use compact::engine::cpu::{self, ForwardOptions, Logits};
 use compact::engine::forward::{self, GpuOptions, Windows};
@@ -11,13 +14,6 @@ use compact::engine::gpu::Gpu;
 use compact::progress::{Cancel, Progress};
 
 const TEXT: &str = include_str!("data/sample.txt");
-
-/// Relative L2 error ‖a − b‖ / ‖b‖.
-fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
-    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
-    let den: f64 = b.iter().map(|y| y * y).sum();
-    (num / den.max(1e-300)).sqrt()
-}
 
 /// The worst per-position relative L2 error between two `rows × d` matrices.
 fn worst_row(a: &[f32], b: &[f32], d: usize) -> f64 {

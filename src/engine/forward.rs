@@ -20,7 +20,8 @@ use super::kernels::{self, AttnShape, Matrix, Norm, Out, WeightType};
 use crate::error::{Error, Result};
 use crate::io::ByteSource;
 use crate::model::names::{self, EMBED, FINAL_NORM, LM_HEAD};
-use crate::model::safetensors::Dtype;
+use crate::model::checkpoint::unsupported_dtype;
+use crate::model::safetensors::{Dtype, TensorInfo};
 use crate::model::{Checkpoint, ModelConfig};
 use crate::progress::{self, Cancel, Progress, ProgressSink};
 
@@ -128,19 +129,19 @@ struct Activations {
 }
 
 /// The storage type of a weight tensor on the GPU.
-pub fn weight_type(dtype: Dtype, name: &str) -> Result<WeightType> {
-    match dtype {
+pub fn weight_type(t: &TensorInfo) -> Result<WeightType> {
+    match t.dtype {
         Dtype::BF16 => Ok(WeightType::BF16),
         Dtype::F16 => Ok(WeightType::F16),
         Dtype::F32 => Ok(WeightType::F32),
-        other => Err(Error::format("model.safetensors", format!("tensor {name:?} is {other}; only F32, BF16 and F16 weights are supported"))),
+        _ => Err(unsupported_dtype(t)),
     }
 }
 
 /// Uploads rows `rows` of the 2-D weight `name` as they are stored (2-byte types stay 2 bytes).
 async fn upload_rows<S: ByteSource>(gpu: &Gpu, ck: &Checkpoint<S>, name: &str, rows: std::ops::Range<usize>) -> Result<Matrix> {
     let info = ck.info(name)?;
-    let dtype = weight_type(info.dtype, name)?;
+    let dtype = weight_type(info)?;
     let cols = info.shape[1] as usize;
     let bytes = ck.raw_rows(name, rows.start as u64..rows.end as u64).await?;
     Ok(Matrix { buf: gpu.upload(name, &bytes)?, dtype, rows: rows.len(), cols })
@@ -272,19 +273,24 @@ pub async fn run<S: ByteSource>(
         out.layer_outputs = vec![Vec::with_capacity(count * t * d); layers];
     }
 
-    // Rope tables, one per distinct rotary configuration (Gemma: local and global).
-    let mut tables: BTreeMap<Vec<u64>, Buffer> = BTreeMap::new();
+    // Rope tables, one per distinct rotary configuration (Gemma: local and global),
+    // and which one each layer uses.
+    let mut tables: Vec<Buffer> = Vec::new();
+    let mut table_of_layer: Vec<usize> = Vec::with_capacity(layers);
+    let mut seen: BTreeMap<Vec<u64>, usize> = BTreeMap::new();
     for l in 0..layers {
         let inv = cfg.rope_for(l).inv_freq(cfg.head_dim);
         let key: Vec<u64> = inv.iter().map(|f| f.to_bits()).collect();
-        if let std::collections::btree_map::Entry::Vacant(e) = tables.entry(key) {
-            e.insert(gpu.upload_f32("rope table", &rope_table(&inv, t))?);
-        }
+        let index = match seen.get(&key) {
+            Some(&i) => i,
+            None => {
+                tables.push(gpu.upload_f32("rope table", &rope_table(&inv, t))?);
+                seen.insert(key, tables.len() - 1);
+                tables.len() - 1
+            }
+        };
+        table_of_layer.push(index);
     }
-    let table_for = |l: usize| -> &Buffer {
-        let key: Vec<u64> = cfg.rope_for(l).inv_freq(cfg.head_dim).iter().map(|f| f.to_bits()).collect();
-        &tables[&key]
-    };
 
     let mut resident: Vec<LayerWeights> = Vec::new();
     let mut keep_resident = false;
@@ -312,37 +318,32 @@ pub async fn run<S: ByteSource>(
             None => None,
         };
 
+        // The last layer's weights when they are not kept: alive until its GPU work is done.
         let mut previous: Option<LayerWeights> = None;
         for l in 0..layers {
             cancel.check()?;
             // Read this layer's weights while the GPU still runs the previous one.
-            let weights = if l < resident.len() { None } else { Some(load_layer(gpu, cfg, ck, l).await?) };
+            let loaded = if l < resident.len() { None } else { Some(load_layer(gpu, cfg, ck, l).await?) };
             if l > 0 {
                 gpu.finish().await?;
                 layer_done(&mut out, gpu, &act.x, opts.keep_layer_outputs, l - 1, at, d, start, progress).await?;
             }
-            if let Some(prev) = previous.take()
-                && keep_resident
-            {
-                resident.push(prev);
-            }
-            let lw = weights.as_ref().unwrap_or_else(|| &resident[l]);
+            let lw = loaded.as_ref().unwrap_or_else(|| &resident[l]);
             if batch == 0 && l == 0 {
                 keep_resident = batches > 1 && lw.bytes() * layers as u64 <= opts.weight_budget;
             }
             let mut enc = gpu.encoder();
             let imp = act2.as_ref().map(|(w, imp)| (w, imp, l * nb * i_dim));
-            encode_layer(gpu, &mut enc, cfg, l, lw, &act, (m, nb, t), table_for(l), imp);
+            encode_layer(gpu, &mut enc, cfg, l, lw, &act, (m, nb, t), &tables[table_of_layer[l]], imp);
             gpu.submit(enc);
-            previous = weights;
+            match loaded {
+                Some(w) if keep_resident => resident.push(w),
+                w => previous = w,
+            }
         }
         gpu.finish().await?;
+        drop(previous);
         layer_done(&mut out, gpu, &act.x, opts.keep_layer_outputs, layers - 1, at, d, start, progress).await?;
-        if let Some(prev) = previous.take()
-            && keep_resident
-        {
-            resident.push(prev);
-        }
 
         if let Some((_, imp)) = &act2 {
             let partial = gpu.read_f32(imp, 0, layers * nb * i_dim).await?;
@@ -361,13 +362,14 @@ pub async fn run<S: ByteSource>(
             out.logits.extend(final_logits(gpu, cfg, ck, &act.x, m, &picked).await?);
         }
     }
+    let seconds = progress::now() - start;
     out.stats = RunStats {
         windows: count,
         tokens: count * t,
         batches,
         windows_per_batch: per_batch,
-        seconds: progress::now() - start,
-        tokens_per_second: (count * t) as f64 / (progress::now() - start).max(1e-9),
+        seconds,
+        tokens_per_second: (count * t) as f64 / seconds.max(1e-9),
         peak_gpu_bytes: gpu.peak_bytes(),
         weights_resident: keep_resident,
     };
@@ -502,7 +504,7 @@ pub(crate) async fn final_logits<S: ByteSource>(gpu: &Gpu, cfg: &ModelConfig, ck
     kernels::norm_inplace(gpu, &mut enc, &h, rows, Norm::of(cfg, &norm, d));
     gpu.submit(enc);
 
-    let elem = weight_type(ck.info(name)?.dtype, name)?.size();
+    let elem = weight_type(ck.info(name)?)?.size();
     let cap = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size).min(64 << 20) as usize;
     let chunk = (cap / (d * elem)).min(cap / (rows * 4).max(1)).clamp(1, v);
     let mut logits = vec![0f32; rows * v];

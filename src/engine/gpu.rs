@@ -176,6 +176,21 @@ impl std::ops::Deref for Buffer {
     }
 }
 
+impl Buffer {
+    /// A storage buffer of `size` bytes, counted as live in `memory`.
+    fn new(device: &wgpu::Device, memory: &Arc<Memory>, label: &str, size: u64) -> Self {
+        let buf = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let live = memory.live.fetch_add(size, Ordering::Relaxed) + size;
+        memory.peak.fetch_max(live, Ordering::Relaxed);
+        Self { buf, memory: memory.clone() }
+    }
+}
+
 impl Drop for Buffer {
     fn drop(&mut self) {
         self.memory.live.fetch_sub(self.buf.size(), Ordering::Relaxed);
@@ -228,8 +243,7 @@ impl Gpu {
             uncaptured.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(msg);
         }));
         let memory = Arc::new(Memory::default());
-        let dummy = Buffer { buf: device.create_buffer(&storage_desc("dummy", 16)), memory: memory.clone() };
-        memory.live.fetch_add(16, Ordering::Relaxed);
+        let dummy = Buffer::new(&device, &memory, "dummy", 16);
         let style = Style::for_adapter(&report);
         Ok(Self { device, queue, report, limits, style, pipelines: Pipelines::default(), dummy, memory, failure })
     }
@@ -246,10 +260,7 @@ impl Gpu {
                 cap >> 20
             )));
         }
-        let buf = self.device.create_buffer(&storage_desc(label, size));
-        let live = self.memory.live.fetch_add(size, Ordering::Relaxed) + size;
-        self.memory.peak.fetch_max(live, Ordering::Relaxed);
-        Ok(Buffer { buf, memory: self.memory.clone() })
+        Ok(Buffer::new(&self.device, &self.memory, label, size))
     }
 
     /// A storage buffer holding `bytes` (zero-padded to a multiple of 4).
@@ -376,14 +387,6 @@ impl Gpu {
     }
 }
 
-fn storage_desc(label: &str, size: u64) -> wgpu::BufferDescriptor<'_> {
-    wgpu::BufferDescriptor {
-        label: Some(label),
-        size,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    }
-}
 
 #[cfg(target_arch = "wasm32")]
 fn browser_has_webgpu() -> bool {

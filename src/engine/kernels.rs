@@ -96,14 +96,15 @@ impl Kernel {
     }
 }
 
-/// Compiled pipelines, one per [`Kernel`], built on first use.
+/// Compiled pipelines with their bind group layouts, one per [`Kernel`], built on
+/// first use.
 #[derive(Default)]
 pub struct Pipelines {
-    cache: RefCell<HashMap<Kernel, wgpu::ComputePipeline>>,
+    cache: RefCell<HashMap<Kernel, (wgpu::ComputePipeline, wgpu::BindGroupLayout)>>,
 }
 
 impl Pipelines {
-    fn get(&self, device: &wgpu::Device, kernel: Kernel) -> wgpu::ComputePipeline {
+    fn get(&self, device: &wgpu::Device, kernel: Kernel) -> (wgpu::ComputePipeline, wgpu::BindGroupLayout) {
         if let Some(p) = self.cache.borrow().get(&kernel) {
             return p.clone();
         }
@@ -123,20 +124,21 @@ impl Pipelines {
             compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, zero_initialize_workgroup_memory: false },
             cache: None,
         });
-        self.cache.borrow_mut().insert(kernel, pipeline.clone());
-        pipeline
+        let entry = (pipeline.clone(), pipeline.get_bind_group_layout(0));
+        self.cache.borrow_mut().insert(kernel, entry.clone());
+        entry
     }
 }
 
 /// Records one dispatch of `kernel`: `params` at binding 0, then `(binding, buffer)`.
 fn dispatch<P: Pod>(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, kernel: Kernel, params: &P, buffers: &[(u32, &wgpu::Buffer)], groups: [u32; 3]) {
-    let pipeline = gpu.pipelines.get(&gpu.device, kernel);
+    let (pipeline, layout) = gpu.pipelines.get(&gpu.device, kernel);
     let uniform = gpu.uniform(bytemuck::bytes_of(params));
     let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
     entries.extend(buffers.iter().map(|&(binding, b)| wgpu::BindGroupEntry { binding, resource: b.as_entire_binding() }));
     let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some(kernel.entry()),
-        layout: &pipeline.get_bind_group_layout(0),
+        layout: &layout,
         entries: &entries,
     });
     let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.entry()), timestamp_writes: None });

@@ -99,8 +99,11 @@ pub fn decode(t: &TensorInfo, bytes: &[u8]) -> Result<Vec<f32>> {
         Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
         Dtype::BF16 => bytes.chunks_exact(2).map(|b| half::bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()).collect(),
         Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()).collect(),
-        other => {
-            return Err(Error::format("model.safetensors", format!("tensor {:?} is {other}; only F32, BF16 and F16 weights are supported", t.name)));
-        }
+        _ => return Err(unsupported_dtype(t)),
     })
+}
+
+/// The error for a weight whose dtype is not F32, BF16 or F16.
+pub fn unsupported_dtype(t: &TensorInfo) -> Error {
+    Error::format("model.safetensors", format!("tensor {:?} is {}; only F32, BF16 and F16 weights are supported", t.name, t.dtype))
 }

@@ -27,6 +27,13 @@ pub fn rel_err(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
 }
 
+/// Relative L2 error ‖a − b‖ / ‖b‖.
+pub fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
+    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+    let den: f64 = b.iter().map(|y| y * y).sum();
+    (num / den.max(1e-300)).sqrt()
+}
+
 fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
     assert!(got.iter().all(|v| v.is_finite()), "{what}: non-finite output");
     let e = rel_err(got, want);
