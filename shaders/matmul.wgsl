@@ -191,51 +191,232 @@ fn store_row(r: u32, c: u32, v: vec4<f32>) {
 @group(0) @binding(1) var<storage, read> xq: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> wq: array<vec4<u32>>;
 
-// Weights k0..k0+7 of row r (r < n) as two vec4s.
-fn weight8(r: u32, k0: u32) -> array<vec4<f32>, 2> {
-    if (W_DTYPE == 0u) {
-        let i = (r * p.k + k0) / 4u;
-        return array<vec4<f32>, 2>(bitcast<vec4<f32>>(wq[i]), bitcast<vec4<f32>>(wq[i + 1u]));
-    }
-    let q = wq[(r * p.k + k0) / 8u];
-    return array<vec4<f32>, 2>(vec4<f32>(weight_pair(q.x), weight_pair(q.y)), vec4<f32>(weight_pair(q.z), weight_pair(q.w)));
+// Weights k..k+7 of row r (r < n): lo = k..k+3, hi = k+4..k+7.
+struct W8 {
+    lo: vec4<f32>,
+    hi: vec4<f32>,
 }
 
+fn weight8(r: u32, k: u32) -> W8 {
+    if (W_DTYPE == 0u) {
+        let i = (r * p.k + k) / 4u;
+        return W8(bitcast<vec4<f32>>(wq[i]), bitcast<vec4<f32>>(wq[i + 1u]));
+    }
+    let q = wq[(r * p.k + k) / 8u];
+    return W8(vec4<f32>(weight_pair(q.x), weight_pair(q.y)), vec4<f32>(weight_pair(q.z), weight_pair(q.w)));
+}
+
+// The loops over the 8 rows, 8 columns and 8 k values of a step are written out, so
+// every value is a named register (llvmpipe keeps private arrays indexed by a loop
+// variable in memory), and each step is 512 FMAs as outer products: row r's 4-column
+// accumulator += x[r][k] · (w[c][k], …, w[c+3][k]).
 @compute @workgroup_size(8, 1, 1)
 fn matmul_lanes(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let c0 = (wid.x * 8u + lid.x) * 8u;
     let r0 = wid.y * 8u;
     let k4 = p.k / 4u;
-    var acc: array<vec4<f32>, 16>; // row r: columns c0..c0+3 in acc[2r], c0+4..c0+7 in acc[2r+1]
-    for (var i = 0u; i < 16u; i++) {
-        acc[i] = vec4<f32>(0.0);
+    let last = p.n - 1u;
+    let x0 = min(r0 + 0u, p.m - 1u) * k4;
+    let x1 = min(r0 + 1u, p.m - 1u) * k4;
+    let x2 = min(r0 + 2u, p.m - 1u) * k4;
+    let x3 = min(r0 + 3u, p.m - 1u) * k4;
+    let x4 = min(r0 + 4u, p.m - 1u) * k4;
+    let x5 = min(r0 + 5u, p.m - 1u) * k4;
+    let x6 = min(r0 + 6u, p.m - 1u) * k4;
+    let x7 = min(r0 + 7u, p.m - 1u) * k4;
+    var acc0a = vec4<f32>(0.0);
+    var acc0b = vec4<f32>(0.0);
+    var acc1a = vec4<f32>(0.0);
+    var acc1b = vec4<f32>(0.0);
+    var acc2a = vec4<f32>(0.0);
+    var acc2b = vec4<f32>(0.0);
+    var acc3a = vec4<f32>(0.0);
+    var acc3b = vec4<f32>(0.0);
+    var acc4a = vec4<f32>(0.0);
+    var acc4b = vec4<f32>(0.0);
+    var acc5a = vec4<f32>(0.0);
+    var acc5b = vec4<f32>(0.0);
+    var acc6a = vec4<f32>(0.0);
+    var acc6b = vec4<f32>(0.0);
+    var acc7a = vec4<f32>(0.0);
+    var acc7b = vec4<f32>(0.0);
+    for (var k = 0u; k < p.k; k += 8u) {
+        let w0 = weight8(min(c0 + 0u, last), k);
+        let w1 = weight8(min(c0 + 1u, last), k);
+        let w2 = weight8(min(c0 + 2u, last), k);
+        let w3 = weight8(min(c0 + 3u, last), k);
+        let w4 = weight8(min(c0 + 4u, last), k);
+        let w5 = weight8(min(c0 + 5u, last), k);
+        let w6 = weight8(min(c0 + 6u, last), k);
+        let w7 = weight8(min(c0 + 7u, last), k);
+        let a0 = vec4<f32>(w0.lo.x, w1.lo.x, w2.lo.x, w3.lo.x);
+        let b0 = vec4<f32>(w4.lo.x, w5.lo.x, w6.lo.x, w7.lo.x);
+        let a1 = vec4<f32>(w0.lo.y, w1.lo.y, w2.lo.y, w3.lo.y);
+        let b1 = vec4<f32>(w4.lo.y, w5.lo.y, w6.lo.y, w7.lo.y);
+        let a2 = vec4<f32>(w0.lo.z, w1.lo.z, w2.lo.z, w3.lo.z);
+        let b2 = vec4<f32>(w4.lo.z, w5.lo.z, w6.lo.z, w7.lo.z);
+        let a3 = vec4<f32>(w0.lo.w, w1.lo.w, w2.lo.w, w3.lo.w);
+        let b3 = vec4<f32>(w4.lo.w, w5.lo.w, w6.lo.w, w7.lo.w);
+        let a4 = vec4<f32>(w0.hi.x, w1.hi.x, w2.hi.x, w3.hi.x);
+        let b4 = vec4<f32>(w4.hi.x, w5.hi.x, w6.hi.x, w7.hi.x);
+        let a5 = vec4<f32>(w0.hi.y, w1.hi.y, w2.hi.y, w3.hi.y);
+        let b5 = vec4<f32>(w4.hi.y, w5.hi.y, w6.hi.y, w7.hi.y);
+        let a6 = vec4<f32>(w0.hi.z, w1.hi.z, w2.hi.z, w3.hi.z);
+        let b6 = vec4<f32>(w4.hi.z, w5.hi.z, w6.hi.z, w7.hi.z);
+        let a7 = vec4<f32>(w0.hi.w, w1.hi.w, w2.hi.w, w3.hi.w);
+        let b7 = vec4<f32>(w4.hi.w, w5.hi.w, w6.hi.w, w7.hi.w);
+        let q = k / 4u;
+        let x0l = xq[x0 + q];
+        let x0h = xq[x0 + q + 1u];
+        acc0a = fma(vec4<f32>(x0l.x), a0, acc0a);
+        acc0b = fma(vec4<f32>(x0l.x), b0, acc0b);
+        acc0a = fma(vec4<f32>(x0l.y), a1, acc0a);
+        acc0b = fma(vec4<f32>(x0l.y), b1, acc0b);
+        acc0a = fma(vec4<f32>(x0l.z), a2, acc0a);
+        acc0b = fma(vec4<f32>(x0l.z), b2, acc0b);
+        acc0a = fma(vec4<f32>(x0l.w), a3, acc0a);
+        acc0b = fma(vec4<f32>(x0l.w), b3, acc0b);
+        acc0a = fma(vec4<f32>(x0h.x), a4, acc0a);
+        acc0b = fma(vec4<f32>(x0h.x), b4, acc0b);
+        acc0a = fma(vec4<f32>(x0h.y), a5, acc0a);
+        acc0b = fma(vec4<f32>(x0h.y), b5, acc0b);
+        acc0a = fma(vec4<f32>(x0h.z), a6, acc0a);
+        acc0b = fma(vec4<f32>(x0h.z), b6, acc0b);
+        acc0a = fma(vec4<f32>(x0h.w), a7, acc0a);
+        acc0b = fma(vec4<f32>(x0h.w), b7, acc0b);
+        let x1l = xq[x1 + q];
+        let x1h = xq[x1 + q + 1u];
+        acc1a = fma(vec4<f32>(x1l.x), a0, acc1a);
+        acc1b = fma(vec4<f32>(x1l.x), b0, acc1b);
+        acc1a = fma(vec4<f32>(x1l.y), a1, acc1a);
+        acc1b = fma(vec4<f32>(x1l.y), b1, acc1b);
+        acc1a = fma(vec4<f32>(x1l.z), a2, acc1a);
+        acc1b = fma(vec4<f32>(x1l.z), b2, acc1b);
+        acc1a = fma(vec4<f32>(x1l.w), a3, acc1a);
+        acc1b = fma(vec4<f32>(x1l.w), b3, acc1b);
+        acc1a = fma(vec4<f32>(x1h.x), a4, acc1a);
+        acc1b = fma(vec4<f32>(x1h.x), b4, acc1b);
+        acc1a = fma(vec4<f32>(x1h.y), a5, acc1a);
+        acc1b = fma(vec4<f32>(x1h.y), b5, acc1b);
+        acc1a = fma(vec4<f32>(x1h.z), a6, acc1a);
+        acc1b = fma(vec4<f32>(x1h.z), b6, acc1b);
+        acc1a = fma(vec4<f32>(x1h.w), a7, acc1a);
+        acc1b = fma(vec4<f32>(x1h.w), b7, acc1b);
+        let x2l = xq[x2 + q];
+        let x2h = xq[x2 + q + 1u];
+        acc2a = fma(vec4<f32>(x2l.x), a0, acc2a);
+        acc2b = fma(vec4<f32>(x2l.x), b0, acc2b);
+        acc2a = fma(vec4<f32>(x2l.y), a1, acc2a);
+        acc2b = fma(vec4<f32>(x2l.y), b1, acc2b);
+        acc2a = fma(vec4<f32>(x2l.z), a2, acc2a);
+        acc2b = fma(vec4<f32>(x2l.z), b2, acc2b);
+        acc2a = fma(vec4<f32>(x2l.w), a3, acc2a);
+        acc2b = fma(vec4<f32>(x2l.w), b3, acc2b);
+        acc2a = fma(vec4<f32>(x2h.x), a4, acc2a);
+        acc2b = fma(vec4<f32>(x2h.x), b4, acc2b);
+        acc2a = fma(vec4<f32>(x2h.y), a5, acc2a);
+        acc2b = fma(vec4<f32>(x2h.y), b5, acc2b);
+        acc2a = fma(vec4<f32>(x2h.z), a6, acc2a);
+        acc2b = fma(vec4<f32>(x2h.z), b6, acc2b);
+        acc2a = fma(vec4<f32>(x2h.w), a7, acc2a);
+        acc2b = fma(vec4<f32>(x2h.w), b7, acc2b);
+        let x3l = xq[x3 + q];
+        let x3h = xq[x3 + q + 1u];
+        acc3a = fma(vec4<f32>(x3l.x), a0, acc3a);
+        acc3b = fma(vec4<f32>(x3l.x), b0, acc3b);
+        acc3a = fma(vec4<f32>(x3l.y), a1, acc3a);
+        acc3b = fma(vec4<f32>(x3l.y), b1, acc3b);
+        acc3a = fma(vec4<f32>(x3l.z), a2, acc3a);
+        acc3b = fma(vec4<f32>(x3l.z), b2, acc3b);
+        acc3a = fma(vec4<f32>(x3l.w), a3, acc3a);
+        acc3b = fma(vec4<f32>(x3l.w), b3, acc3b);
+        acc3a = fma(vec4<f32>(x3h.x), a4, acc3a);
+        acc3b = fma(vec4<f32>(x3h.x), b4, acc3b);
+        acc3a = fma(vec4<f32>(x3h.y), a5, acc3a);
+        acc3b = fma(vec4<f32>(x3h.y), b5, acc3b);
+        acc3a = fma(vec4<f32>(x3h.z), a6, acc3a);
+        acc3b = fma(vec4<f32>(x3h.z), b6, acc3b);
+        acc3a = fma(vec4<f32>(x3h.w), a7, acc3a);
+        acc3b = fma(vec4<f32>(x3h.w), b7, acc3b);
+        let x4l = xq[x4 + q];
+        let x4h = xq[x4 + q + 1u];
+        acc4a = fma(vec4<f32>(x4l.x), a0, acc4a);
+        acc4b = fma(vec4<f32>(x4l.x), b0, acc4b);
+        acc4a = fma(vec4<f32>(x4l.y), a1, acc4a);
+        acc4b = fma(vec4<f32>(x4l.y), b1, acc4b);
+        acc4a = fma(vec4<f32>(x4l.z), a2, acc4a);
+        acc4b = fma(vec4<f32>(x4l.z), b2, acc4b);
+        acc4a = fma(vec4<f32>(x4l.w), a3, acc4a);
+        acc4b = fma(vec4<f32>(x4l.w), b3, acc4b);
+        acc4a = fma(vec4<f32>(x4h.x), a4, acc4a);
+        acc4b = fma(vec4<f32>(x4h.x), b4, acc4b);
+        acc4a = fma(vec4<f32>(x4h.y), a5, acc4a);
+        acc4b = fma(vec4<f32>(x4h.y), b5, acc4b);
+        acc4a = fma(vec4<f32>(x4h.z), a6, acc4a);
+        acc4b = fma(vec4<f32>(x4h.z), b6, acc4b);
+        acc4a = fma(vec4<f32>(x4h.w), a7, acc4a);
+        acc4b = fma(vec4<f32>(x4h.w), b7, acc4b);
+        let x5l = xq[x5 + q];
+        let x5h = xq[x5 + q + 1u];
+        acc5a = fma(vec4<f32>(x5l.x), a0, acc5a);
+        acc5b = fma(vec4<f32>(x5l.x), b0, acc5b);
+        acc5a = fma(vec4<f32>(x5l.y), a1, acc5a);
+        acc5b = fma(vec4<f32>(x5l.y), b1, acc5b);
+        acc5a = fma(vec4<f32>(x5l.z), a2, acc5a);
+        acc5b = fma(vec4<f32>(x5l.z), b2, acc5b);
+        acc5a = fma(vec4<f32>(x5l.w), a3, acc5a);
+        acc5b = fma(vec4<f32>(x5l.w), b3, acc5b);
+        acc5a = fma(vec4<f32>(x5h.x), a4, acc5a);
+        acc5b = fma(vec4<f32>(x5h.x), b4, acc5b);
+        acc5a = fma(vec4<f32>(x5h.y), a5, acc5a);
+        acc5b = fma(vec4<f32>(x5h.y), b5, acc5b);
+        acc5a = fma(vec4<f32>(x5h.z), a6, acc5a);
+        acc5b = fma(vec4<f32>(x5h.z), b6, acc5b);
+        acc5a = fma(vec4<f32>(x5h.w), a7, acc5a);
+        acc5b = fma(vec4<f32>(x5h.w), b7, acc5b);
+        let x6l = xq[x6 + q];
+        let x6h = xq[x6 + q + 1u];
+        acc6a = fma(vec4<f32>(x6l.x), a0, acc6a);
+        acc6b = fma(vec4<f32>(x6l.x), b0, acc6b);
+        acc6a = fma(vec4<f32>(x6l.y), a1, acc6a);
+        acc6b = fma(vec4<f32>(x6l.y), b1, acc6b);
+        acc6a = fma(vec4<f32>(x6l.z), a2, acc6a);
+        acc6b = fma(vec4<f32>(x6l.z), b2, acc6b);
+        acc6a = fma(vec4<f32>(x6l.w), a3, acc6a);
+        acc6b = fma(vec4<f32>(x6l.w), b3, acc6b);
+        acc6a = fma(vec4<f32>(x6h.x), a4, acc6a);
+        acc6b = fma(vec4<f32>(x6h.x), b4, acc6b);
+        acc6a = fma(vec4<f32>(x6h.y), a5, acc6a);
+        acc6b = fma(vec4<f32>(x6h.y), b5, acc6b);
+        acc6a = fma(vec4<f32>(x6h.z), a6, acc6a);
+        acc6b = fma(vec4<f32>(x6h.z), b6, acc6b);
+        acc6a = fma(vec4<f32>(x6h.w), a7, acc6a);
+        acc6b = fma(vec4<f32>(x6h.w), b7, acc6b);
+        let x7l = xq[x7 + q];
+        let x7h = xq[x7 + q + 1u];
+        acc7a = fma(vec4<f32>(x7l.x), a0, acc7a);
+        acc7b = fma(vec4<f32>(x7l.x), b0, acc7b);
+        acc7a = fma(vec4<f32>(x7l.y), a1, acc7a);
+        acc7b = fma(vec4<f32>(x7l.y), b1, acc7b);
+        acc7a = fma(vec4<f32>(x7l.z), a2, acc7a);
+        acc7b = fma(vec4<f32>(x7l.z), b2, acc7b);
+        acc7a = fma(vec4<f32>(x7l.w), a3, acc7a);
+        acc7b = fma(vec4<f32>(x7l.w), b3, acc7b);
+        acc7a = fma(vec4<f32>(x7h.x), a4, acc7a);
+        acc7b = fma(vec4<f32>(x7h.x), b4, acc7b);
+        acc7a = fma(vec4<f32>(x7h.y), a5, acc7a);
+        acc7b = fma(vec4<f32>(x7h.y), b5, acc7b);
+        acc7a = fma(vec4<f32>(x7h.z), a6, acc7a);
+        acc7b = fma(vec4<f32>(x7h.z), b6, acc7b);
+        acc7a = fma(vec4<f32>(x7h.w), a7, acc7a);
+        acc7b = fma(vec4<f32>(x7h.w), b7, acc7b);
     }
-    for (var k0 = 0u; k0 < p.k; k0 += 8u) {
-        var lo: array<vec4<f32>, 8>;
-        var hi: array<vec4<f32>, 8>;
-        for (var j = 0u; j < 8u; j++) {
-            let w8 = weight8(min(c0 + j, p.n - 1u), k0);
-            lo[j] = w8[0];
-            hi[j] = w8[1];
-        }
-        for (var r = 0u; r < 8u; r++) {
-            let xi = min(r0 + r, p.m - 1u) * k4 + k0 / 4u;
-            let xl = xq[xi];
-            let xh = xq[xi + 1u];
-            acc[2u * r] += vec4<f32>(
-                dot(xl, lo[0]) + dot(xh, hi[0]),
-                dot(xl, lo[1]) + dot(xh, hi[1]),
-                dot(xl, lo[2]) + dot(xh, hi[2]),
-                dot(xl, lo[3]) + dot(xh, hi[3]),
-            );
-            acc[2u * r + 1u] += vec4<f32>(
-                dot(xl, lo[4]) + dot(xh, hi[4]),
-                dot(xl, lo[5]) + dot(xh, hi[5]),
-                dot(xl, lo[6]) + dot(xh, hi[6]),
-                dot(xl, lo[7]) + dot(xh, hi[7]),
-            );
-        }
-    }
+    store8(r0, c0, array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b, acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b));
+}
+
+// Stores the 8 × 8 block at rows r0.., columns c0.. (plus bias): row r's columns
+// c0..c0+3 are acc[2r], c0+4..c0+7 are acc[2r + 1].
+fn store8(r0: u32, c0: u32, acc: array<vec4<f32>, 16>) {
     for (var h = 0u; h < 2u; h++) {
         let c = c0 + 4u * h;
         var b = vec4<f32>(0.0);

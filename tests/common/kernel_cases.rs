@@ -70,7 +70,7 @@ async fn read(gpu: &Gpu, b: &Buffer, n: usize) -> Vec<f32> {
 /// Matmul for every weight type on shapes that cut tiles, with and without bias, and
 /// writing into a column window of a wider output.
 pub async fn matmul(gpu: &Gpu) {
-    for (i, &(m, n, k)) in [(37, 70, 45), (65, 129, 96), (1, 200, 576), (130, 3, 17), (3, 33, 50), (20, 600, 64), (9, 1030, 136)].iter().enumerate() {
+    for (i, &(m, n, k)) in [(37, 70, 45), (65, 129, 96), (1, 200, 576), (130, 3, 17), (3, 33, 50), (20, 600, 64), (9, 1030, 136), (37, 70, 576), (50, 72, 2056)].iter().enumerate() {
         for t in [WeightType::BF16, WeightType::F16, WeightType::F32] {
             let x = random(m * k, 1 + i as u64);
             let (bytes, w) = encode(&random(n * k, 100 + i as u64), t);
