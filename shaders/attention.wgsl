@@ -223,3 +223,65 @@ fn attention_lanes(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
         }
     }
 }
+
+// ---------------------------------------------------------------------------------
+// Attention as two matmul products, for CPU-style adapters where the matmul kernels
+// run near the adapter's peak and per-lane loads are dear (see `kernels::attention`):
+//   s = q·kᵀ per (window, head) by the matmul kernel, into a T × T score block;
+//   softmax_causal turns each row of s into probabilities in place (zero where masked);
+//   out = s·v by the matmul kernel, with v transposed by transpose_v so that its
+//   columns are the matmul's weight rows.
+//
+// transpose_v: `out` (binding 4) receives vᵀ per window and kv head:
+//   out[((w·KV + g)·hd + d)·T + j] = v[(w·T + j)·KV·hd + g·hd + d] for p.rows rows.
+// One invocation per element. Dispatch: fold(ceil(rows · KV · hd / 256)).
+//
+// softmax_causal: `out` (binding 4) holds p.rows rows of T scores (row r is position
+// i = r % T of its window); each becomes softmax(scale · s) over the visible keys
+// j ≤ i (and i − j < window when p.window > 0), 0 elsewhere. One invocation per row,
+// an online max/sum (two reads per score). Dispatch: fold(ceil(rows / 64)).
+
+@compute @workgroup_size(256, 1, 1)
+fn transpose_v(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = gid.x + gid.y * nwg.x * 256u;
+    let kvd = p.kv_heads * p.hd;
+    if (e >= p.rows * kvd) {
+        return;
+    }
+    let j = e % p.t;
+    let d = (e / p.t) % p.hd;
+    let wg = e / (p.t * p.hd); // window · KV + g
+    let w = wg / p.kv_heads;
+    let g = wg % p.kv_heads;
+    out[e] = v[(w * p.t + j) * kvd + g * p.hd + d];
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn softmax_causal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let row = gid.x + gid.y * nwg.x * 64u;
+    if (row >= p.rows) {
+        return;
+    }
+    let i = row % p.t;
+    let base = row * p.t;
+    var first = 0u;
+    if (p.window != 0u && i + 1u > p.window) {
+        first = i + 1u - p.window;
+    }
+    var m = -3.0e38;
+    var l = 0.0;
+    for (var j = first; j <= i; j++) {
+        let s = out[base + j] * p.scale;
+        let m_new = max(m, s);
+        l = l * exp(m - m_new) + exp(s - m_new);
+        m = m_new;
+    }
+    let inv = 1.0 / l;
+    for (var j = 0u; j < p.t; j++) {
+        var pj = 0.0;
+        if (j >= first && j <= i) {
+            pj = exp(out[base + j] * p.scale - m) * inv;
+        }
+        out[base + j] = pj;
+    }
+}

@@ -1,10 +1,13 @@
 // Matrix multiply with 2-byte (or f32) weights: y = x · wᵀ (+ bias), f32 accumulation.
 //
-//   x  : m × k activations, f32, row-major
+//   x  : m × k activations, f32: element (r, c) at x[x_off + r·ldx + c]
 //   w  : n × k weights (a PyTorch Linear weight), W_DTYPE-packed: two bf16/f16 values
-//        per u32 (element e is the low half of word e/2 when e is even), or f32 bits
-//   y  : rows of stride `ldy`; output column c of row r goes to y[r·ldy + y_off + c], so
-//        the n columns of a weight chunk can land inside a wider matrix (lm_head chunks)
+//        per u32 (element e is the low half of word e/2 when e is even), or f32 bits;
+//        element (r, c) is element w_off + r·ldw + c (both even for 2-byte types)
+//   y  : output (r, c) goes to y[y_off + r·ldy + c], so the n columns of a weight chunk
+//        can land inside a wider matrix (lm_head chunks, attention heads)
+// Batches: workgroup z adds z·x_bs, z·w_bs and z·y_bs to the three offsets (attention
+// runs one product per window this way). A plain Linear has ldx = ldw = k, offsets 0.
 //
 // Bindings (group 0):
 //   @binding(0) uniform      MatmulParams
@@ -31,6 +34,17 @@ struct MatmulParams {
     ldy: u32,
     y_off: u32,
     has_bias: u32,
+    ldx: u32,
+    x_off: u32,
+    ldw: u32,
+    w_off: u32,
+    x_bs: u32,
+    w_bs: u32,
+    y_bs: u32,
+    // Causal products (the Lanes kernels only, for attention within a window):
+    // 1 = skip workgroups whose columns all exceed their rows (q·kᵀ), 2 = stop the k loop
+    // after the last row of the workgroup (p·v, p being zero there).
+    causal: u32,
     _pad0: u32,
     _pad1: u32,
 }
@@ -55,7 +69,7 @@ fn half_to_f32(bits: u32) -> f32 {
     return unpack2x16float(bits).x;
 }
 
-// Weight element e (flat index into the n × k matrix).
+// Weight element e (flat element index into the buffer).
 fn weight(e: u32) -> f32 {
     if (W_DTYPE == 0u) {
         return bitcast<f32>(w[e]);
@@ -73,12 +87,12 @@ fn weight_pair(word: u32) -> vec2<f32> {
 }
 
 // Four consecutive weights of row `r` from column `c` (c is a multiple of 4), zero
-// outside the matrix.
-fn weight4(r: u32, c: u32) -> vec4<f32> {
+// outside the matrix; `wo` is the weights' offset.
+fn weight4(r: u32, c: u32, wo: u32) -> vec4<f32> {
     if (r >= p.n || c >= p.k) {
         return vec4<f32>(0.0);
     }
-    let e = r * p.k + c;
+    let e = wo + r * p.ldw + c;
     // Fast path: 2-byte weights, even k, so (c, c+1) and (c+2, c+3) are whole words.
     if (W_DTYPE != 0u && (p.k & 1u) == 0u) {
         let lo = weight_pair(w[e >> 1u]);
@@ -97,10 +111,10 @@ fn weight4(r: u32, c: u32) -> vec4<f32> {
     return v;
 }
 
-fn x4(r: u32, c: u32) -> vec4<f32> {
+fn x4(r: u32, c: u32, xo: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
     if (r < p.m) {
-        let base = r * p.k;
+        let base = xo + r * p.ldx;
         for (var j = 0u; j < 4u; j++) {
             if (c + j < p.k) {
                 v[j] = x[base + c + j];
@@ -117,6 +131,9 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     let t = ty * 16u + tx;
     let row0 = wid.y * TILE;
     let col0 = wid.x * TILE;
+    let xo = p.x_off + wid.z * p.x_bs;
+    let wo = p.w_off + wid.z * p.w_bs;
+    let yo = p.y_off + wid.z * p.y_bs;
     // Loader role: tile row lr, columns lk..lk+3 of the k slice.
     let lr = t >> 2u;
     let lk = (t & 3u) * 4u;
@@ -127,8 +144,8 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     var acc3 = vec4<f32>(0.0);
 
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
-        let xv = x4(row0 + lr, k0 + lk);
-        let wv = weight4(col0 + lr, k0 + lk);
+        let xv = x4(row0 + lr, k0 + lk, xo);
+        let wv = weight4(col0 + lr, k0 + lk, wo);
         let slot = lr >> 2u;
         let lane = lr & 3u;
         for (var j = 0u; j < 4u; j++) {
@@ -157,17 +174,17 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
         }
     }
     let r = row0 + ty * 4u;
-    store_row(r, c, acc0 + b);
-    store_row(r + 1u, c, acc1 + b);
-    store_row(r + 2u, c, acc2 + b);
-    store_row(r + 3u, c, acc3 + b);
+    store_row(r, c, acc0 + b, yo);
+    store_row(r + 1u, c, acc1 + b, yo);
+    store_row(r + 2u, c, acc2 + b, yo);
+    store_row(r + 3u, c, acc3 + b, yo);
 }
 
-fn store_row(r: u32, c: u32, v: vec4<f32>) {
+fn store_row(r: u32, c: u32, v: vec4<f32>, yo: u32) {
     if (r >= p.m) {
         return;
     }
-    let base = r * p.ldy + p.y_off;
+    let base = yo + r * p.ldy;
     for (var j = 0u; j < 4u; j++) {
         if (c + j < p.n) {
             y[base + c + j] = v[j];
@@ -181,12 +198,13 @@ fn store_row(r: u32, c: u32, v: vec4<f32>) {
 // memory and no barriers; loads are 16 bytes wide (8 bf16/f16 or 4 f32 weights, 4 x
 // values) and each loaded value feeds 8 FMAs: invocation c owns 8 output columns for
 // 8 rows (the rows are the same across the workgroup, so x loads are uniform).
-// Needs k % 8 == 0 (the host uses `matmul` otherwise). Same params as `matmul`;
-// bindings 1 and 2 are the same buffers seen as vec4 arrays:
+// Needs k % 8 == 0, ldx and x_off multiples of 4, and ldw and w_off multiples of 8
+// (4 for f32); the host uses `matmul` otherwise. Same params as `matmul` (plus
+// `causal`); bindings 1 and 2 are the same buffers seen as vec4 arrays:
 //   @binding(1) storage read xq : array<vec4<f32>>
 //   @binding(2) storage read wq : array<vec4<u32>>
 // Workgroups of 8 (64 columns), so narrow matrices waste few lanes.
-// Dispatch: (ceil(n / 64), ceil(m / 8), 1).
+// Dispatch: (ceil(n / 64), ceil(m / 8), batches).
 
 @group(0) @binding(1) var<storage, read> xq: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> wq: array<vec4<u32>>;
@@ -197,12 +215,13 @@ struct W8 {
     hi: vec4<f32>,
 }
 
-fn weight8(r: u32, k: u32) -> W8 {
+// `wo + r·ldw` must be a multiple of 8 (4 for f32).
+fn weight8(r: u32, k: u32, wo: u32) -> W8 {
     if (W_DTYPE == 0u) {
-        let i = (r * p.k + k) / 4u;
+        let i = (wo + r * p.ldw + k) / 4u;
         return W8(bitcast<vec4<f32>>(wq[i]), bitcast<vec4<f32>>(wq[i + 1u]));
     }
-    let q = wq[(r * p.k + k) / 8u];
+    let q = wq[(wo + r * p.ldw + k) / 8u];
     return W8(vec4<f32>(weight_pair(q.x), weight_pair(q.y)), vec4<f32>(weight_pair(q.z), weight_pair(q.w)));
 }
 
@@ -214,16 +233,21 @@ fn weight8(r: u32, k: u32) -> W8 {
 fn matmul_lanes(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let c0 = (wid.x * 8u + lid.x) * 8u;
     let r0 = wid.y * 8u;
-    let k4 = p.k / 4u;
+    let xo = p.x_off + wid.z * p.x_bs;
+    let wo = p.w_off + wid.z * p.w_bs;
     let last = p.n - 1u;
-    let x0 = min(r0 + 0u, p.m - 1u) * k4;
-    let x1 = min(r0 + 1u, p.m - 1u) * k4;
-    let x2 = min(r0 + 2u, p.m - 1u) * k4;
-    let x3 = min(r0 + 3u, p.m - 1u) * k4;
-    let x4 = min(r0 + 4u, p.m - 1u) * k4;
-    let x5 = min(r0 + 5u, p.m - 1u) * k4;
-    let x6 = min(r0 + 6u, p.m - 1u) * k4;
-    let x7 = min(r0 + 7u, p.m - 1u) * k4;
+    if (p.causal == 1u && wid.x * 64u > r0 + 7u) {
+        return;
+    }
+    let k_end = causal_k_end(r0 + 8u);
+    let x0 = (min(r0 + 0u, p.m - 1u) * p.ldx + xo) / 4u;
+    let x1 = (min(r0 + 1u, p.m - 1u) * p.ldx + xo) / 4u;
+    let x2 = (min(r0 + 2u, p.m - 1u) * p.ldx + xo) / 4u;
+    let x3 = (min(r0 + 3u, p.m - 1u) * p.ldx + xo) / 4u;
+    let x4 = (min(r0 + 4u, p.m - 1u) * p.ldx + xo) / 4u;
+    let x5 = (min(r0 + 5u, p.m - 1u) * p.ldx + xo) / 4u;
+    let x6 = (min(r0 + 6u, p.m - 1u) * p.ldx + xo) / 4u;
+    let x7 = (min(r0 + 7u, p.m - 1u) * p.ldx + xo) / 4u;
     var acc0a = vec4<f32>(0.0);
     var acc0b = vec4<f32>(0.0);
     var acc1a = vec4<f32>(0.0);
@@ -240,15 +264,15 @@ fn matmul_lanes(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
     var acc6b = vec4<f32>(0.0);
     var acc7a = vec4<f32>(0.0);
     var acc7b = vec4<f32>(0.0);
-    for (var k = 0u; k < p.k; k += 8u) {
-        let w0 = weight8(min(c0 + 0u, last), k);
-        let w1 = weight8(min(c0 + 1u, last), k);
-        let w2 = weight8(min(c0 + 2u, last), k);
-        let w3 = weight8(min(c0 + 3u, last), k);
-        let w4 = weight8(min(c0 + 4u, last), k);
-        let w5 = weight8(min(c0 + 5u, last), k);
-        let w6 = weight8(min(c0 + 6u, last), k);
-        let w7 = weight8(min(c0 + 7u, last), k);
+    for (var k = 0u; k < k_end; k += 8u) {
+        let w0 = weight8(min(c0 + 0u, last), k, wo);
+        let w1 = weight8(min(c0 + 1u, last), k, wo);
+        let w2 = weight8(min(c0 + 2u, last), k, wo);
+        let w3 = weight8(min(c0 + 3u, last), k, wo);
+        let w4 = weight8(min(c0 + 4u, last), k, wo);
+        let w5 = weight8(min(c0 + 5u, last), k, wo);
+        let w6 = weight8(min(c0 + 6u, last), k, wo);
+        let w7 = weight8(min(c0 + 7u, last), k, wo);
         let a0 = vec4<f32>(w0.lo.x, w1.lo.x, w2.lo.x, w3.lo.x);
         let b0 = vec4<f32>(w4.lo.x, w5.lo.x, w6.lo.x, w7.lo.x);
         let a1 = vec4<f32>(w0.lo.y, w1.lo.y, w2.lo.y, w3.lo.y);
@@ -411,12 +435,21 @@ fn matmul_lanes(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
         acc7a = fma(vec4<f32>(x7h.w), a7, acc7a);
         acc7b = fma(vec4<f32>(x7h.w), b7, acc7b);
     }
-    store8(r0, c0, array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b, acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b));
+    store8(r0, c0, p.y_off + wid.z * p.y_bs, array<vec4<f32>, 16>(acc0a, acc0b, acc1a, acc1b, acc2a, acc2b, acc3a, acc3b, acc4a, acc4b, acc5a, acc5b, acc6a, acc6b, acc7a, acc7b));
 }
 
-// Stores the 8 × 8 block at rows r0.., columns c0.. (plus bias): row r's columns
-// c0..c0+3 are acc[2r], c0+4..c0+7 are acc[2r + 1].
-fn store8(r0: u32, c0: u32, acc: array<vec4<f32>, 16>) {
+// The k loop's end for a workgroup whose rows end before `rows_end` (causal mode 2:
+// columns of p past the last row are zero), rounded up to the 8-wide step.
+fn causal_k_end(rows_end: u32) -> u32 {
+    if (p.causal == 2u) {
+        return min(p.k, (rows_end + 7u) / 8u * 8u);
+    }
+    return p.k;
+}
+
+// Stores the 8 × 8 block at rows r0.., columns c0.. (plus bias) at offset yo: row r's
+// columns c0..c0+3 are acc[2r], c0+4..c0+7 are acc[2r + 1].
+fn store8(r0: u32, c0: u32, yo: u32, acc: array<vec4<f32>, 16>) {
     for (var h = 0u; h < 2u; h++) {
         let c = c0 + 4u * h;
         var b = vec4<f32>(0.0);
@@ -428,7 +461,7 @@ fn store8(r0: u32, c0: u32, acc: array<vec4<f32>, 16>) {
             }
         }
         for (var r = 0u; r < 8u; r++) {
-            store_row(r0 + r, c, acc[2u * r + h] + b);
+            store_row(r0 + r, c, acc[2u * r + h] + b, yo);
         }
     }
 }

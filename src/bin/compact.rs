@@ -311,7 +311,7 @@ mod cli {
     }
 
     async fn bench(models: &[PathBuf], windows: usize, seq_len: usize, with_cpu: bool) -> Result<()> {
-        use compact::engine::bench::{matmul_gflops, peak_gflops};
+        use compact::engine::bench::{attention_gflops, matmul_gflops, peak_gflops};
         use compact::engine::cpu::{self, ForwardOptions, Logits};
         use compact::engine::forward::{self, GpuOptions, Windows};
         use compact::engine::kernels::WeightType;
@@ -343,6 +343,8 @@ mod cli {
             }
             let layer = flops / secs / 1e9;
             println!("  {:14} {:13} {layer:8.1} GFLOP/s  {:5.1}% of peak", "one layer", "", 100.0 * layer / peak);
+            let g = attention_gflops(&gpu, 1, seq_len, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim).await?;
+            println!("  attention kernel, {} heads × {seq_len} positions: {g:.1} GFLOP/s  {:5.1}% of peak", cfg.num_heads, 100.0 * g / peak);
 
             let tok = compact::tokenizer::load(&folder.require(compact::tokenizer::FILE, "benchmark text").await?.read_to_end().await?)?;
             let sample = compact::tokenizer::encode(&tok, include_str!("../../tests/data/sample.txt"))?;

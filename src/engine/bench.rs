@@ -51,3 +51,19 @@ pub async fn matmul_gflops(gpu: &Gpu, m: usize, n: usize, k: usize, dtype: Weigh
     let secs = time_it(gpu, 0.3, |enc| kernels::matmul(gpu, enc, &x, m, &w, None, &y, Out { ldy: n, y_off: 0 })).await?;
     Ok(2.0 * (m * n * k) as f64 / secs / 1e9)
 }
+
+/// The attention kernel's rate in GFLOP/s for `windows` windows of `t` positions with
+/// the given heads, counting the causal half of q·kᵀ and p·v (4·hd FLOPs per pair).
+pub async fn attention_gflops(gpu: &Gpu, windows: usize, t: usize, heads: usize, kv_heads: usize, hd: usize) -> Result<f64> {
+    let rows = windows * t;
+    let fill = |n: usize| (0..n).map(|i| ((i % 89) as f32 - 44.0) / 89.0).collect::<Vec<_>>();
+    let q = gpu.upload_f32("q", &fill(rows * heads * hd))?;
+    let k = gpu.upload_f32("k", &fill(rows * kv_heads * hd))?;
+    let v = gpu.upload_f32("v", &fill(rows * kv_heads * hd))?;
+    let out = gpu.storage("out", (rows * heads * hd * 4) as u64)?;
+    let shape = kernels::AttnShape { t, rows, heads, kv_heads, hd, scale: 1.0 / (hd as f32).sqrt(), window: None };
+    kernels::attention(gpu, &mut gpu.encoder(), &q, &k, &v, &out, shape)?;
+    let secs = time_it(gpu, 0.3, |enc| kernels::attention(gpu, enc, &q, &k, &v, &out, shape).expect("scratch allocated above")).await?;
+    let pairs = (windows * heads * t * (t + 1) / 2) as f64;
+    Ok(pairs * 4.0 * hd as f64 / secs / 1e9)
+}

@@ -334,7 +334,7 @@ pub async fn run<S: ByteSource>(
             }
             let mut enc = gpu.encoder();
             let imp = act2.as_ref().map(|(w, imp)| (w, imp, l * nb * i_dim));
-            encode_layer(gpu, &mut enc, cfg, l, lw, &act, (m, nb, t), &tables[table_of_layer[l]], imp);
+            encode_layer(gpu, &mut enc, cfg, l, lw, &act, (m, nb, t), &tables[table_of_layer[l]], imp)?;
             gpu.submit(enc);
             match loaded {
                 Some(w) if keep_resident => resident.push(w),
@@ -423,7 +423,7 @@ fn encode_layer(
     (m, nb, t): (usize, usize, usize),
     rope: &Buffer,
     imp: Option<(&Buffer, &Buffer, usize)>,
-) {
+) -> Result<()> {
     let (d, i_dim, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim);
     let (qd, kvd) = (cfg.q_dim(), cfg.kv_dim());
     let out = |n: usize| Out { ldy: n, y_off: 0 };
@@ -448,7 +448,7 @@ fn encode_layer(
         scale: cfg.attn_scale,
         window: cfg.window_for(l),
     };
-    kernels::attention(gpu, enc, &act.q, &act.k, &act.v, &act.attn, shape);
+    kernels::attention(gpu, enc, &act.q, &act.k, &act.v, &act.attn, shape)?;
     kernels::matmul(gpu, enc, &act.attn, m, &lw.o, None, &act.o, out(d));
     if let Some(w) = &lw.post_attn_norm {
         kernels::norm_inplace(gpu, enc, &act.o, m, Norm::of(cfg, w, d));
@@ -467,6 +467,7 @@ fn encode_layer(
         kernels::norm_inplace(gpu, enc, &act.o, m, Norm::of(cfg, w, d));
     }
     kernels::add(gpu, enc, &act.x, &act.o, m * d);
+    Ok(())
 }
 
 /// The embedding rows of `tokens` (× the family's embedding scale), gathered on the

@@ -42,6 +42,8 @@ pub struct AdapterReport {
     pub max_invocations_per_workgroup: u32,
     pub max_storage_buffers_per_stage: u32,
     pub shader_f16: bool,
+    /// Subgroup sizes (min, max) when the adapter offers subgroup operations to wgpu.
+    pub subgroups: Option<(u32, u32)>,
 }
 
 impl AdapterReport {
@@ -63,6 +65,7 @@ impl AdapterReport {
             max_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
             max_storage_buffers_per_stage: limits.max_storage_buffers_per_shader_stage,
             shader_f16: adapter.features().contains(wgpu::Features::SHADER_F16),
+            subgroups: adapter.features().contains(wgpu::Features::SUBGROUP).then_some((info.subgroup_min_size, info.subgroup_max_size)),
         }
     }
 
@@ -85,7 +88,7 @@ impl AdapterReport {
     /// One line for a status bar or a terminal.
     pub fn one_line(&self) -> String {
         format!(
-            "{} ({}, {}) · max storage binding {} MiB · max buffer {} MiB · {} invocations/workgroup · shader-f16 {}",
+            "{} ({}, {}) · max storage binding {} MiB · max buffer {} MiB · {} invocations/workgroup · shader-f16 {} · subgroups {}",
             self.name,
             self.backend,
             self.device_type,
@@ -93,6 +96,11 @@ impl AdapterReport {
             self.max_buffer >> 20,
             self.max_invocations_per_workgroup,
             if self.shader_f16 { "yes" } else { "no" },
+            match self.subgroups {
+                Some((lo, hi)) if lo == hi => format!("{lo} lanes"),
+                Some((lo, hi)) => format!("{lo}–{hi} lanes"),
+                None => "no".into(),
+            },
         )
     }
 }
@@ -150,9 +158,14 @@ pub struct Gpu {
     /// The kernel variant used for matmul and attention (public so tests and
     /// benchmarks can run both).
     pub style: Style,
+    /// Whether the `Lanes` matmul may use its subgroup variant (the device has
+    /// subgroups of at least 8 lanes; public so tests can run both).
+    pub subgroups: bool,
     pub(crate) pipelines: Pipelines,
     /// A 16-byte buffer bound where a kernel's optional input is absent.
     pub(crate) dummy: Buffer,
+    /// Reusable scratch buffers by purpose (attention scores, vᵀ), grown on demand.
+    scratch: std::cell::RefCell<std::collections::HashMap<&'static str, Arc<Buffer>>>,
     memory: Arc<Memory>,
     failure: Arc<Mutex<Option<String>>>,
 }
@@ -218,7 +231,8 @@ impl Gpu {
             )));
         }
         let limits = limits.unwrap_or_else(|| adapter.limits());
-        let desc = wgpu::DeviceDescriptor { label: Some("compact"), required_limits: limits.clone(), ..Default::default() };
+        let features = adapter.features() & wgpu::Features::SUBGROUP;
+        let desc = wgpu::DeviceDescriptor { label: Some("compact"), required_limits: limits.clone(), required_features: features, ..Default::default() };
         let (device, queue) = adapter.request_device(&desc).await.map_err(|e| {
             Error::Gpu(format!("{} refused a device with the limits calibration needs ({e}); try another GPU or browser", report.name))
         })?;
@@ -245,7 +259,8 @@ impl Gpu {
         let memory = Arc::new(Memory::default());
         let dummy = Buffer::new(&device, &memory, "dummy", 16);
         let style = Style::for_adapter(&report);
-        Ok(Self { device, queue, report, limits, style, pipelines: Pipelines::default(), dummy, memory, failure })
+        let subgroups = features.contains(wgpu::Features::SUBGROUP) && report.subgroups.is_some_and(|(lo, _)| lo >= 8);
+        Ok(Self { device, queue, report, limits, style, subgroups, pipelines: Pipelines::default(), dummy, scratch: Default::default(), memory, failure })
     }
 
     /// A zeroed storage buffer of `bytes` (rounded up to 4, at least 16). Fails when it
@@ -261,6 +276,20 @@ impl Gpu {
             )));
         }
         Ok(Buffer::new(&self.device, &self.memory, label, size))
+    }
+
+    /// The scratch buffer for `purpose`, at least `bytes` long; its contents are
+    /// whatever the last user left. Commands already recorded keep an outgrown buffer
+    /// alive until they have run.
+    pub(crate) fn scratch(&self, purpose: &'static str, bytes: u64) -> Result<Arc<Buffer>> {
+        let mut map = self.scratch.borrow_mut();
+        if let Some(b) = map.get(purpose).filter(|b| b.size() >= bytes) {
+            return Ok(b.clone());
+        }
+        map.remove(purpose);
+        let b = Arc::new(self.storage(purpose, bytes)?);
+        map.insert(purpose, b.clone());
+        Ok(b)
     }
 
     /// A storage buffer holding `bytes` (zero-padded to a multiple of 4).

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use bytemuck::{Pod, Zeroable};
 
 use super::gpu::{Buffer, Gpu};
+use crate::error::Result;
 
 /// How a weight matrix is stored on the GPU: 2-byte types stay 2 bytes (two per u32)
 /// and are unpacked in the shader.
@@ -56,6 +57,8 @@ impl Style {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
     Matmul(WeightType, Style),
+    /// The `Lanes` matmul with subgroup broadcasts of x.
+    MatmulSubgroup(WeightType),
     Peak,
     NormInPlace,
     NormCopy,
@@ -64,18 +67,21 @@ pub enum Kernel {
     Act2,
     Rope,
     Attention(Style),
+    TransposeV,
+    SoftmaxCausal,
 }
 
 impl Kernel {
     fn source(self) -> &'static str {
         match self {
             Kernel::Matmul(..) => include_str!("../../shaders/matmul.wgsl"),
+            Kernel::MatmulSubgroup(_) => concat!(include_str!("../../shaders/matmul.wgsl"), include_str!("../../shaders/matmul_subgroup.wgsl")),
             Kernel::Peak => include_str!("../../shaders/peak.wgsl"),
             Kernel::NormInPlace | Kernel::NormCopy => include_str!("../../shaders/norm.wgsl"),
             Kernel::Add | Kernel::Glu => include_str!("../../shaders/elementwise.wgsl"),
             Kernel::Act2 => include_str!("../../shaders/act2.wgsl"),
             Kernel::Rope => include_str!("../../shaders/rope.wgsl"),
-            Kernel::Attention(_) => include_str!("../../shaders/attention.wgsl"),
+            Kernel::Attention(_) | Kernel::TransposeV | Kernel::SoftmaxCausal => include_str!("../../shaders/attention.wgsl"),
         }
     }
 
@@ -83,6 +89,7 @@ impl Kernel {
         match self {
             Kernel::Matmul(_, Style::Tiled) => "matmul",
             Kernel::Matmul(_, Style::Lanes) => "matmul_lanes",
+            Kernel::MatmulSubgroup(_) => "matmul_lanes_sg",
             Kernel::Peak => "peak",
             Kernel::NormInPlace => "norm_inplace",
             Kernel::NormCopy => "norm_copy",
@@ -92,6 +99,8 @@ impl Kernel {
             Kernel::Rope => "rope",
             Kernel::Attention(Style::Tiled) => "attention",
             Kernel::Attention(Style::Lanes) => "attention_lanes",
+            Kernel::TransposeV => "transpose_v",
+            Kernel::SoftmaxCausal => "softmax_causal",
         }
     }
 }
@@ -113,7 +122,7 @@ impl Pipelines {
             source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
         });
         let constants: Vec<(&str, f64)> = match kernel {
-            Kernel::Matmul(t, _) => vec![("W_DTYPE", t as u32 as f64)],
+            Kernel::Matmul(t, _) | Kernel::MatmulSubgroup(t) => vec![("W_DTYPE", t as u32 as f64)],
             _ => Vec::new(),
         };
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -172,6 +181,14 @@ struct MatmulParams {
     ldy: u32,
     y_off: u32,
     has_bias: u32,
+    ldx: u32,
+    x_off: u32,
+    ldw: u32,
+    w_off: u32,
+    x_bs: u32,
+    w_bs: u32,
+    y_bs: u32,
+    causal: u32,
     _pad: [u32; 2],
 }
 
@@ -182,26 +199,106 @@ pub struct Out {
     pub y_off: usize,
 }
 
+/// One operand of a [`Product`]: element (r, c) of batch z is `buf[off + z·batch +
+/// r·ld + c]` (in elements of the operand's type).
+#[derive(Clone, Copy)]
+pub struct Operand<'a> {
+    pub buf: &'a wgpu::Buffer,
+    pub off: usize,
+    pub ld: usize,
+    pub batch: usize,
+}
+
+impl<'a> Operand<'a> {
+    /// A whole row-major matrix with rows of `ld` elements.
+    pub fn rows(buf: &'a wgpu::Buffer, ld: usize) -> Self {
+        Self { buf, off: 0, ld, batch: 0 }
+    }
+}
+
+/// Causal structure a product may exploit (attention within a window); the result is
+/// the same without it, only slower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Causal {
+    None = 0,
+    /// Outputs with column > row are not needed (q·kᵀ: masked by the softmax).
+    SkipUpper = 1,
+    /// x is zero at columns > row (p·v after a causal softmax).
+    ZeroUpper = 2,
+}
+
+/// `batches` products `y = x · wᵀ (+ bias)` of `m × k` by `n × k`: the general form
+/// behind [`matmul`] and the attention products of the `Lanes` style.
+pub struct Product<'a> {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub batches: usize,
+    pub x: Operand<'a>,
+    pub w: Operand<'a>,
+    pub w_dtype: WeightType,
+    pub y: Operand<'a>,
+    pub bias: Option<&'a Buffer>,
+    pub causal: Causal,
+}
+
+/// Records `p` with the adapter's matmul variant (the `Lanes` ones need 16-byte aligned
+/// rows; other shapes use the tiled kernel).
+pub fn product(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, p: &Product) {
+    let params = MatmulParams {
+        m: p.m as u32,
+        n: p.n as u32,
+        k: p.k as u32,
+        ldy: p.y.ld as u32,
+        y_off: p.y.off as u32,
+        has_bias: p.bias.is_some() as u32,
+        ldx: p.x.ld as u32,
+        x_off: p.x.off as u32,
+        ldw: p.w.ld as u32,
+        w_off: p.w.off as u32,
+        x_bs: p.x.batch as u32,
+        w_bs: p.w.batch as u32,
+        y_bs: p.y.batch as u32,
+        causal: p.causal as u32,
+        _pad: [0; 2],
+    };
+    let bias = p.bias.unwrap_or(&gpu.dummy);
+    let per_vec = 16 / p.w_dtype.size();
+    let lanes_fit = p.k.is_multiple_of(8)
+        && [p.x.ld, p.x.off, p.x.batch].iter().all(|v| v.is_multiple_of(4))
+        && [p.w.ld, p.w.off, p.w.batch].iter().all(|v| v.is_multiple_of(per_vec));
+    let style = if lanes_fit { gpu.style } else { Style::Tiled };
+    debug_assert!(p.w_dtype == WeightType::F32 || [p.w.ld, p.w.off, p.w.batch].iter().all(|v| v.is_multiple_of(2)));
+    let n = p.n.div_ceil(64) as u32;
+    let z = p.batches as u32;
+    let (kernel, groups) = match style {
+        Style::Tiled => (Kernel::Matmul(p.w_dtype, style), [n, p.m.div_ceil(64) as u32, z]),
+        Style::Lanes if gpu.subgroups => (Kernel::MatmulSubgroup(p.w_dtype), [n, p.m.div_ceil(16) as u32, z]),
+        Style::Lanes => (Kernel::Matmul(p.w_dtype, style), [n, p.m.div_ceil(8) as u32, z]),
+    };
+    dispatch(gpu, enc, kernel, &params, &[(1, p.x.buf), (2, p.w.buf), (3, bias), (4, p.y.buf)], groups);
+}
+
 #[allow(clippy::too_many_arguments)]
 /// `y[r, y_off + c] = Σ_k x[r, k] · w[c, k] (+ bias[c])` for `m` rows of `x`.
 pub fn matmul(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, x: &Buffer, m: usize, w: &Matrix, bias: Option<&Buffer>, y: &Buffer, out: Out) {
-    let params = MatmulParams {
-        m: m as u32,
-        n: w.rows as u32,
-        k: w.cols as u32,
-        ldy: out.ldy as u32,
-        y_off: out.y_off as u32,
-        has_bias: bias.is_some() as u32,
-        _pad: [0; 2],
-    };
-    let bias = bias.unwrap_or(&gpu.dummy);
-    // The lanes variant reads 16-byte vectors: rows of k % 8 == 0 values only.
-    let style = if w.cols.is_multiple_of(8) { gpu.style } else { Style::Tiled };
-    let groups = match style {
-        Style::Tiled => [w.rows.div_ceil(64) as u32, m.div_ceil(64) as u32, 1],
-        Style::Lanes => [w.rows.div_ceil(64) as u32, m.div_ceil(8) as u32, 1],
-    };
-    dispatch(gpu, enc, Kernel::Matmul(w.dtype, style), &params, &[(1, x), (2, &w.buf), (3, bias), (4, y)], groups);
+    let (n, k) = (w.rows, w.cols);
+    product(
+        gpu,
+        enc,
+        &Product {
+            m,
+            n,
+            k,
+            batches: 1,
+            x: Operand::rows(x, k),
+            w: Operand::rows(&w.buf, k),
+            w_dtype: w.dtype,
+            y: Operand { buf: y, off: out.y_off, ld: out.ldy, batch: 0 },
+            bias,
+            causal: Causal::None,
+        },
+    );
 }
 
 #[repr(C)]
@@ -341,7 +438,12 @@ pub struct AttnShape {
 }
 
 /// Causal GQA attention of each window: `out = softmax(q kᵀ · scale) v`.
-pub fn attention(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, q: &Buffer, k: &Buffer, v: &Buffer, out: &Buffer, s: AttnShape) {
+///
+/// On `Lanes` adapters (head_dim and T multiples of 8) it runs as matmul products
+/// per head over a chunk of windows (scores, causal softmax, scores · v), because there
+/// the matmul kernels reach a large share of the adapter's peak while a fused kernel
+/// pays a per-lane cost for every k and v load. GPUs use the fused kernel.
+pub fn attention(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, q: &Buffer, k: &Buffer, v: &Buffer, out: &Buffer, s: AttnShape) -> Result<()> {
     let params = AttnParams {
         t: s.t as u32,
         heads: s.heads as u32,
@@ -352,6 +454,11 @@ pub fn attention(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, q: &Buffer, k: &Buff
         rows: s.rows as u32,
         _pad: 0,
     };
+    let score_bytes = (s.t * s.t * 4) as u64;
+    let cap = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+    if gpu.style == Style::Lanes && s.hd.is_multiple_of(8) && s.t.is_multiple_of(8) && score_bytes <= cap {
+        return attention_by_products(gpu, enc, (q, k, v, out), s, params);
+    }
     // The lanes variant reads k and v as 16-byte vectors: head_dim % 4 == 0 only.
     let style = if s.hd.is_multiple_of(4) { gpu.style } else { Style::Tiled };
     let rows = match style {
@@ -359,4 +466,38 @@ pub fn attention(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, q: &Buffer, k: &Buff
         Style::Lanes => s.rows / s.t * s.t.div_ceil(64),
     };
     dispatch(gpu, enc, Kernel::Attention(style), &params, &[(1, q), (2, k), (3, v), (4, out)], [s.heads as u32, rows as u32, 1]);
+    Ok(())
+}
+
+/// Bytes of attention scores computed at once (whole windows of one head).
+const SCORE_BUDGET: u64 = 32 << 20;
+
+/// [`attention`] as products: vᵀ once, then per chunk of windows and per head the
+/// scores, their causal softmax in place, and scores · v into the head's columns.
+fn attention_by_products(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, (q, k, v, out): (&Buffer, &Buffer, &Buffer, &Buffer), s: AttnShape, params: AttnParams) -> Result<()> {
+    let (t, hd) = (s.t, s.hd);
+    let windows = s.rows / t;
+    let (qd, kvd) = (s.heads * hd, s.kv_heads * hd);
+    let per_chunk = ((SCORE_BUDGET / (t * t * 4) as u64) as usize).clamp(1, windows);
+    let scores = gpu.scratch("attention scores", (per_chunk * t * t * 4) as u64)?;
+    let vt = gpu.scratch("attention v transposed", (s.rows * kvd * 4) as u64)?;
+    dispatch(gpu, enc, Kernel::TransposeV, &params, &[(3, v), (4, &vt)], fold((s.rows * kvd).div_ceil(256)));
+    let group = s.heads / s.kv_heads;
+    for w0 in (0..windows).step_by(per_chunk) {
+        let nb = per_chunk.min(windows - w0);
+        let chunk_params = AttnParams { rows: (nb * t) as u32, ..params };
+        let block = Operand { buf: &scores, off: 0, ld: t, batch: t * t };
+        for h in 0..s.heads {
+            let g = h / group;
+            let head_cols = Operand { buf: q, off: w0 * t * qd + h * hd, ld: qd, batch: t * qd };
+            let keys = Operand { buf: k, off: w0 * t * kvd + g * hd, ld: kvd, batch: t * kvd };
+            let (m, n, batches, bias, w_dtype) = (t, t, nb, None, WeightType::F32);
+            product(gpu, enc, &Product { m, n, k: hd, batches, x: head_cols, w: keys, w_dtype, y: block, bias, causal: Causal::SkipUpper });
+            dispatch(gpu, enc, Kernel::SoftmaxCausal, &chunk_params, &[(4, &scores)], fold((nb * t).div_ceil(64)));
+            let values = Operand { buf: &vt, off: (w0 * s.kv_heads + g) * hd * t, ld: t, batch: kvd * t };
+            let y = Operand { buf: out, ..head_cols };
+            product(gpu, enc, &Product { m, n: hd, k: t, batches, x: block, w: values, w_dtype, y, bias, causal: Causal::ZeroUpper });
+        }
+    }
+    Ok(())
 }

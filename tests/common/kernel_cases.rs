@@ -90,7 +90,7 @@ pub async fn matmul(gpu: &Gpu) {
                 }
             }
             let got_cols: Vec<f32> = (0..m).flat_map(|r| got[r * ldy + 3..r * ldy + 3 + n].to_vec()).collect();
-            assert_close(&format!("matmul {:?} {t:?} {m}×{n}×{k}", gpu.style), &got_cols, &want, 2e-5);
+            assert_close(&format!("matmul {:?} (subgroups {}) {t:?} {m}×{n}×{k}", gpu.style, gpu.subgroups), &got_cols, &want, 2e-5);
             let untouched = (0..m).all(|r| got[r * ldy..r * ldy + 3].iter().chain(&got[r * ldy + 3 + n..(r + 1) * ldy]).all(|&v| v == 7.0));
             assert!(untouched, "matmul {t:?} wrote outside its column window");
         }
@@ -133,9 +133,22 @@ pub async fn rope(gpu: &Gpu) {
 }
 
 /// Causal GQA attention: several windows, a sliding window, a window longer than the
-/// kernel's 512-score chunk, and head_dim above the 64-lane workgroup.
+/// kernel's 512-score chunk, and head_dim above the 64-lane workgroup; on `Lanes`
+/// adapters the shapes with T and head_dim multiples of 8 run as products, one of them
+/// with more windows than fit one chunk of scores.
 pub async fn attention(gpu: &Gpu) {
-    for (t, windows, heads, kv, hd, window) in [(37, 2, 4, 2, 24, None), (37, 2, 4, 2, 24, Some(5)), (600, 1, 2, 1, 8, None), (9, 3, 2, 2, 130, Some(4)), (70, 2, 2, 1, 256, Some(20))] {
+    let cases = [
+        (37, 2, 4, 2, 24, None),
+        (37, 2, 4, 2, 24, Some(5)),
+        (600, 1, 2, 1, 8, None),
+        (9, 3, 2, 2, 130, Some(4)),
+        (70, 2, 2, 1, 256, Some(20)),
+        (40, 3, 4, 2, 64, None),
+        (96, 2, 3, 1, 32, Some(20)),
+        (16, 2, 2, 1, 256, Some(5)),
+        (1448, 5, 2, 1, 8, None),
+    ];
+    for (t, windows, heads, kv, hd, window) in cases {
         let rows = t * windows;
         let q = random(rows * heads * hd, 11);
         let k = random(rows * kv * hd, 12);
@@ -149,7 +162,7 @@ pub async fn attention(gpu: &Gpu) {
         let (qb, kb, vb) = (gpu.upload_f32("q", &q).unwrap(), gpu.upload_f32("k", &k).unwrap(), gpu.upload_f32("v", &v).unwrap());
         let out = gpu.storage("out", (rows * heads * hd * 4) as u64).unwrap();
         let shape = AttnShape { t, rows, heads, kv_heads: kv, hd, scale, window };
-        run(gpu, |enc| kernels::attention(gpu, enc, &qb, &kb, &vb, &out, shape)).await;
+        run(gpu, |enc| kernels::attention(gpu, enc, &qb, &kb, &vb, &out, shape).unwrap()).await;
         assert_close(&format!("attention {:?} t={t} hd={hd} window={window:?}", gpu.style), &read(gpu, &out, want.len()).await, &want, 2e-5);
     }
 }
@@ -190,16 +203,21 @@ pub async fn act2(gpu: &Gpu) {
     assert_close("act2", &got[5..], &want, 1e-6);
 }
 
-/// Every case above; matmul and attention in both variants, whichever the adapter
-/// would pick.
+/// Every case above; matmul and attention in both variants (and the Lanes matmul with
+/// and without subgroups where the adapter has them), whichever the adapter would pick.
 pub async fn all(gpu: &mut Gpu) {
-    let picked = gpu.style;
+    let (picked, subgroups) = (gpu.style, gpu.subgroups);
     for style in [compact::engine::kernels::Style::Tiled, compact::engine::kernels::Style::Lanes] {
         gpu.style = style;
         matmul(gpu).await;
         attention(gpu).await;
     }
-    gpu.style = picked;
+    if subgroups {
+        // The Lanes matmul above used its subgroup variant; run the plain one too.
+        gpu.subgroups = false;
+        matmul(gpu).await;
+    }
+    (gpu.style, gpu.subgroups) = (picked, subgroups);
     norm(gpu).await;
     rope(gpu).await;
     elementwise(gpu).await;
