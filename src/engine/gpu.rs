@@ -165,7 +165,7 @@ pub struct Gpu {
     /// A 16-byte buffer bound where a kernel's optional input is absent.
     pub(crate) dummy: Buffer,
     /// Reusable scratch buffers by purpose (attention scores, vᵀ), grown on demand.
-    scratch: std::cell::RefCell<std::collections::HashMap<&'static str, Arc<Buffer>>>,
+    scratch: std::cell::RefCell<std::collections::HashMap<&'static str, std::rc::Rc<Buffer>>>,
     memory: Arc<Memory>,
     failure: Arc<Mutex<Option<String>>>,
 }
@@ -281,13 +281,13 @@ impl Gpu {
     /// The scratch buffer for `purpose`, at least `bytes` long; its contents are
     /// whatever the last user left. Commands already recorded keep an outgrown buffer
     /// alive until they have run.
-    pub(crate) fn scratch(&self, purpose: &'static str, bytes: u64) -> Result<Arc<Buffer>> {
+    pub(crate) fn scratch(&self, purpose: &'static str, bytes: u64) -> Result<std::rc::Rc<Buffer>> {
         let mut map = self.scratch.borrow_mut();
         if let Some(b) = map.get(purpose).filter(|b| b.size() >= bytes) {
             return Ok(b.clone());
         }
         map.remove(purpose);
-        let b = Arc::new(self.storage(purpose, bytes)?);
+        let b = std::rc::Rc::new(self.storage(purpose, bytes)?);
         map.insert(purpose, b.clone());
         Ok(b)
     }
@@ -442,6 +442,7 @@ mod tests {
             max_invocations_per_workgroup: inv,
             max_storage_buffers_per_stage: 10,
             shader_f16: false,
+            subgroups: None,
         }
     }
 
