@@ -3,7 +3,7 @@
 //   x  : m × k activations, f32: element (r, c) at x[x_off + r·ldx + c]
 //   w  : n × k weights (a PyTorch Linear weight), W_DTYPE-packed: two bf16/f16 values
 //        per u32 (element e is the low half of word e/2 when e is even), or f32 bits;
-//        element (r, c) is element w_off + r·ldw + c (both even for 2-byte types)
+//        element (r, c) is element w_off + r·ldw + c
 //   y  : output (r, c) goes to y[y_off + r·ldy + c], so the n columns of a weight chunk
 //        can land inside a wider matrix (lm_head chunks, attention heads)
 // Batches: workgroup z adds z·x_bs, z·w_bs and z·y_bs to the three offsets (attention
@@ -93,8 +93,9 @@ fn weight4(r: u32, c: u32, wo: u32) -> vec4<f32> {
         return vec4<f32>(0.0);
     }
     let e = wo + r * p.ldw + c;
-    // Fast path: 2-byte weights, even k, so (c, c+1) and (c+2, c+3) are whole words.
-    if (W_DTYPE != 0u && (p.k & 1u) == 0u) {
+    // Fast path: 2-byte weights, even k, stride and offset, so (c, c+1) and (c+2, c+3)
+    // are whole words.
+    if (W_DTYPE != 0u && ((p.k | p.ldw | wo) & 1u) == 0u) {
         let lo = weight_pair(w[e >> 1u]);
         var hi = vec2<f32>(0.0);
         if (c + 2u < p.k) {

@@ -268,7 +268,6 @@ pub fn product(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, p: &Product) {
         && [p.x.ld, p.x.off, p.x.batch].iter().all(|v| v.is_multiple_of(4))
         && [p.w.ld, p.w.off, p.w.batch].iter().all(|v| v.is_multiple_of(per_vec));
     let style = if lanes_fit { gpu.style } else { Style::Tiled };
-    debug_assert!(p.w_dtype == WeightType::F32 || [p.w.ld, p.w.off, p.w.batch].iter().all(|v| v.is_multiple_of(2)));
     let n = p.n.div_ceil(64) as u32;
     let z = p.batches as u32;
     let (kernel, groups) = match style {
