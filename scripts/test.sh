@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every test: installs what is missing, fetches and converts the fixture model, then
-# runs the native tests (unit + integration on real weights), the wasm tests inside
-# headless Chromium, and the browser end-to-end tests against the built app.
+# Every test: installs what is missing, fetches and converts the fixture models and the
+# evaluation data, then runs the native tests (unit + integration on real weights), the
+# wasm tests inside headless Chromium, and the browser end-to-end tests against the
+# built app.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/env.sh"
@@ -12,6 +13,7 @@ step "setup"
 bash scripts/setup.sh
 step "fixtures"
 bash scripts/fetch-model.sh all
+bash scripts/fetch-eval.sh
 
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 step "native tests (cargo test --release)"

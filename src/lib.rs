@@ -11,17 +11,26 @@
 //! |---|---|
 //! | [`io`] | byte ranges from files, browser Blobs, HTTP; model folders |
 //! | [`model`] | config.json, safetensors headers, parameter distribution |
+//! | [`plan`] | target reduction → V' and I', and the parameter counts that follow |
+//! | [`tokenizer`] | tokenizer.json loading and vocabulary surgery |
+//! | [`calib`] | calibration text → token windows and the common-token mask |
 //! | [`gguf`] | GGUF → Hugging Face folder import (native) |
-//! | [`engine`] | the GPU (wgpu: WebGPU / Vulkan / Metal / DX12) |
+//! | [`engine`] | the forward pass: CPU reference and GPU (wgpu: WebGPU / Vulkan / Metal / DX12) |
+//! | [`prune`] | kept token and channel sets, channel importance files |
+//! | [`export`] | the pruned folder, streamed from the source files |
+//! | [`eval`] | zero-shot multiple-choice accuracy, perplexity, top-1 agreement |
 //! | [`progress`] | progress events for the CLI and the UI |
 //! | `app` | the leptos web app (wasm32 only) |
 
 pub mod engine;
+pub mod calib;
 pub mod export;
 pub mod error;
+pub mod eval;
 pub mod gguf;
 pub mod io;
 pub mod model;
+pub mod plan;
 pub mod progress;
 pub mod prune;
 pub mod tokenizer;

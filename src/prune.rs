@@ -32,6 +32,30 @@ pub async fn read_importance(src: &impl ByteSource, cfg: &ModelConfig) -> Result
     Ok(out)
 }
 
+/// An importance file (the format [`read_importance`] reads): one F32 tensor
+/// `model.layers.{i}.mlp.importance` per layer, and `metadata` (model, calibration text
+/// hash, N, L, V', …) in the header's `__metadata__`. Deterministic bytes.
+pub fn importance_file(importance: &[Vec<f64>], metadata: &std::collections::BTreeMap<String, String>) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::to_value(metadata).expect("strings serialize"));
+    let mut offset = 0usize;
+    for (l, imp) in importance.iter().enumerate() {
+        let end = offset + imp.len() * 4;
+        header.insert(importance_name(l), serde_json::json!({ "dtype": "F32", "shape": [imp.len()], "data_offsets": [offset, end] }));
+        offset = end;
+    }
+    let mut json = serde_json::to_vec(&serde_json::Value::Object(header)).expect("JSON serializes");
+    // Data starts 8-byte aligned, the header padded with spaces as the format allows.
+    json.resize((8 + json.len()).next_multiple_of(8) - 8, b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + offset);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    for imp in importance {
+        out.extend(imp.iter().flat_map(|&v| (v as f32).to_le_bytes()));
+    }
+    out
+}
+
 /// Kept token ids and FFN channels.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeepSet {
@@ -140,5 +164,20 @@ mod tests {
         assert!(e(KeepSet { tokens: None, channels: Some(vec![vec![0], vec![0, 1]]) }).contains("same in every layer"));
         assert!(e(KeepSet { tokens: None, channels: Some(vec![vec![], vec![]]) }).contains("between 1 and I"));
         assert!(e(KeepSet { tokens: None, channels: Some(vec![vec![0]]) }).contains("the model has 2"));
+    }
+
+    #[test]
+    fn importance_files_round_trip_with_metadata() {
+        let cfg = crate::model::ModelConfig::from_value(serde_json::json!({"model_type": "llama", "hidden_size": 8,
+            "intermediate_size": 3, "num_hidden_layers": 2, "num_attention_heads": 2, "vocab_size": 10})).unwrap();
+        let imp = vec![vec![1.5, 0.25, 3.0], vec![0.0, 7.0, 2.0]];
+        let meta = std::collections::BTreeMap::from([("model".to_string(), "tiny".to_string()), ("samples".into(), "16".into())]);
+        let bytes = importance_file(&imp, &meta);
+        assert_eq!(bytes, importance_file(&imp, &meta), "deterministic");
+        let src = crate::io::MemSource::new("imp.safetensors", bytes.clone());
+        assert_eq!(pollster::block_on(read_importance(&src, &cfg)).unwrap(), imp);
+        let index = pollster::block_on(TensorIndex::read(&src)).unwrap();
+        assert_eq!(index.metadata.get("samples").map(String::as_str), Some("16"));
+        assert_eq!((bytes.len() - 24) % 8, 0, "data starts 8-byte aligned");
     }
 }

@@ -10,6 +10,13 @@ fn main() -> std::process::ExitCode {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
+#[path = "compact/eval.rs"]
+mod eval;
+#[cfg(not(target_arch = "wasm32"))]
+#[path = "compact/prune.rs"]
+mod prune;
+
+#[cfg(not(target_arch = "wasm32"))]
 mod cli {
     use std::net::TcpListener;
     use std::path::PathBuf;
@@ -57,33 +64,15 @@ mod cli {
             #[arg(long)]
             out: PathBuf,
         },
-        /// Prune a model: keep V' vocabulary rows and I' FFN channels per layer, and
-        /// write a standard Hugging Face folder. The rare set is the highest-id regular
-        /// tokens (paper); channel importance comes from --channels-from, or from a
-        /// common-token act² pass over --calib text on the CPU reference.
-        Prune {
-            /// The input model folder.
-            #[arg(long)]
-            model: PathBuf,
-            /// The output folder (must not exist or be empty, unless --force).
-            #[arg(long)]
-            out: PathBuf,
-            /// New vocabulary size V' (default: keep all).
-            #[arg(long)]
-            vocab: Option<usize>,
-            /// New intermediate size I' (default: keep all).
-            #[arg(long)]
-            ffn: Option<usize>,
-            /// Channel importance: a safetensors file of F32 `model.layers.{i}.mlp.importance`.
-            #[arg(long, conflicts_with = "calib")]
-            channels_from: Option<PathBuf>,
-            /// Calibration text (UTF-8) for channel importance; up to 4 windows of 128 tokens.
-            #[arg(long)]
-            calib: Option<PathBuf>,
-            /// Replace a non-empty output folder.
-            #[arg(long)]
-            force: bool,
-        },
+        /// Prune a model (paper Algorithm 1): choose V' and I' (or --ratio), remove the
+        /// rare vocabulary S, rank FFN channels by common-token act² on calibration text
+        /// (positions whose token is in S count 0), keep the top I' per layer, and write a
+        /// standard Hugging Face folder.
+        Prune(crate::prune::PruneArgs),
+        /// Zero-shot accuracy (ARC-E/C, PIQA, HellaSwag, WinoGrande, BoolQ; acc and
+        /// acc_norm by log-likelihood), perplexity on held-out text and top-1 agreement
+        /// with --dense. Data: scripts/fetch-eval.sh.
+        Eval(crate::eval::EvalArgs),
         /// Continue a prompt greedily on the CPU reference path (a quick "does it still work").
         Generate {
             /// A Hugging Face model folder.
@@ -168,9 +157,8 @@ mod cli {
                 }
             }
             Command::ImportGguf { gguf, out } => import_gguf(&gguf, &out)?,
-            Command::Prune { model, out, vocab, ffn, channels_from, calib, force } => {
-                pollster::block_on(prune(&model, &out, vocab, ffn, channels_from.as_deref(), calib.as_deref(), force))?
-            }
+            Command::Prune(args) => pollster::block_on(crate::prune::run(&args))?,
+            Command::Eval(args) => pollster::block_on(crate::eval::run(&args))?,
             Command::Generate { model, prompt, max_tokens } => pollster::block_on(generate(&model, &prompt, max_tokens))?,
             Command::Bench { models, windows, seq_len, no_cpu } => pollster::block_on(bench(&models, windows, seq_len, !no_cpu))?,
             Command::Serve { dist, models, port, host, cors } => {
@@ -186,107 +174,6 @@ mod cli {
                 }
                 serve::run(listener, ServeConfig { dist, models, cors })?;
             }
-        }
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn prune(
-        dir: &std::path::Path,
-        out: &std::path::Path,
-        vocab: Option<usize>,
-        ffn: Option<usize>,
-        channels_from: Option<&std::path::Path>,
-        calib: Option<&std::path::Path>,
-        force: bool,
-    ) -> Result<()> {
-        use compact::engine::cpu::{self, ForwardOptions, Logits};
-        use compact::io::{ByteSource, DirOutput, FileSource, ModelFolder};
-        use compact::model::Checkpoint;
-        use compact::prune::{KeepSet, read_importance, top_channels};
-        use compact::tokenizer::surgery::Vocab;
-
-        let folder = DirFolder::new(dir)?;
-        let info = ModelInfo::load(&folder).await?;
-        info.check_tensors()?;
-        let cfg = &info.config;
-        let start = std::time::Instant::now();
-        let out_folder = DirOutput::new(out, force)?;
-
-        let tokens = match vocab {
-            Some(v) if v < cfg.vocab_size => {
-                let src = folder.require(compact::tokenizer::FILE, "vocabulary pruning rewrites it").await?;
-                let tok: serde_json::Value = serde_json::from_slice(&src.read_to_end().await?).context("tokenizer.json is not valid JSON")?;
-                Some(Vocab::from_tokenizer(&tok, cfg.vocab_size)?.keep(v, None)?)
-            }
-            Some(v) if v > cfg.vocab_size => bail!("--vocab {v} is more than the model's {} tokens", cfg.vocab_size),
-            _ => None,
-        };
-        let channels = match ffn {
-            Some(i) if i < cfg.intermediate_size => {
-                if i == 0 {
-                    bail!("--ffn must be at least 1");
-                }
-                let importance = if let Some(file) = channels_from {
-                    read_importance(&FileSource::open(file)?, cfg).await?
-                } else if let Some(text_file) = calib {
-                    let text = std::fs::read_to_string(text_file).with_context(|| format!("{} is not readable UTF-8 text", text_file.display()))?;
-                    let src = folder.require(compact::tokenizer::FILE, "calibration tokenizes text").await?;
-                    let tok = compact::tokenizer::load(&src.read_to_end().await?)?;
-                    let ids = tok.encode(text.as_str(), false).map_err(|e| anyhow::anyhow!("tokenizing {}: {e}", text_file.display()))?.get_ids().to_vec();
-                    const WINDOW: usize = 128;
-                    if ids.len() < WINDOW {
-                        bail!("{} has {} tokens, fewer than one {WINDOW}-token window", text_file.display(), ids.len());
-                    }
-                    let rare: std::collections::HashSet<u32> = match &tokens {
-                        Some(keep) => (0..cfg.vocab_size as u32).filter(|i| keep.binary_search(i).is_err()).collect(),
-                        None => Default::default(),
-                    };
-                    let ck = Checkpoint::open(&folder, &info).await?;
-                    let mut total = vec![vec![0f64; cfg.intermediate_size]; cfg.num_layers];
-                    for (n, window) in ids.chunks_exact(WINDOW).take(4).enumerate() {
-                        eprintln!("calibrating on the CPU reference: window {} of {}", n + 1, (ids.len() / WINDOW).min(4));
-                        let w: Vec<f32> = window.iter().map(|t| if rare.contains(t) { 0.0 } else { 1.0 }).collect();
-                        let opts = ForwardOptions { act2_weights: Some(&w), logits: Logits::None, ..Default::default() };
-                        for (acc, imp) in total.iter_mut().zip(cpu::forward(cfg, &ck, window, &opts).await?.importance) {
-                            acc.iter_mut().zip(imp).for_each(|(a, b)| *a += b);
-                        }
-                    }
-                    total
-                } else {
-                    bail!("FFN pruning needs channel importance: pass --calib TEXT_FILE or --channels-from IMPORTANCE.safetensors");
-                };
-                Some(top_channels(&importance, i)?)
-            }
-            Some(i) if i > cfg.intermediate_size => bail!("--ffn {i} is more than the model's intermediate size {}", cfg.intermediate_size),
-            _ => None,
-        };
-        let keep = KeepSet { tokens, channels };
-        let before = info.summary().total;
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(indicatif::ProgressStyle::with_template("{msg:24} [{bar:40}] {bytes}/{total_bytes} ({eta})").expect("valid template").progress_chars("=> "));
-        let mut progress = |p: compact::Progress| {
-            bar.set_message(p.stage);
-            bar.set_length(p.total);
-            bar.set_position(p.done);
-        };
-        let summary = compact::export::export(&folder, &info, &keep, out_folder, &mut progress).await?;
-        bar.finish_and_clear();
-        println!(
-            "{} → {}: V {} → {}, I {} → {}, parameters {} → {} ({:.1}% removed) in {:.1} s",
-            dir.display(),
-            out.display(),
-            cfg.vocab_size,
-            keep.vocab_size(cfg),
-            cfg.intermediate_size,
-            keep.intermediate_size(cfg),
-            before,
-            summary.params,
-            100.0 * (1.0 - summary.params as f64 / before as f64),
-            start.elapsed().as_secs_f64()
-        );
-        for (name, size) in &summary.files {
-            println!("  {name:28} {:>12} bytes", size);
         }
         Ok(())
     }

@@ -60,8 +60,18 @@ pub struct ForwardOutput {
 
 /// Runs the model on `tokens` (one sequence, positions 0..T).
 pub async fn forward<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, tokens: &[u32], opts: &ForwardOptions<'_>) -> Result<ForwardOutput> {
-    let (t, d) = (tokens.len(), cfg.hidden_size);
-    if t == 0 {
+    forward_batch(cfg, ck, &[tokens], opts).await
+}
+
+/// Runs the model on several independent sequences at once (each from position 0):
+/// every layer's weights are read once for all of them. Outputs are the sequences'
+/// rows one after the other; [`Logits::Last`] gives one row per sequence, and the
+/// act² weights and importance cover all rows.
+pub async fn forward_batch<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, seqs: &[&[u32]], opts: &ForwardOptions<'_>) -> Result<ForwardOutput> {
+    let d = cfg.hidden_size;
+    let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+    let t: usize = lens.iter().sum();
+    if lens.is_empty() || lens.contains(&0) {
         return Err(Error::Invalid("forward pass over an empty sequence".into()));
     }
     if let Some(w) = opts.act2_weights
@@ -71,7 +81,7 @@ pub async fn forward<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, token
     ck.expect_shape(EMBED, &[cfg.vocab_size, d])?;
     let mut x = Vec::with_capacity(t * d);
     let scale = cfg.embed_scale();
-    for &id in tokens {
+    for &id in seqs.iter().flat_map(|s| s.iter()) {
         if id as usize >= cfg.vocab_size {
             return Err(Error::Invalid(format!("token id {id} is outside the vocabulary of {}", cfg.vocab_size)));
         }
@@ -81,7 +91,7 @@ pub async fn forward<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, token
     let mut out = ForwardOutput::default();
     for layer in 0..cfg.num_layers {
         let keep = opts.ffn_keep.map(|k| k[layer].as_slice());
-        let imp = layer_forward(cfg, ck, layer, &mut x, t, opts.act2_weights, keep).await?;
+        let imp = layer_forward(cfg, ck, layer, &mut x, &lens, opts.act2_weights, keep).await?;
         if let Some(imp) = imp {
             out.importance.push(imp);
         }
@@ -93,7 +103,14 @@ pub async fn forward<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, token
     rms_norm_rows(&mut x, &norm, cfg.rms_norm_eps as f32, cfg.norm_offset());
     out.logits = match opts.logits {
         Logits::None => Vec::new(),
-        Logits::Last => logits(cfg, ck, &x[(t - 1) * d..]).await?,
+        Logits::Last => {
+            let ends = lens.iter().scan(0, |end, &n| {
+                *end += n;
+                Some(*end)
+            });
+            let last: Vec<f32> = ends.flat_map(|e| x[(e - 1) * d..e * d].iter().copied()).collect();
+            logits(cfg, ck, &last).await?
+        }
         Logits::All => logits(cfg, ck, &x).await?,
     };
     out.final_hidden = x;
@@ -146,7 +163,7 @@ async fn layer_forward<S: ByteSource>(
     ck: &Checkpoint<S>,
     l: usize,
     x: &mut [f32],
-    t: usize,
+    lens: &[usize],
     act2_weights: Option<&[f32]>,
     ffn_keep: Option<&[u32]>,
 ) -> Result<Option<Vec<f64>>> {
@@ -154,6 +171,7 @@ async fn layer_forward<S: ByteSource>(
     let (q_dim, kv_dim) = (cfg.q_dim(), cfg.kv_dim());
     let (eps, off) = (cfg.rms_norm_eps as f32, cfg.norm_offset());
     let gemma = cfg.norms_per_layer() == 4;
+    let t = x.len() / d;
     let load = |name: String, shape: Vec<usize>| async move {
         ck.expect_shape(&name, &shape)?;
         ck.f32(&name).await
@@ -175,9 +193,15 @@ async fn layer_forward<S: ByteSource>(
         rms_norm_rows(&mut k, &load(format!("model.layers.{l}.self_attn.k_norm.weight"), vec![hd]).await?, eps, off);
     }
     let inv_freq = cfg.rope_for(l).inv_freq(hd);
-    rope(&mut q, t, cfg.num_heads, hd, &inv_freq);
-    rope(&mut k, t, cfg.num_kv_heads, hd, &inv_freq);
-    let a = attention(&q, &k, &v, t, cfg.num_heads, cfg.num_kv_heads, hd, cfg.attn_scale, cfg.window_for(l));
+    let mut a = Vec::with_capacity(t * q_dim);
+    let mut r0 = 0;
+    for &n in lens {
+        let (q, k, v) = (&mut q[r0 * q_dim..(r0 + n) * q_dim], &mut k[r0 * kv_dim..(r0 + n) * kv_dim], &v[r0 * kv_dim..(r0 + n) * kv_dim]);
+        rope(q, n, cfg.num_heads, hd, &inv_freq);
+        rope(k, n, cfg.num_kv_heads, hd, &inv_freq);
+        a.extend(attention(q, k, v, n, cfg.num_heads, cfg.num_kv_heads, hd, cfg.attn_scale, cfg.window_for(l)));
+        r0 += n;
+    }
     let mut o = matmul(&a, t, &load(names::attn(l, "o_proj", "weight"), vec![d, q_dim]).await?, d, q_dim);
     if gemma {
         rms_norm_rows(&mut o, &load(names::layer_norm(l, "post_attention_layernorm"), vec![d]).await?, eps, off);

@@ -50,6 +50,9 @@ pub struct GpuOptions {
     pub keep_layer_outputs: bool,
     /// Logits of the last position of each window, of every position, or none.
     pub logits: Logits,
+    /// With [`Logits::All`]: only these positions (indices into all windows' tokens,
+    /// ascending), so scoring a few targets does not return every row.
+    pub logit_positions: Option<Vec<usize>>,
     /// Bytes of activations one batch of windows may use.
     pub activation_budget: u64,
     /// Keep every layer's weights on the GPU across batches when they fit in this.
@@ -58,7 +61,7 @@ pub struct GpuOptions {
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        Self { keep_layer_outputs: false, logits: Logits::None, activation_budget: 384 << 20, weight_budget: 1 << 30 }
+        Self { keep_layer_outputs: false, logits: Logits::None, logit_positions: None, activation_budget: 384 << 20, weight_budget: 1 << 30 }
     }
 }
 
@@ -355,11 +358,14 @@ pub async fn run<S: ByteSource>(
             }
         }
         if opts.logits != Logits::None {
-            let picked: Vec<usize> = match opts.logits {
-                Logits::Last => (0..nb).map(|b| b * t + t - 1).collect(),
+            let picked: Vec<usize> = match (opts.logits, &opts.logit_positions) {
+                (Logits::Last, _) => (0..nb).map(|b| b * t + t - 1).collect(),
+                (_, Some(ps)) => ps.iter().filter(|p| rows.contains(p)).map(|p| p - rows.start).collect(),
                 _ => (0..m).collect(),
             };
-            out.logits.extend(final_logits(gpu, cfg, ck, &act.x, m, &picked).await?);
+            if !picked.is_empty() {
+                out.logits.extend(final_logits(gpu, cfg, ck, &act.x, m, &picked).await?);
+            }
         }
     }
     let seconds = progress::now() - start;

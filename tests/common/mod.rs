@@ -41,3 +41,18 @@ pub fn open(dir: &std::path::Path) -> (compact::model::ModelInfo, compact::model
         (info, ck, compact::tokenizer::load(&tok_bytes).unwrap())
     })
 }
+
+/// The folder of the evaluation request files (`scripts/fetch-eval.sh` makes it).
+pub fn eval_data() -> PathBuf {
+    let cache = std::env::var_os("COMPACT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/compact"));
+    let dir = cache.join("eval");
+    assert!(dir.join("arc_easy.jsonl").is_file(), "evaluation data is missing at {}: run `scripts/fetch-eval.sh` (make test does)", dir.display());
+    dir
+}
+
+/// A fresh empty temporary folder, removed when the value is dropped.
+pub fn temp_dir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("compact-{tag}-")).tempdir().expect("temp dir")
+}

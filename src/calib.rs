@@ -1,0 +1,177 @@
+//! Calibration text → token windows and the common-token mask (paper Algorithm 1):
+//! the text is tokenized without special tokens; each window is the tokenizer's BOS
+//! (only when its post-processor adds one, e.g. Llama-3, Gemma-3) followed by
+//! consecutive text tokens, `seq_len` tokens in all; the first N non-overlapping
+//! windows are used. A position's act² counts with weight 0 when its token is in the
+//! rare set S (about to be removed), 1 otherwise.
+
+use tokenizers::Tokenizer;
+
+use crate::error::{Error, Result};
+
+/// The built-in calibration text: Shakespeare's *As You Like It*, public domain (source
+/// and licence in `data/calibration/SOURCE.md`).
+pub const BUILTIN: &str = include_str!("../data/calibration/as_you_like_it.txt");
+
+/// How the built-in text is named in reports.
+pub const BUILTIN_NAME: &str = "built-in text (Shakespeare, As You Like It; public domain)";
+
+/// Default number of windows (the paper found 16 samples enough).
+pub const DEFAULT_SAMPLES: usize = 16;
+
+/// Default tokens per window.
+pub const DEFAULT_SEQ_LEN: usize = 512;
+
+/// Calibration text from a file's bytes: a `.jsonl` file gives the `text` field of
+/// every line (joined by blank lines); anything else must be UTF-8 text.
+pub fn text_from_bytes(name: &str, bytes: &[u8]) -> Result<String> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| Error::format(name, format!("is not UTF-8 text (is it a binary file?): invalid byte at offset {}", e.valid_up_to())))?;
+    if text.contains('\0') {
+        return Err(Error::format(name, "contains NUL bytes: it looks like a binary file, not text"));
+    }
+    let text = if name.to_lowercase().ends_with(".jsonl") {
+        let mut parts = Vec::new();
+        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let value: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| Error::format(name, format!("line {} is not JSON: {e}", n + 1)))?;
+            let field = value.get("text").and_then(|t| t.as_str());
+            parts.push(field.ok_or_else(|| Error::format(name, format!("line {} has no string field \"text\"", n + 1)))?.to_string());
+        }
+        parts.join("\n\n")
+    } else {
+        text.to_string()
+    };
+    if text.trim().is_empty() {
+        return Err(Error::format(name, "has no text to calibrate on"));
+    }
+    Ok(text)
+}
+
+/// The token the tokenizer's post-processor puts before a sequence (BOS), if any.
+pub fn bos_of(tok: &Tokenizer) -> Result<Option<u32>> {
+    let encode = |special| {
+        tok.encode("a", special).map(|e| e.get_ids().to_vec()).map_err(|e| Error::format(crate::tokenizer::FILE, format!("encoding failed: {e}")))
+    };
+    let (plain, with) = (encode(false)?, encode(true)?);
+    Ok((with.len() > plain.len() && with[1..].starts_with(&plain)).then(|| with[0]))
+}
+
+/// Calibration windows: `windows` rows of `seq_len` token ids, row-major.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalibWindows {
+    pub tokens: Vec<u32>,
+    pub seq_len: usize,
+    pub windows: usize,
+    /// The BOS put at the start of every window, if the tokenizer adds one.
+    pub bos: Option<u32>,
+    /// Tokens in the whole text (without special tokens).
+    pub text_tokens: usize,
+}
+
+/// The first `samples` non-overlapping windows of `seq_len` tokens of `text` (fewer
+/// when the text is shorter: check [`CalibWindows::windows`]).
+pub fn windows(tok: &Tokenizer, text: &str, samples: usize, seq_len: usize) -> Result<CalibWindows> {
+    if samples == 0 || seq_len < 2 {
+        return Err(Error::Invalid(format!("calibration needs at least 1 window of at least 2 tokens (asked for {samples} × {seq_len})")));
+    }
+    let ids = tok.encode(text, false).map_err(|e| Error::format(crate::tokenizer::FILE, format!("encoding failed: {e}")))?.get_ids().to_vec();
+    let bos = bos_of(tok)?;
+    let per = seq_len - bos.is_some() as usize;
+    let available = ids.len() / per;
+    if available == 0 {
+        return Err(Error::Invalid(format!(
+            "the calibration text has {} tokens, fewer than one window of {seq_len}{}; use a longer text or a smaller --seq-len",
+            ids.len(),
+            if bos.is_some() { " (BOS + text)" } else { "" }
+        )));
+    }
+    let n = samples.min(available);
+    let mut tokens = Vec::with_capacity(n * seq_len);
+    for w in ids.chunks_exact(per).take(n) {
+        tokens.extend(bos);
+        tokens.extend_from_slice(w);
+    }
+    Ok(CalibWindows { tokens, seq_len, windows: n, bos, text_tokens: ids.len() })
+}
+
+/// The act² weight of every position: 0 where the token is not kept (rare set S), 1
+/// elsewhere; all 1 when the vocabulary is not pruned. `kept` is ascending.
+pub fn mask(tokens: &[u32], kept: Option<&[u32]>) -> Vec<f32> {
+    tokens.iter().map(|t| if kept.is_none_or(|k| k.binary_search(t).is_ok()) { 1.0 } else { 0.0 }).collect()
+}
+
+/// Where calibration runs.
+pub enum Backend<'a> {
+    /// The GPU engine (WebGPU or native).
+    Gpu(&'a crate::engine::gpu::Gpu),
+    /// The CPU reference forward, one window at a time (slow; the no-GPU path).
+    Cpu,
+}
+
+/// Per layer, `Σ_i w_i h_ik²` over every window (`I` values each), with `w` from
+/// [`mask`]; progress as (windows·layers) done on the GPU, windows done on the CPU.
+pub async fn importance<S: crate::io::ByteSource>(
+    backend: &Backend<'_>,
+    cfg: &crate::model::ModelConfig,
+    ck: &crate::model::Checkpoint<S>,
+    windows: &CalibWindows,
+    weights: &[f32],
+    progress: &mut dyn crate::ProgressSink,
+    cancel: &crate::progress::Cancel,
+) -> Result<Vec<Vec<f64>>> {
+    use crate::engine::{cpu, forward};
+    let t = windows.seq_len;
+    match backend {
+        Backend::Gpu(gpu) => {
+            let w = forward::Windows { tokens: &windows.tokens, t, act2_weights: Some(weights) };
+            Ok(forward::run(gpu, cfg, ck, w, &forward::GpuOptions::default(), progress, cancel).await?.importance)
+        }
+        Backend::Cpu => {
+            let mut total = vec![vec![0f64; cfg.intermediate_size]; cfg.num_layers];
+            for (n, (window, w)) in windows.tokens.chunks_exact(t).zip(weights.chunks_exact(t)).enumerate() {
+                cancel.check()?;
+                let opts = cpu::ForwardOptions { act2_weights: Some(w), logits: cpu::Logits::None, ..Default::default() };
+                for (acc, imp) in total.iter_mut().zip(cpu::forward(cfg, ck, window, &opts).await?.importance) {
+                    acc.iter_mut().zip(imp).for_each(|(a, b)| *a += b);
+                }
+                progress.report(crate::Progress { stage: "calibrating (CPU)".into(), done: n as u64 + 1, total: windows.windows as u64 });
+            }
+            Ok(total)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonl_takes_text_fields_and_rejects_bad_lines() {
+        let t = text_from_bytes("c.jsonl", b"{\"text\": \"one\"}\n\n{\"text\": \"two\", \"id\": 3}\n").unwrap();
+        assert_eq!(t, "one\n\ntwo");
+        let e = text_from_bytes("c.jsonl", b"{\"text\": \"one\"}\nnot json\n").unwrap_err().to_string();
+        assert!(e.contains("line 2 is not JSON"), "{e}");
+        let e = text_from_bytes("c.jsonl", b"{\"body\": \"one\"}\n").unwrap_err().to_string();
+        assert!(e.contains("no string field \"text\""), "{e}");
+    }
+
+    #[test]
+    fn empty_and_binary_files_are_refused() {
+        assert!(text_from_bytes("e.txt", b"  \n").unwrap_err().to_string().contains("no text"));
+        assert!(text_from_bytes("b.bin", &[0x50, 0x4b, 0x03, 0x04, 0xff, 0xfe]).unwrap_err().to_string().contains("not UTF-8"));
+        assert!(text_from_bytes("b.bin", b"PK\0\0abc").unwrap_err().to_string().contains("binary"));
+    }
+
+    #[test]
+    fn mask_zeroes_removed_tokens_only() {
+        assert_eq!(mask(&[1, 5, 9, 2], Some(&[1, 2, 9])), vec![1.0, 0.0, 1.0, 1.0]);
+        assert_eq!(mask(&[1, 5], None), vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn builtin_text_is_long_enough() {
+        // ~3.6 bytes per token for English BPE: 16 × 512 tokens need ~30 KB.
+        assert!(BUILTIN.len() > 100_000);
+    }
+}

@@ -1,0 +1,213 @@
+//! Sizing: which vocabulary size V' and intermediate size I' a pruning run targets,
+//! and the parameter counts that follow, known before any weight is read.
+//!
+//! Pruning scales exactly two groups of tensors: the vocabulary rows (embedding, and
+//! lm_head when it is not tied) by V'/V and the FFN (gate, up, down of every layer) by
+//! I'/I; attention and norms stay. So the counts after pruning follow from the
+//! header's counts before it, and a target reduction R of total parameters becomes a
+//! choice of (V', I'), both rounded to hardware-friendly multiples (V' to 64, I' to 32).
+//!
+//! The default policy, [`Policy::VocabFirst`], removes vocabulary first, down to a
+//! floor of a third of the rows, and then FFN channels; only when that is not enough
+//! does vocabulary go below the floor. It follows the paper's sweeps (Table 6 and
+//! Table 8: Qwen2.5-0.5B keeps 49536 ≈ V/3 rows at 20% and 35%, and its 35% sweep
+//! peaks there) and our own sweep on SmolLM2-135M (README, "Choosing V' and I'").
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::model::params::ParamCounts;
+use crate::model::ModelConfig;
+
+/// V' is rounded to a multiple of this.
+pub const VOCAB_MULTIPLE: usize = 64;
+/// I' is rounded to a multiple of this.
+pub const FFN_MULTIPLE: usize = 32;
+
+/// How a target reduction is split between vocabulary and FFN.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Policy {
+    /// Vocabulary down to `floor` × V first, then FFN channels, then the rest of the
+    /// vocabulary.
+    VocabFirst { floor: f64 },
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::VocabFirst { floor: 1.0 / 3.0 }
+    }
+}
+
+/// A pruning target and the parameters it leaves.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrunePlan {
+    /// Vocabulary rows before and after (V, V').
+    pub vocab: (usize, usize),
+    /// Intermediate size before and after (I, I').
+    pub ffn: (usize, usize),
+    pub before: ParamCounts,
+    pub after: ParamCounts,
+}
+
+impl PrunePlan {
+    /// The plan for explicit sizes `vocab` = V' and `ffn` = I' (`None` keeps that part).
+    /// `counts` are the checkpoint's parameter counts (from its header).
+    pub fn explicit(cfg: &ModelConfig, counts: &ParamCounts, vocab: Option<usize>, ffn: Option<usize>) -> Result<Self> {
+        let (v, i) = (cfg.vocab_size, cfg.intermediate_size);
+        let (v2, i2) = (vocab.unwrap_or(v), ffn.unwrap_or(i));
+        if v2 == 0 || v2 > v {
+            return Err(Error::Invalid(format!("V' = {v2} must be between 1 and the model's V = {v}")));
+        }
+        if i2 == 0 || i2 > i {
+            return Err(Error::Invalid(format!("I' = {i2} must be between 1 and the model's I = {i}")));
+        }
+        let scale = |n: u64, num: usize, den: usize| n / den as u64 * num as u64;
+        let after = ParamCounts {
+            embedding: scale(counts.embedding, v2, v),
+            lm_head: scale(counts.lm_head, v2, v),
+            ffn: scale(counts.ffn, i2, i),
+            ..counts.clone()
+        };
+        Ok(Self { vocab: (v, v2), ffn: (i, i2), before: counts.clone(), after })
+    }
+
+    /// The plan that removes at least `ratio` of all parameters (0 < ratio < the most
+    /// achievable), splitting it by `policy`; `min_vocab` is the fewest rows the
+    /// tokenizer allows (special and byte tokens).
+    pub fn from_ratio(cfg: &ModelConfig, counts: &ParamCounts, ratio: f64, policy: Policy, min_vocab: usize) -> Result<Self> {
+        let (v, i) = (cfg.vocab_size, cfg.intermediate_size);
+        let v_min = round_up(min_vocab.max(1), VOCAB_MULTIPLE).min(v);
+        let i_min = FFN_MULTIPLE.min(i);
+        let most = Self::explicit(cfg, counts, Some(v_min), Some(i_min))?.reduction();
+        if !(ratio > 0.0 && ratio <= most) {
+            return Err(Error::Invalid(format!(
+                "a reduction of {:.1}% is not possible for this model: choose more than 0% and at most {:.1}% \
+                 (V' = {v_min}, the tokens that must stay, and I' = {i_min})",
+                ratio * 100.0,
+                most * 100.0
+            )));
+        }
+        let total = counts.total();
+        let need = (ratio * total as f64).ceil() as u64;
+        let per_row = (counts.embedding + counts.lm_head) / v as u64;
+        let per_channel = counts.ffn / i as u64;
+        let Policy::VocabFirst { floor } = policy;
+        let v_floor = round_up((floor * v as f64) as usize, VOCAB_MULTIPLE).clamp(v_min, v);
+
+        // Rows to remove for `removed` parameters, rounded so at least that many go.
+        let rows_for = |removed: u64, from: usize, lowest: usize| -> usize {
+            let drop = removed.div_ceil(per_row.max(1)) as usize;
+            round_down(from.saturating_sub(drop), VOCAB_MULTIPLE).max(lowest)
+        };
+        let vocab_at_floor = (v - v_floor) as u64 * per_row;
+        let (v2, i2) = if need <= vocab_at_floor {
+            (rows_for(need, v, v_floor), i)
+        } else {
+            let rest = need - vocab_at_floor;
+            let drop = rest.div_ceil(per_channel.max(1)) as usize;
+            let i2 = round_down(i.saturating_sub(drop), FFN_MULTIPLE).max(i_min);
+            let ffn_removed = (i - i2) as u64 * per_channel;
+            if vocab_at_floor + ffn_removed >= need {
+                (v_floor, i2)
+            } else {
+                (rows_for(need - ffn_removed, v, v_min), i2)
+            }
+        };
+        let plan = Self::explicit(cfg, counts, Some(v2), Some(i2))?;
+        debug_assert!(plan.reduction() + 1e-12 >= ratio);
+        Ok(plan)
+    }
+
+    /// Share of all parameters removed.
+    pub fn reduction(&self) -> f64 {
+        1.0 - self.after.total() as f64 / self.before.total().max(1) as f64
+    }
+
+    /// Parameters removed from the vocabulary (embedding and lm_head) and the FFN.
+    pub fn removed(&self) -> (u64, u64) {
+        (self.before.vocab() - self.after.vocab(), self.before.ffn - self.after.ffn)
+    }
+
+    /// Bytes of model.safetensors' tensor data after pruning at `bytes_per_param`.
+    pub fn file_bytes(&self, bytes_per_param: u64) -> u64 {
+        self.after.total() * bytes_per_param
+    }
+}
+
+fn round_up(n: usize, m: usize) -> usize {
+    n.div_ceil(m) * m
+}
+
+fn round_down(n: usize, m: usize) -> usize {
+    n / m * m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Qwen2.5-0.5B's counts: tied 151936 × 896 embedding, 24 layers of I = 4864.
+    fn qwen() -> (ModelConfig, ParamCounts) {
+        let cfg = ModelConfig::from_value(serde_json::json!({"model_type": "qwen2", "hidden_size": 896, "intermediate_size": 4864,
+            "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2, "vocab_size": 151936,
+            "tie_word_embeddings": true}))
+        .unwrap();
+        let (d, l) = (896u64, 24u64);
+        let counts = ParamCounts {
+            embedding: 151936 * d,
+            lm_head: 0,
+            ffn: l * 3 * d * 4864,
+            attention: l * (2 * d * 896 + 2 * d * 128 + 896 + 2 * 128),
+            norms: l * 2 * d + d,
+            other: 0,
+        };
+        (cfg, counts)
+    }
+
+    #[test]
+    fn paper_table_8_sizes_give_its_table_2_counts() {
+        let (cfg, counts) = qwen();
+        assert_eq!(counts.total(), 494_032_768, "Qwen2.5-0.5B has 494M parameters");
+        for (v, i, millions, ratio) in [(99968, 4736, 439, 11.13), (49536, 4736, 394, 20.24), (49536, 3456, 311, 37.04)] {
+            let p = PrunePlan::explicit(&cfg, &counts, Some(v), Some(i)).unwrap();
+            assert_eq!((p.after.total() as f64 / 1e6).round() as u64, millions, "V' = {v}, I' = {i}");
+            // The paper's ratios come from its rounded millions: 1 − 439/494 = 11.13%.
+            let rounded = 100.0 * (1.0 - millions as f64 / 494.0);
+            assert!((rounded - ratio).abs() < 0.005, "{rounded:.2}% vs {ratio}%");
+            assert!((p.reduction() * 100.0 - ratio).abs() < 0.1, "V' = {v}, I' = {i}: {:.2}%", p.reduction() * 100.0);
+        }
+    }
+
+    #[test]
+    fn ratio_takes_vocabulary_to_a_third_then_ffn() {
+        let (cfg, counts) = qwen();
+        for r in [0.05, 0.10, 0.20, 0.35, 0.5, 0.6] {
+            let p = PrunePlan::from_ratio(&cfg, &counts, r, Policy::default(), 300).unwrap();
+            let (v2, i2) = (p.vocab.1, p.ffn.1);
+            assert_eq!((v2 % 64, i2 % 32), (0, 0));
+            assert!(p.reduction() >= r && p.reduction() < r + 0.005, "{r}: {}", p.reduction());
+            if i2 < 4864 && r < 0.6 {
+                assert_eq!(v2, 50688, "{r}: vocabulary goes to the floor before any channel");
+            }
+        }
+        // At the paper's 20% the rule lands on the paper's I' (its V' is 49536).
+        let p = PrunePlan::from_ratio(&cfg, &counts, 0.20, Policy::default(), 300).unwrap();
+        assert_eq!((p.vocab.1, p.ffn.1), (50688, 4736));
+        let p = PrunePlan::from_ratio(&cfg, &counts, 0.10, Policy::default(), 300).unwrap();
+        assert_eq!(p.ffn.1, 4864, "10% comes from the vocabulary alone");
+    }
+
+    #[test]
+    fn impossible_ratios_say_what_is_possible() {
+        let (cfg, counts) = qwen();
+        for r in [0.0, -0.1, 0.99, f64::NAN] {
+            let e = PrunePlan::from_ratio(&cfg, &counts, r, Policy::default(), 300).unwrap_err().to_string();
+            assert!(e.contains("not possible") && e.contains("at most"), "{e}");
+        }
+        let most = PrunePlan::explicit(&cfg, &counts, Some(320), Some(32)).unwrap().reduction();
+        let p = PrunePlan::from_ratio(&cfg, &counts, most, Policy::default(), 300).unwrap();
+        assert_eq!((p.vocab.1, p.ffn.1), (320, 32));
+        assert!(PrunePlan::explicit(&cfg, &counts, Some(151937), None).unwrap_err().to_string().contains("between 1 and"));
+        assert!(PrunePlan::explicit(&cfg, &counts, None, Some(0)).unwrap_err().to_string().contains("between 1 and"));
+    }
+}
