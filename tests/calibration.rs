@@ -85,3 +85,18 @@ fn short_or_binary_calibration_text_is_refused() {
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn default_calibration_stays_out_of_the_held_out_half() {
+    // `compact eval` measures perplexity on the second half of the built-in text; the
+    // default 16 × 512 calibration windows must come from the first half.
+    for name in ["smollm2-135m", "qwen2.5-0.5b", "gemma3-270m"] {
+        let (_, _, tok) = open(&fixture(name));
+        let w = calib::windows(&tok, calib::BUILTIN, calib::DEFAULT_SAMPLES, calib::DEFAULT_SEQ_LEN).unwrap();
+        assert_eq!(w.windows, calib::DEFAULT_SAMPLES, "{name}: the built-in text holds 16 windows");
+        let first_half = tok.encode(&calib::BUILTIN[..calib::BUILTIN.len() - compact::eval::held_out_text().len()], false).unwrap().len();
+        let used = w.windows * (w.seq_len - w.bos.is_some() as usize);
+        eprintln!("{name}: calibration uses {used} of the first half's {first_half} tokens ({} in all)", w.text_tokens);
+        assert!(used <= first_half, "{name}: calibration reaches into the held-out half");
+    }
+}

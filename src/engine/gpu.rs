@@ -259,7 +259,9 @@ impl Gpu {
         let memory = Arc::new(Memory::default());
         let dummy = Buffer::new(&device, &memory, "dummy", 16);
         let style = Style::for_adapter(&report);
-        let subgroups = features.contains(wgpu::Features::SUBGROUP) && report.subgroups.is_some_and(|(lo, _)| lo >= 8);
+        // `COMPACT_SUBGROUPS=off` (natively) measures the Lanes kernels without them.
+        let allowed = cfg!(target_arch = "wasm32") || std::env::var("COMPACT_SUBGROUPS").as_deref() != Ok("off");
+        let subgroups = allowed && features.contains(wgpu::Features::SUBGROUP) && report.subgroups.is_some_and(|(lo, _)| lo >= 8);
         Ok(Self { device, queue, report, limits, style, subgroups, pipelines: Pipelines::default(), dummy, scratch: Default::default(), memory, failure })
     }
 
