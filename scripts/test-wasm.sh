@@ -26,5 +26,5 @@ print(json.dumps({"goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": 
 PY
 export CHROMEDRIVER=/usr/bin/chromedriver
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
-export WASM_BINDGEN_TEST_TIMEOUT=120
+export WASM_BINDGEN_TEST_TIMEOUT=600
 cargo test --target wasm32-unknown-unknown --test browser "$@"
