@@ -50,10 +50,7 @@ pub fn text_from_bytes(name: &str, bytes: &[u8]) -> Result<String> {
 
 /// The token the tokenizer's post-processor puts before a sequence (BOS), if any.
 pub fn bos_of(tok: &Tokenizer) -> Result<Option<u32>> {
-    let encode = |special| {
-        tok.encode("a", special).map(|e| e.get_ids().to_vec()).map_err(|e| Error::format(crate::tokenizer::FILE, format!("encoding failed: {e}")))
-    };
-    let (plain, with) = (encode(false)?, encode(true)?);
+    let (plain, with) = (crate::tokenizer::encode_plain(tok, "a")?, crate::tokenizer::encode(tok, "a")?);
     Ok((with.len() > plain.len() && with[1..].starts_with(&plain)).then(|| with[0]))
 }
 
@@ -75,7 +72,7 @@ pub fn windows(tok: &Tokenizer, text: &str, samples: usize, seq_len: usize) -> R
     if samples == 0 || seq_len < 2 {
         return Err(Error::Invalid(format!("calibration needs at least 1 window of at least 2 tokens (asked for {samples} × {seq_len})")));
     }
-    let ids = tok.encode(text, false).map_err(|e| Error::format(crate::tokenizer::FILE, format!("encoding failed: {e}")))?.get_ids().to_vec();
+    let ids = crate::tokenizer::encode_plain(tok, text)?;
     let bos = bos_of(tok)?;
     let per = seq_len - bos.is_some() as usize;
     let available = ids.len() / per;

@@ -111,9 +111,7 @@ pub const MAX_LEN: usize = 1024;
 pub fn encode_pair(tok: &Tokenizer, bos: Option<u32>, context: &str, continuation: &str) -> Result<Scored> {
     let trimmed = context.trim_end();
     let continuation = format!("{}{continuation}", &context[trimmed.len()..]);
-    let enc = |s: &str| -> Result<Vec<u32>> {
-        Ok(tok.encode(s, false).map_err(|e| Error::format(crate::tokenizer::FILE, format!("encoding failed: {e}")))?.get_ids().to_vec())
-    };
+    let enc = |s: &str| crate::tokenizer::encode_plain(tok, s);
     let whole = enc(&format!("{trimmed}{continuation}"))?;
     let context_len = enc(trimmed)?.len().min(whole.len());
     let mut tokens: Vec<u32> = bos.into_iter().chain(whole).collect();
@@ -301,7 +299,8 @@ pub fn id_map(pruned: &Tokenizer, dense: &Tokenizer) -> Result<Vec<u32>> {
 }
 
 /// Held-out text for perplexity: the second half of the built-in calibration play
-/// (calibration reads from its start: 16 × 512 tokens use about a fifth of it).
+/// (calibration reads from its start; a test checks that the default windows stay in
+/// the first half).
 pub fn held_out_text() -> &'static str {
     let text = crate::calib::BUILTIN;
     let mid = (text.len() / 2..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(0);

@@ -123,11 +123,6 @@ impl PrunePlan {
         1.0 - self.after.total() as f64 / self.before.total().max(1) as f64
     }
 
-    /// Parameters removed from the vocabulary (embedding and lm_head) and the FFN.
-    pub fn removed(&self) -> (u64, u64) {
-        (self.before.vocab() - self.after.vocab(), self.before.ffn - self.after.ffn)
-    }
-
     /// Bytes of model.safetensors' tensor data after pruning at `bytes_per_param`.
     pub fn file_bytes(&self, bytes_per_param: u64) -> u64 {
         self.after.total() * bytes_per_param

@@ -270,12 +270,7 @@ mod cli {
     }
 
     fn import_gguf(gguf: &std::path::Path, out: &std::path::Path) -> Result<()> {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg:30} [{bar:40}] {bytes}/{total_bytes} ({eta})")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
+        let bar = crate::prune::bar("{msg:30} [{bar:40}] {bytes}/{total_bytes} ({eta})");
         let start = std::time::Instant::now();
         let summary = compact::gguf::import(gguf, out, &mut |stage, done, total| {
             bar.set_message(stage.to_string());

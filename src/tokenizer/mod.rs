@@ -20,6 +20,11 @@ pub fn encode(tok: &Tokenizer, text: &str) -> Result<Vec<u32>> {
     Ok(tok.encode(text, true).map_err(|e| Error::format(FILE, format!("encoding failed: {e}")))?.get_ids().to_vec())
 }
 
+/// Encodes `text` without special tokens (calibration windows, evaluation pairs).
+pub fn encode_plain(tok: &Tokenizer, text: &str) -> Result<Vec<u32>> {
+    Ok(tok.encode(text, false).map_err(|e| Error::format(FILE, format!("encoding failed: {e}")))?.get_ids().to_vec())
+}
+
 /// Decodes ids back to text (special tokens skipped).
 pub fn decode(tok: &Tokenizer, ids: &[u32]) -> Result<String> {
     tok.decode(ids, true).map_err(|e| Error::format(FILE, format!("decoding failed: {e}")))

@@ -68,8 +68,8 @@ impl Model {
 
     async fn score(&self, backend: &calib::Backend<'_>, seqs: &[Scored], what: &str) -> Result<Vec<Vec<TokenScore>>> {
         let ck = Checkpoint::open(&self.folder, &self.info).await?;
-        let bar = indicatif::ProgressBar::new(seqs.len() as u64);
-        bar.set_style(indicatif::ProgressStyle::with_template("{msg:32} [{bar:40}] {pos}/{len} ({eta})").expect("valid template").progress_chars("=> "));
+        let bar = crate::prune::bar("{msg:32} [{bar:40}] {pos}/{len} ({eta})");
+        bar.set_length(seqs.len() as u64);
         bar.set_message(what.to_string());
         let mut progress = |p: compact::Progress| bar.set_position(p.done);
         let out = eval::score(backend, &self.info.config, &ck, seqs, &mut progress, &Default::default()).await?;

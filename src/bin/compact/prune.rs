@@ -159,11 +159,13 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
 
     // Plan: sizes first, from the header alone.
     let vocab_pruned = a.ratio.is_some() || a.vocab.is_some_and(|v| v != cfg.vocab_size);
-    let tokenizer_json: Option<serde_json::Value> = if vocab_pruned {
-        let src = folder.require(compact::tokenizer::FILE, "vocabulary pruning rewrites it").await?;
-        Some(serde_json::from_slice(&src.read_to_end().await?).context("tokenizer.json is not valid JSON")?)
-    } else {
-        None
+    let mut tokenizer_bytes = None;
+    if vocab_pruned {
+        tokenizer_bytes = Some(folder.require(compact::tokenizer::FILE, "vocabulary pruning rewrites it").await?.read_to_end().await?);
+    }
+    let tokenizer_json: Option<serde_json::Value> = match &tokenizer_bytes {
+        Some(b) => Some(serde_json::from_slice(b).context("tokenizer.json is not valid JSON")?),
+        None => None,
     };
     let vocab = match &tokenizer_json {
         Some(t) => match Vocab::from_tokenizer(t, cfg.vocab_size) {
@@ -193,18 +195,19 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
     let needs_channels = i2 < cfg.intermediate_size && a.channels_from.is_none();
     let needs_text = needs_channels || (a.rare_by == RareBy::Freq && v2 < cfg.vocab_size);
     let text = if needs_text { Some(calibration_text(&a.calib)?) } else { None };
-    let tok = if needs_text {
-        let src = folder.require(compact::tokenizer::FILE, "calibration tokenizes text").await?;
-        Some(compact::tokenizer::load(&src.read_to_end().await?)?)
-    } else {
-        None
+    if needs_text && tokenizer_bytes.is_none() {
+        tokenizer_bytes = Some(folder.require(compact::tokenizer::FILE, "calibration tokenizes text").await?.read_to_end().await?);
+    }
+    let tok = match (needs_text, &tokenizer_bytes) {
+        (true, Some(b)) => Some(compact::tokenizer::load(b)?),
+        _ => None,
     };
 
     let tokens = if v2 < cfg.vocab_size {
         let vocab = vocab.as_ref().context("vocabulary pruning needs a BPE tokenizer.json")?;
         let frequency = match (a.rare_by, &text, &tok) {
             (RareBy::Freq, Some((_, text)), Some(tok)) => {
-                let ids = compact::tokenizer::encode(tok, text)?;
+                let ids = compact::tokenizer::encode_plain(tok, text)?;
                 let mut f = std::collections::HashMap::new();
                 ids.iter().for_each(|&id| *f.entry(id).or_insert(0u64) += 1);
                 Some(f)
@@ -295,7 +298,8 @@ fn print_plan(dir: &Path, plan: &PrunePlan, bytes_per_param: u64) {
     println!("  model.safetensors ≈ {:.0} MB (from {:.0} MB)\n", plan.file_bytes(bytes_per_param) as f64 / 1e6, (b.total() * bytes_per_param) as f64 / 1e6);
 }
 
-fn bar(template: &str) -> indicatif::ProgressBar {
+/// A progress bar in the CLI's one style.
+pub fn bar(template: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(indicatif::ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
     bar
