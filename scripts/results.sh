@@ -12,12 +12,12 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 NAME="$1" LIMIT="$2" BACKEND="${3:-gpu}"
-C=target/release/compact
+C="${COMPACT_BIN:-target/release/compact}"
 D="$COMPACT_CACHE/models/$NAME"
 OUT="results/$NAME-limit$LIMIT"
 WORK="$COMPACT_CACHE/results/$NAME"
 mkdir -p "$OUT" "$WORK"
-cargo build --release --quiet --bin compact
+[[ -n "${COMPACT_BIN:-}" ]] || cargo build --release --quiet --bin compact
 bash scripts/fetch-eval.sh
 field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['plan'][sys.argv[2]][1])" "$1" "$2"; }
 evaluate() { # key folder

@@ -12,6 +12,7 @@
 //! | [`io`] | byte ranges from files, browser Blobs, HTTP; model folders |
 //! | [`model`] | config.json, safetensors headers, parameter distribution |
 //! | [`plan`] | target reduction → V' and I', and the parameter counts that follow |
+//! | [`pipeline`] | Algorithm 1 step by step: tokenizer, plan, rare set, calibration |
 //! | [`tokenizer`] | tokenizer.json loading and vocabulary surgery |
 //! | [`calib`] | calibration text → token windows and the common-token mask |
 //! | [`gguf`] | GGUF → Hugging Face folder import (native) |
@@ -30,6 +31,7 @@ pub mod eval;
 pub mod gguf;
 pub mod io;
 pub mod model;
+pub mod pipeline;
 pub mod plan;
 pub mod progress;
 pub mod prune;

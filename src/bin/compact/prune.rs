@@ -7,12 +7,12 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use compact::calib;
 use compact::engine::gpu;
-use compact::io::{ByteSource, DirFolder, DirOutput, FileSource, ModelFolder};
+use compact::io::{DirFolder, DirOutput, FileSource, ModelFolder};
 use compact::model::params::human;
 use compact::model::{Checkpoint, ModelInfo};
-use compact::plan::{Policy, PrunePlan};
+use compact::pipeline::{self, RareBy, Target, TokenizerFile};
+use compact::plan::PrunePlan;
 use compact::prune::{KeepSet, read_importance, top_channels};
-use compact::tokenizer::surgery::Vocab;
 use serde::Serialize;
 
 /// Arguments of `compact prune`.
@@ -83,12 +83,6 @@ pub enum Backend {
     Cpu,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RareBy {
-    Id,
-    Freq,
-}
 
 /// `0.35`, `35%`.
 fn parse_ratio(s: &str) -> std::result::Result<f64, String> {
@@ -157,35 +151,22 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
     let cfg = &info.config;
     let counts = info.breakdown().counted;
 
-    // Plan: sizes first, from the header alone.
+    // Plan: sizes first, from the header alone (and the tokenizer's protected tokens).
     let vocab_pruned = a.ratio.is_some() || a.vocab.is_some_and(|v| v != cfg.vocab_size);
-    let mut tokenizer_bytes = None;
-    if vocab_pruned {
-        tokenizer_bytes = Some(folder.require(compact::tokenizer::FILE, "vocabulary pruning rewrites it").await?.read_to_end().await?);
+    let tokenizer = TokenizerFile::read(&folder, cfg).await?;
+    if vocab_pruned && tokenizer.is_none() {
+        bail!("{}", missing_tokenizer(&folder, "vocabulary pruning rewrites it"));
     }
-    let tokenizer_json: Option<serde_json::Value> = match &tokenizer_bytes {
-        Some(b) => Some(serde_json::from_slice(b).context("tokenizer.json is not valid JSON")?),
-        None => None,
+    if let (Some(t), Some(_)) = (&tokenizer, a.ratio)
+        && let Err(e) = &t.vocab
+    {
+        eprintln!("note: {e}; planning FFN-only pruning");
+    }
+    let target = match a.ratio {
+        Some(r) => Target::Ratio(r),
+        None => Target::Sizes { vocab: a.vocab, ffn: a.ffn },
     };
-    let vocab = match &tokenizer_json {
-        Some(t) => match Vocab::from_tokenizer(t, cfg.vocab_size) {
-            Ok(v) => Some(v),
-            // A non-BPE tokenizer: --ratio can still prune FFN channels only.
-            Err(e) if a.ratio.is_some() => {
-                eprintln!("note: {e}; planning FFN-only pruning");
-                None
-            }
-            Err(e) => return Err(e.into()),
-        },
-        None => None,
-    };
-    let plan = match a.ratio {
-        Some(r) => {
-            let min_vocab = vocab.as_ref().map_or(cfg.vocab_size, Vocab::min_rows);
-            PrunePlan::from_ratio(cfg, &counts, r, Policy::default(), min_vocab)?
-        }
-        None => PrunePlan::explicit(cfg, &counts, a.vocab, a.ffn)?,
-    };
+    let plan = pipeline::plan(cfg, &counts, target, tokenizer.as_ref())?;
     print_plan(&a.model, &plan, info.dtype().map_or(2, |d| d.size()));
     let out_folder = DirOutput::new(&a.out, a.force)?;
     phases.plan = start.elapsed().as_secs_f64();
@@ -195,29 +176,16 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
     let needs_channels = i2 < cfg.intermediate_size && a.channels_from.is_none();
     let needs_text = needs_channels || (a.rare_by == RareBy::Freq && v2 < cfg.vocab_size);
     let text = if needs_text { Some(calibration_text(&a.calib)?) } else { None };
-    if needs_text && tokenizer_bytes.is_none() {
-        tokenizer_bytes = Some(folder.require(compact::tokenizer::FILE, "calibration tokenizes text").await?.read_to_end().await?);
-    }
-    let tok = match (needs_text, &tokenizer_bytes) {
-        (true, Some(b)) => Some(compact::tokenizer::load(b)?),
+    let tok = match (needs_text, &tokenizer) {
+        (true, Some(t)) => Some(t.tokenizer()?),
+        (true, None) => bail!("{}", missing_tokenizer(&folder, "calibration tokenizes text")),
         _ => None,
     };
-
-    let tokens = if v2 < cfg.vocab_size {
-        let vocab = vocab.as_ref().context("vocabulary pruning needs a BPE tokenizer.json")?;
-        let frequency = match (a.rare_by, &text, &tok) {
-            (RareBy::Freq, Some((_, text)), Some(tok)) => {
-                let ids = compact::tokenizer::encode_plain(tok, text)?;
-                let mut f = std::collections::HashMap::new();
-                ids.iter().for_each(|&id| *f.entry(id).or_insert(0u64) += 1);
-                Some(f)
-            }
-            _ => None,
-        };
-        Some(vocab.keep(v2, frequency.as_ref())?)
-    } else {
-        None
+    let counts = match (a.rare_by, &text, &tok) {
+        (RareBy::Freq, Some((_, text)), Some(tok)) => Some(pipeline::token_counts(tok, text)?),
+        _ => None,
     };
+    let tokens = pipeline::kept_tokens(cfg, tokenizer.as_ref(), v2, a.rare_by, counts.as_ref())?;
 
     let mut calib_report = None;
     let channels = if i2 < cfg.intermediate_size {
@@ -282,6 +250,10 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
     Ok(())
 }
 
+fn missing_tokenizer(folder: &DirFolder, why: &str) -> compact::Error {
+    compact::Error::MissingFile { file: compact::tokenizer::FILE.into(), hint: format!("{why} (looked in {})", folder.describe()) }
+}
+
 /// The plan, before anything runs: parameters by part, before → after.
 fn print_plan(dir: &Path, plan: &PrunePlan, bytes_per_param: u64) {
     let (b, a) = (&plan.before, &plan.after);
@@ -318,11 +290,10 @@ async fn calibrate(
 ) -> Result<(Vec<Vec<f64>>, CalibReport)> {
     use sha2::Digest;
     let cfg = &info.config;
-    let windows = calib::windows(tok, text, a.samples, a.seq_len).with_context(|| format!("calibration text: {name}"))?;
+    let (windows, weights) = pipeline::prepare_windows(tok, text, a.samples, a.seq_len, kept).map_err(|e| anyhow::anyhow!("calibration text {name}: {e}"))?;
     if windows.windows < a.samples {
         eprintln!("note: {name} has {} tokens, enough for {} of the {} windows asked for", windows.text_tokens, windows.windows, a.samples);
     }
-    let weights = calib::mask(&windows.tokens, kept);
     let masked = weights.iter().filter(|&&w| w == 0.0).count();
     let gpu = open_gpu(a.backend).await;
     let backend = gpu.as_ref().map_or(calib::Backend::Cpu, calib::Backend::Gpu);
@@ -340,10 +311,9 @@ async fn calibrate(
         bar.set_length(p.total);
         bar.set_position(p.done);
     };
-    let start = Instant::now();
-    let importance = calib::importance(&backend, cfg, &ck, &windows, &weights, &mut progress, &Default::default()).await?;
+    let calibration = pipeline::calibrate(&backend, cfg, &ck, windows, &weights, &mut progress, &Default::default()).await?;
     bar.finish_and_clear();
-    let secs = start.elapsed().as_secs_f64();
+    let (importance, windows) = (calibration.importance.clone(), &calibration.windows);
     let sha256 = format!("{:x}", sha2::Sha256::digest(text.as_bytes()));
     if let Some(path) = &a.save_importance {
         let dir = &a.model;
@@ -366,7 +336,7 @@ async fn calibrate(
         seq_len: windows.seq_len,
         tokens: windows.tokens.len(),
         masked_positions: masked,
-        tokens_per_second: windows.tokens.len() as f64 / secs,
+        tokens_per_second: calibration.tokens_per_second(),
         backend: device,
         peak_gpu_bytes: gpu.as_ref().map(|g| g.peak_bytes()),
     };
