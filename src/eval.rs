@@ -298,6 +298,27 @@ pub fn id_map(pruned: &Tokenizer, dense: &Tokenizer) -> Result<Vec<u32>> {
         .collect()
 }
 
+/// The pruned tokenizer on text it can still write: every paragraph of `text` (split
+/// at blank lines) whose dense tokens are all kept must encode to the same token
+/// strings with the pruned tokenizer. Returns the paragraphs and tokens checked; an
+/// error quotes the first paragraph that differs.
+pub fn reencode_check(pruned: &Tokenizer, dense: &Tokenizer, text: &str) -> Result<(usize, usize)> {
+    let (mut paragraphs, mut tokens) = (0, 0);
+    for p in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+        let want: Vec<String> = crate::tokenizer::encode_plain(dense, p)?.iter().filter_map(|&id| dense.id_to_token(id)).collect();
+        if !want.iter().all(|t| pruned.token_to_id(t).is_some()) {
+            continue;
+        }
+        let got: Vec<String> = crate::tokenizer::encode_plain(pruned, p)?.iter().filter_map(|&id| pruned.id_to_token(id)).collect();
+        if got != want {
+            return Err(Error::Invalid(format!("the pruned tokenizer splits {p:?} as {got:?}, the dense one as {want:?}, though every token is kept")));
+        }
+        paragraphs += 1;
+        tokens += want.len();
+    }
+    Ok((paragraphs, tokens))
+}
+
 /// Held-out text for perplexity: the second half of the built-in calibration play
 /// (calibration reads from its start; a test checks that the default windows stay in
 /// the first half).

@@ -21,6 +21,7 @@
 //! | [`export`] | the pruned folder, streamed from the source files |
 //! | [`eval`] | zero-shot multiple-choice accuracy, perplexity, top-1 agreement |
 //! | [`progress`] | progress events for the CLI and the UI |
+//! | [`viz`] | the web app's pictures as data (importance heatmap) |
 //! | `app` | the leptos web app (wasm32 only) |
 
 pub mod engine;
@@ -36,6 +37,7 @@ pub mod plan;
 pub mod progress;
 pub mod prune;
 pub mod tokenizer;
+pub mod viz;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
 

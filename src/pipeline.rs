@@ -5,7 +5,7 @@
 //! Each step is a plain function so a UI can show its result before the next one runs
 //! (the plan before any weight is read, the removed tokens before calibration).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use tokenizers::Tokenizer;
@@ -143,6 +143,25 @@ impl Calibration {
     pub fn tokens_per_second(&self) -> f64 {
         self.windows.tokens.len() as f64 / self.seconds.max(1e-9)
     }
+
+    /// The `__metadata__` of an importance file: what it was computed from.
+    pub fn metadata(&self, model: &str, text_name: &str, text: &str, vocab_kept: usize) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("model".to_string(), model.to_string()),
+            ("calibration".to_string(), text_name.to_string()),
+            ("calibration_sha256".to_string(), sha256_hex(text.as_bytes())),
+            ("samples".to_string(), self.windows.windows.to_string()),
+            ("seq_len".to_string(), self.windows.seq_len.to_string()),
+            ("vocab_kept".to_string(), vocab_kept.to_string()),
+            ("masked_positions".to_string(), self.masked.to_string()),
+        ])
+    }
+}
+
+/// Lower-case hex SHA-256 of `bytes` (calibration text fingerprints in reports).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
 }
 
 /// The calibration windows of `text` and their act² weights (0 where the token is not

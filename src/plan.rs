@@ -76,9 +76,8 @@ impl PrunePlan {
     /// tokenizer allows (special and byte tokens).
     pub fn from_ratio(cfg: &ModelConfig, counts: &ParamCounts, ratio: f64, policy: Policy, min_vocab: usize) -> Result<Self> {
         let (v, i) = (cfg.vocab_size, cfg.intermediate_size);
-        let v_min = round_up(min_vocab.max(1), VOCAB_MULTIPLE).min(v);
-        let i_min = FFN_MULTIPLE.min(i);
-        let most = Self::explicit(cfg, counts, Some(v_min), Some(i_min))?.reduction();
+        let (v_min, i_min) = smallest(cfg, min_vocab);
+        let most = Self::max_reduction(cfg, counts, min_vocab)?;
         if !(ratio > 0.0 && ratio <= most) {
             return Err(Error::Invalid(format!(
                 "a reduction of {:.1}% is not possible for this model: choose more than 0% and at most {:.1}% \
@@ -118,6 +117,13 @@ impl PrunePlan {
         Ok(plan)
     }
 
+    /// The largest reduction any plan reaches: V' at the tokens that must stay
+    /// (`min_vocab`, rounded up to a multiple of 64) and I' = 32.
+    pub fn max_reduction(cfg: &ModelConfig, counts: &ParamCounts, min_vocab: usize) -> Result<f64> {
+        let (v_min, i_min) = smallest(cfg, min_vocab);
+        Ok(Self::explicit(cfg, counts, Some(v_min), Some(i_min))?.reduction())
+    }
+
     /// Share of all parameters removed.
     pub fn reduction(&self) -> f64 {
         1.0 - self.after.total() as f64 / self.before.total().max(1) as f64
@@ -127,6 +133,11 @@ impl PrunePlan {
     pub fn file_bytes(&self, bytes_per_param: u64) -> u64 {
         self.after.total() * bytes_per_param
     }
+}
+
+/// The smallest V' and I' a plan may have.
+fn smallest(cfg: &ModelConfig, min_vocab: usize) -> (usize, usize) {
+    (round_up(min_vocab.max(1), VOCAB_MULTIPLE).min(cfg.vocab_size), FFN_MULTIPLE.min(cfg.intermediate_size))
 }
 
 fn round_up(n: usize, m: usize) -> usize {

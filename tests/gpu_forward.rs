@@ -125,3 +125,17 @@ fn cancel_stops_between_layers() {
     let r = block_on(forward::run(&gpu, &info.config, &ck, Windows { tokens: &tokens, t: 32, act2_weights: None }, &GpuOptions::default(), &mut on_progress, &cancel));
     assert!(matches!(r, Err(compact::Error::Cancelled)), "{r:?}");
 }
+
+/// Greedy decoding on the GPU (the web app's side-by-side preview) picks the same
+/// tokens as the CPU reference.
+#[test]
+fn gpu_greedy_generation_matches_the_reference() {
+    let (info, ck, tok) = open(&fixture("smollm2-135m"));
+    let cfg = &info.config;
+    let prompt = compact::tokenizer::encode(&tok, "The capital of France is").unwrap();
+    let gpu = block_on(Gpu::new()).expect("GPU adapter");
+    let got = block_on(forward::generate_greedy(&gpu, cfg, &ck, &prompt, 6, &[], &Cancel::default())).unwrap();
+    let want = block_on(cpu::generate_greedy(cfg, &ck, &prompt, 6, &[])).unwrap();
+    assert_eq!(got, want, "GPU {:?} vs CPU {:?}", compact::tokenizer::decode(&tok, &got), compact::tokenizer::decode(&tok, &want));
+    assert_eq!(got.len(), 6);
+}

@@ -237,6 +237,33 @@ fn rope_table(inv_freq: &[f64], t: usize) -> Vec<f32> {
     out
 }
 
+/// Greedy decoding on the GPU, as [`super::cpu::generate_greedy`]: appends up to
+/// `max_new` arg-max tokens to `prompt`, stopping after any of `stop`; one full
+/// forward pass per token (no KV cache), which is plenty for a side-by-side preview.
+pub async fn generate_greedy<S: ByteSource>(
+    gpu: &Gpu,
+    cfg: &ModelConfig,
+    ck: &Checkpoint<S>,
+    prompt: &[u32],
+    max_new: usize,
+    stop: &[u32],
+    cancel: &Cancel,
+) -> Result<Vec<u32>> {
+    let mut ids = prompt.to_vec();
+    let opts = GpuOptions { logits: Logits::Last, ..Default::default() };
+    for _ in 0..max_new {
+        cancel.check()?;
+        let windows = Windows { tokens: &ids, t: ids.len(), act2_weights: None };
+        let out = run(gpu, cfg, ck, windows, &opts, &mut crate::progress::Silent, cancel).await?;
+        let next = super::cpu::argmax(&out.logits) as u32;
+        ids.push(next);
+        if stop.contains(&next) {
+            break;
+        }
+    }
+    Ok(ids[prompt.len()..].to_vec())
+}
+
 /// Runs the model over `windows` on the GPU: importance (when act² weights are given),
 /// and optionally the layer outputs and logits. Progress is reported after every
 /// layer of every batch; `cancel` is checked between layers.

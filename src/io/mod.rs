@@ -9,6 +9,7 @@
 mod native;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+pub mod zip;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::{DirFolder, DirOutput, FileSink, FileSource};
@@ -93,6 +94,16 @@ pub trait OutputFolder {
     async fn commit(self) -> Result<()>;
 }
 
+/// The folder URL of model `repo` on a Hugging Face–style server,
+/// `{base}/{repo}/resolve/main`, or `base` itself when `repo` is empty.
+pub fn hub_folder_url(base: &str, repo: &str) -> String {
+    let base = base.trim().trim_end_matches('/');
+    match repo.trim().trim_matches('/') {
+        "" => base.to_string(),
+        repo => format!("{base}/{repo}/resolve/main"),
+    }
+}
+
 /// Checks that `offset..offset+len` lies inside a file of `size` bytes.
 pub(crate) fn check_range(name: &str, size: u64, offset: u64, len: usize) -> Result<()> {
     match offset.checked_add(len as u64) {
@@ -128,5 +139,14 @@ impl ByteSource for MemSource {
     async fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
         check_range(&self.name, self.len(), offset, len)?;
         Ok(self.data[offset as usize..offset as usize + len].to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hub_urls() {
+        assert_eq!(super::hub_folder_url("https://huggingface.co/", "HuggingFaceTB/SmolLM2-135M"), "https://huggingface.co/HuggingFaceTB/SmolLM2-135M/resolve/main");
+        assert_eq!(super::hub_folder_url(" http://mirror/models/smol ", ""), "http://mirror/models/smol");
     }
 }

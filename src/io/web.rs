@@ -2,12 +2,15 @@
 //! `Blob.slice().arrayBuffer()`, and a file on a web server read with HTTP Range
 //! requests. Either way only the requested bytes enter wasm memory.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, File, Request, RequestInit, Response};
 
-use super::{ByteSource, ModelFolder, check_range};
+use super::{ByteSink, ByteSource, ModelFolder, OutputFolder, check_range};
 use crate::error::{Error, Result};
 
 fn js_err(file: &str, e: JsValue) -> Error {
@@ -56,17 +59,17 @@ impl ByteSource for BlobSource {
     }
 }
 
-/// Files the user picked or dropped, found by name.
+/// Named Blobs: files the user picked or dropped, or a pruned folder made in the tab.
 #[derive(Debug, Clone, Default)]
-pub struct FileListFolder {
-    files: Vec<(String, File)>,
+pub struct BlobFolder {
+    files: Vec<(String, Blob)>,
 }
 
-impl FileListFolder {
-    /// Keeps the files at the top of the picked folder (by `webkitRelativePath`), or
-    /// all of them for a plain multi-file pick; the first of two same-named files wins.
-    pub fn new(files: impl IntoIterator<Item = File>) -> Self {
-        let mut out: Vec<(String, File)> = Vec::new();
+impl BlobFolder {
+    /// Keeps the files at the top of a picked folder (by `webkitRelativePath`), or all
+    /// of them for a plain multi-file pick; the first of two same-named files wins.
+    pub fn from_files(files: impl IntoIterator<Item = File>) -> Self {
+        let mut out = Self::default();
         for f in files {
             let rel = js_sys::Reflect::get(&f, &JsValue::from_str("webkitRelativePath"))
                 .ok()
@@ -75,27 +78,39 @@ impl FileListFolder {
             if rel.matches('/').count() > 1 {
                 continue; // inside a subfolder of the picked folder
             }
-            let name = f.name();
-            if !out.iter().any(|(n, _)| *n == name) {
-                out.push((name, f));
-            }
+            out.add(f.name(), f.into());
         }
-        Self { files: out }
+        out
+    }
+
+    /// Adds `blob` as `name` unless a file of that name is there already.
+    pub fn add(&mut self, name: String, blob: Blob) {
+        if !self.files.iter().any(|(n, _)| *n == name) {
+            self.files.push((name, blob));
+        }
     }
 
     /// The names of the files, in pick order.
     pub fn names(&self) -> Vec<String> {
         self.files.iter().map(|(n, _)| n.clone()).collect()
     }
+
+    /// Each file with its Blob.
+    pub fn files(&self) -> &[(String, Blob)] {
+        &self.files
+    }
 }
 
-impl ModelFolder for FileListFolder {
+impl ModelFolder for BlobFolder {
     type Source = BlobSource;
     fn describe(&self) -> String {
         if self.files.is_empty() { "the selected files (none)".into() } else { format!("the selected files: {}", self.names().join(", ")) }
     }
     async fn open(&self, name: &str) -> Result<Option<BlobSource>> {
-        Ok(self.files.iter().find(|(n, _)| n == name).map(|(_, f)| BlobSource::from_file(f.clone())))
+        Ok(self.files.iter().find(|(n, _)| n == name).map(|(n, b)| BlobSource::new(n.clone(), b.clone())))
+    }
+    async fn list(&self) -> Result<Vec<String>> {
+        Ok(self.names())
     }
 }
 
@@ -199,4 +214,151 @@ impl ModelFolder for HttpFolder {
     async fn open(&self, name: &str) -> Result<Option<HttpSource>> {
         HttpSource::open(&format!("{}/{name}", self.base)).await
     }
+}
+
+/// A model folder anywhere the browser can read: local Blobs or a web server.
+#[derive(Debug, Clone)]
+pub enum WebFolder {
+    Blobs(BlobFolder),
+    Http(HttpFolder),
+}
+
+/// A file of a [`WebFolder`].
+#[derive(Debug, Clone)]
+pub enum WebSource {
+    Blob(BlobSource),
+    Http(HttpSource),
+}
+
+impl ByteSource for WebSource {
+    fn name(&self) -> &str {
+        match self {
+            Self::Blob(s) => s.name(),
+            Self::Http(s) => s.name(),
+        }
+    }
+    fn len(&self) -> u64 {
+        match self {
+            Self::Blob(s) => s.len(),
+            Self::Http(s) => s.len(),
+        }
+    }
+    async fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        match self {
+            Self::Blob(s) => s.read_at(offset, len).await,
+            Self::Http(s) => s.read_at(offset, len).await,
+        }
+    }
+}
+
+impl ModelFolder for WebFolder {
+    type Source = WebSource;
+    fn describe(&self) -> String {
+        match self {
+            Self::Blobs(f) => f.describe(),
+            Self::Http(f) => f.describe(),
+        }
+    }
+    async fn open(&self, name: &str) -> Result<Option<WebSource>> {
+        Ok(match self {
+            Self::Blobs(f) => f.open(name).await?.map(WebSource::Blob),
+            Self::Http(f) => f.open(name).await?.map(WebSource::Http),
+        })
+    }
+    async fn list(&self) -> Result<Vec<String>> {
+        match self {
+            Self::Blobs(f) => f.list().await,
+            Self::Http(f) => f.list().await,
+        }
+    }
+}
+
+/// A file written into a [`BlobOutput`], with the CRC-32 the zip download needs.
+#[derive(Debug, Clone)]
+pub struct BlobFile {
+    pub name: String,
+    pub blob: Blob,
+    pub crc32: u32,
+}
+
+/// Where the browser writes a pruned folder: Blobs held by the browser (which keeps
+/// large ones on disk), not wasm memory. After [`OutputFolder::commit`] the files are
+/// in the handle [`BlobOutput::new`] returned.
+pub struct BlobOutput {
+    staged: Rc<RefCell<Vec<BlobFile>>>,
+    published: Rc<RefCell<Option<Vec<BlobFile>>>>,
+}
+
+impl BlobOutput {
+    /// An empty output and the handle its files appear in once committed.
+    pub fn new() -> (Self, Rc<RefCell<Option<Vec<BlobFile>>>>) {
+        let published = Rc::new(RefCell::new(None));
+        (Self { staged: Rc::default(), published: published.clone() }, published)
+    }
+}
+
+/// One file of a [`BlobOutput`] being written: bytes gather in a small buffer and go
+/// to the browser in 4 MiB parts.
+pub struct BlobSink {
+    name: String,
+    parts: js_sys::Array,
+    buf: Vec<u8>,
+    crc: crc32fast::Hasher,
+    staged: Rc<RefCell<Vec<BlobFile>>>,
+}
+
+const BLOB_PART: usize = 4 << 20;
+
+impl BlobSink {
+    fn flush(&mut self) {
+        if !self.buf.is_empty() {
+            self.parts.push(&Uint8Array::from(self.buf.as_slice()));
+            self.buf.clear();
+        }
+    }
+}
+
+impl ByteSink for BlobSink {
+    async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.crc.update(bytes);
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= BLOB_PART {
+            self.flush();
+        }
+        Ok(())
+    }
+    async fn finish(mut self) -> Result<()> {
+        self.flush();
+        let blob = Blob::new_with_u8_array_sequence(&self.parts).map_err(|e| js_err(&self.name, e))?;
+        self.staged.borrow_mut().push(BlobFile { name: self.name, blob, crc32: self.crc.finalize() });
+        Ok(())
+    }
+}
+
+impl OutputFolder for BlobOutput {
+    type Sink = BlobSink;
+    async fn create(&mut self, name: &str) -> Result<BlobSink> {
+        Ok(BlobSink { name: name.into(), parts: js_sys::Array::new(), buf: Vec::with_capacity(BLOB_PART), crc: crc32fast::Hasher::new(), staged: self.staged.clone() })
+    }
+    async fn commit(self) -> Result<()> {
+        *self.published.borrow_mut() = Some(self.staged.take());
+        Ok(())
+    }
+}
+
+/// A zip archive (stored, see [`super::zip`]) of `files`, assembled by the browser from
+/// their Blobs.
+pub fn zip_blob(files: &[BlobFile]) -> Result<Blob> {
+    let entries: Vec<super::zip::ZipEntry> =
+        files.iter().map(|f| super::zip::ZipEntry { name: f.name.clone(), size: f.blob.size() as u64, crc32: f.crc32 }).collect();
+    let parts = js_sys::Array::new();
+    for p in super::zip::layout(&entries)? {
+        match p {
+            super::zip::ZipPart::Bytes(b) => parts.push(&Uint8Array::from(b.as_slice())),
+            super::zip::ZipPart::Contents(n) => parts.push(&files[n].blob),
+        };
+    }
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type("application/zip");
+    Blob::new_with_blob_sequence_and_options(&parts, &opts).map_err(|e| js_err("the zip archive", e))
 }

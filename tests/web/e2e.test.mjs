@@ -1,63 +1,23 @@
 // Browser end-to-end tests: the real app (Trunk's dist/) served by `compact serve`
 // with the converted demo model, driven in Debian's headless Chromium with WebGPU
-// (SwiftShader) by playwright-core. Screenshots go to tests/web/screenshots/.
-//
-// Environment: COMPACT_BIN (the native CLI), DIST (built app), MODELS (folder of
-// model folders, with smollm2-135m), NODE_TOOLS (where playwright-core is installed).
+// (SwiftShader) by playwright-core (helpers in flow.mjs). Screenshots go to
+// tests/web/screenshots/ (git-ignored).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
-const require = createRequire(join(process.env.NODE_TOOLS, 'node_modules', 'x.js'));
-const { chromium } = require('playwright-core');
-const shots = join(here, 'screenshots');
-mkdirSync(shots, { recursive: true });
-const baseFlags = readFileSync(join(root, 'scripts', 'chromium-flags.txt'), 'utf8').split('\n').map(s => s.trim()).filter(Boolean);
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { serve, launch, cleanup, temp, cli, python, UNZIP, IMPORTANCE_DIFF, pruneInBrowser, shots, baseFlags } from './flow.mjs';
 
 let server, baseUrl;
-const profiles = [];
 
 before(async () => {
-  server = spawn(process.env.COMPACT_BIN, ['serve', '--dist', process.env.DIST, '--models', process.env.MODELS, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  baseUrl = await new Promise((resolve, reject) => {
-    let out = '';
-    server.stdout.on('data', d => {
-      out += d;
-      const m = out.match(/on (http:\/\/127\.0\.0\.1:\d+\/)/);
-      if (m) resolve(m[1]);
-    });
-    server.on('exit', code => reject(new Error(`compact serve exited with ${code}: ${out}`)));
-    setTimeout(() => reject(new Error('compact serve did not start: ' + out)), 20000);
-  });
+  ({ server, baseUrl } = await serve());
 });
 
 after(() => {
   server?.kill();
-  for (const p of profiles) rmSync(p, { recursive: true, force: true });
+  cleanup();
 });
-
-async function launch(flags = baseFlags) {
-  const profile = mkdtempSync(join(tmpdir(), 'compact-chromium-'));
-  profiles.push(profile);
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: flags,
-    viewport: { width: 900, height: 1100 },
-  });
-  const page = context.pages()[0] ?? await context.newPage();
-  const errors = [];
-  page.on('console', msg => { if (msg.type() === 'error') errors.push(msg.text()); });
-  page.on('pageerror', err => errors.push(String(err)));
-  return { context, page, errors };
-}
 
 test('demo model: WebGPU status, model card and parameter chart', async () => {
   const { context, page, errors } = await launch();
@@ -97,7 +57,8 @@ test('demo model: WebGPU status, model card and parameter chart', async () => {
     assert.equal(await count('FFN'), 3 * 30 * 576 * 1536);
     assert.equal(await count('attention'), 30 * (2 * 576 * 576 + 2 * 576 * 192));
     assert.equal(await count('norms'), 30 * 2 * 576 + 576);
-    assert.equal(await page.locator('#param-chart rect.bar').count(), 5);
+    assert.equal(await page.locator('#param-chart rect.bar:not(.planned)').count(), 5);
+    assert.equal(await page.locator('#param-chart rect.bar.planned').count(), 5, 'the default plan is drawn');
     assert.match(await card.textContent(), /21\.0% of the parameters are vocabulary/);
 
     // Only the header of the 270 MB weights file was fetched, by Range requests.
@@ -116,8 +77,6 @@ test('a non-safetensors weights file gives a clear message', async () => {
   const { context, page } = await launch();
   try {
     await page.goto(baseUrl);
-    const dir = mkdtempSync(join(tmpdir(), 'compact-bad-'));
-    profiles.push(dir);
     const cfg = readFileSync(join(process.env.MODELS, 'smollm2-135m', 'config.json'));
     await page.locator('#pick-files').setInputFiles([
       { name: 'config.json', mimeType: 'application/json', buffer: cfg },
@@ -140,6 +99,115 @@ test('without WebGPU the page says what to do', async () => {
     await err.waitFor({ timeout: 60000 });
     assert.match(await err.textContent(), /WebGPU is not available in this browser\. Use a current Chrome or Edge/);
     await page.screenshot({ path: join(shots, 'no-webgpu.png'), fullPage: true });
+  } finally {
+    await context.close();
+  }
+});
+
+test('an unsupported architecture gets a clear message', async () => {
+  const { context, page } = await launch();
+  try {
+    await page.goto(baseUrl);
+    const cfg = JSON.parse(readFileSync(join(process.env.MODELS, 'smollm2-135m', 'config.json'), 'utf8'));
+    cfg.model_type = 'mamba';
+    cfg.architectures = ['MambaForCausalLM'];
+    await page.locator('#pick-files').setInputFiles([
+      { name: 'config.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(cfg)) },
+    ]);
+    const err = page.locator('#error');
+    await err.waitFor({ timeout: 30000 });
+    assert.match(await err.textContent(), /mamba/);
+    assert.match(await err.textContent(), /llama|qwen2|gemma3/);
+    await page.screenshot({ path: join(shots, 'unsupported.png'), fullPage: true });
+  } finally {
+    await context.close();
+  }
+});
+
+// The acceptance flow: demo model, a target, calibration on WebGPU (2 × 64 tokens),
+// the zip download; then natively: the zip's CRCs, the folder loads and runs in the
+// project's reader, its tokenizer re-encodes kept-token paragraphs identically, and the
+// importance and files match a native run on the same inputs.
+test('prune in the browser, download, verify natively', async () => {
+  const { context, page, errors } = await launch();
+  const M = join(process.env.MODELS, 'smollm2-135m');
+  const [vocab, ffn, samples, seqLen] = [16384, 1152, 2, 64];
+  try {
+    const r = await pruneInBrowser(page, baseUrl, { model: 'smollm2-135m', vocab, ffn, samples, seqLen, shotPrefix: 'flow-' });
+    console.log(`flow timings (ms): ${JSON.stringify(r.t)}; ${r.summary}`);
+    assert.match(r.summary, /Calibration: 2 × 64 tokens/);
+    assert.ok(r.wasmMb < 256, `wasm memory ${r.wasmMb} MB`);
+    assert.equal(await page.locator('#heatmap').count(), 1);
+    assert.equal(await page.locator('#layer-shares tr').count(), 31);
+    assert.match(await page.locator('#plan-ratio').textContent(), /^2\d\.\d%$/);
+
+    // Compare: both models continue a prompt on WebGPU.
+    await page.locator('#new-tokens').fill('2');
+    await page.locator('#new-tokens').dispatchEvent('change');
+    await page.locator('#generate-button').click();
+    await page.locator('#generations').waitFor({ timeout: 900000 });
+    const gens = await page.locator('.generation').allTextContents();
+    assert.equal(gens.length, 2);
+    await page.locator('#compare').screenshot({ path: join(shots, 'flow-compare.png') });
+
+    const out = join(r.dir, 'unzipped');
+    const names = python(UNZIP, r.zipPath, out).trim().split('\n');
+    const folderName = r.zipName.replace(/\.zip$/, '');
+    assert.equal(folderName, `smollm2-135m-compact-v${vocab}-i${ffn}`);
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) {
+      assert.ok(names.includes(`${folderName}/${f}`), `${f} in ${names}`);
+    }
+    const pruned = join(out, folderName);
+
+    // Loads in the project's reader with the planned sizes.
+    const info = JSON.parse(cli(['inspect', pruned, '--json']));
+    assert.equal(info.vocab_size, vocab);
+    assert.equal(info.intermediate_size, ffn);
+
+    // Runs, re-encodes kept-token text identically, and agrees with the dense model.
+    const evalJson = join(r.dir, 'eval.json');
+    cli(['eval', '--model', pruned, '--dense', M, '--tasks', 'none', '--ppl-windows', '1', '--ppl-seq-len', '64', '--backend', 'cpu', '--json', evalJson]);
+    const ev = JSON.parse(readFileSync(evalJson, 'utf8'));
+    assert.ok(ev.reencoded_paragraphs > 20, `re-encoded ${ev.reencoded_paragraphs} paragraphs`);
+    assert.ok(ev.top1_agreement > 0.3 && ev.top1_agreement <= 1, `agreement ${ev.top1_agreement}`);
+
+    // A native run on the same inputs: the same importance, the same files.
+    const native = join(r.dir, 'native');
+    const nativeImp = join(r.dir, 'native.importance.safetensors');
+    cli(['prune', '--model', M, '--out', native, '--vocab', String(vocab), '--ffn', String(ffn), '--samples', String(samples), '--seq-len', String(seqLen), '--save-importance', nativeImp]);
+    const diff = JSON.parse(python(IMPORTANCE_DIFF, r.impPath, nativeImp));
+    console.log(`browser vs native importance: worst relative L2 ${diff.worst_rel_l2.toExponential(2)} over ${diff.layers} layers`);
+    assert.equal(diff.layers, 30);
+    assert.ok(diff.worst_rel_l2 < 1e-3, `importance differs by ${diff.worst_rel_l2}`);
+    assert.deepEqual(diff.meta_a, { ...diff.meta_b, model: diff.meta_a.model });
+    for (const f of ['tokenizer.json', 'config.json', 'tokenizer_config.json', 'generation_config.json', 'model.safetensors']) {
+      assert.ok(readFileSync(join(pruned, f)).equals(readFileSync(join(native, f))), `${f} differs from the native run's`);
+    }
+    // Readable on a narrow screen: nothing wider than the viewport.
+    await page.setViewportSize({ width: 380, height: 800 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `the page is ${overflow}px wider than a 380px screen`);
+    await page.screenshot({ path: join(shots, 'flow-narrow.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a run can be cancelled, and the page says so', async () => {
+  const { context, page } = await launch();
+  try {
+    await page.goto(baseUrl);
+    await page.locator('#gpu-status .ok').waitFor({ timeout: 120000 });
+    await page.locator('button.demo[data-model="smollm2-135m"]').click();
+    await page.locator('#run-button').click();
+    await page.locator('#run-progress').waitFor({ timeout: 60000 });
+    await page.locator('#cancel-button').click();
+    const err = page.locator('#run-error');
+    await err.waitFor({ timeout: 300000 });
+    assert.match(await err.textContent(), /Cancelled\. Nothing was written/);
+    assert.equal(await page.locator('#download').count(), 0);
+    assert.equal(await page.locator('#run-button').isEnabled(), true);
   } finally {
     await context.close();
   }

@@ -88,6 +88,9 @@ struct Results {
     dense_perplexity: Option<f64>,
     perplexity_tokens: usize,
     top1_agreement: Option<f64>,
+    /// Paragraphs of held-out text made of kept tokens that the pruned tokenizer
+    /// re-encodes exactly as the dense one (with --dense).
+    reencoded_paragraphs: Option<usize>,
     seconds: f64,
 }
 
@@ -141,8 +144,11 @@ pub async fn run(a: &EvalArgs) -> Result<()> {
     let seqs: Vec<Scored> = windows.tokens.chunks_exact(windows.seq_len).map(|w| Scored { tokens: w.to_vec(), targets: 1..w.len() }).collect();
     let scores = model.score(&backend, &seqs, "perplexity").await?;
     let ppl = eval::perplexity(&scores);
-    let (mut dense_ppl, mut agreement) = (None, None);
+    let (mut dense_ppl, mut agreement, mut reencoded) = (None, None, None);
     if let Some(d) = &dense {
+        let (paragraphs, tokens) = eval::reencode_check(&model.tok, &d.tok, eval::held_out_text())?;
+        println!("tokenizer: {paragraphs} held-out paragraphs ({tokens} tokens) made of kept tokens re-encode exactly as with the dense tokenizer");
+        reencoded = Some(paragraphs);
         let map = eval::id_map(&model.tok, &d.tok)?;
         let mapped: Vec<Scored> = seqs.iter().map(|s| Scored { tokens: s.tokens.iter().map(|&t| map[t as usize]).collect(), targets: s.targets.clone() }).collect();
         let dense_scores = d.score(&backend, &mapped, "perplexity (dense)").await?;
@@ -172,6 +178,7 @@ pub async fn run(a: &EvalArgs) -> Result<()> {
             dense_perplexity: dense_ppl,
             perplexity_tokens: tokens,
             top1_agreement: agreement,
+            reencoded_paragraphs: reencoded,
             seconds,
         };
         std::fs::write(path, serde_json::to_string_pretty(&results)? + "\n").with_context(|| format!("cannot write {}", path.display()))?;

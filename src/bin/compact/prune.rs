@@ -288,7 +288,6 @@ async fn calibrate(
     text: &str,
     kept: Option<&[u32]>,
 ) -> Result<(Vec<Vec<f64>>, CalibReport)> {
-    use sha2::Digest;
     let cfg = &info.config;
     let (windows, weights) = pipeline::prepare_windows(tok, text, a.samples, a.seq_len, kept).map_err(|e| anyhow::anyhow!("calibration text {name}: {e}"))?;
     if windows.windows < a.samples {
@@ -314,18 +313,11 @@ async fn calibrate(
     let calibration = pipeline::calibrate(&backend, cfg, &ck, windows, &weights, &mut progress, &Default::default()).await?;
     bar.finish_and_clear();
     let (importance, windows) = (calibration.importance.clone(), &calibration.windows);
-    let sha256 = format!("{:x}", sha2::Sha256::digest(text.as_bytes()));
+    let sha256 = pipeline::sha256_hex(text.as_bytes());
     if let Some(path) = &a.save_importance {
         let dir = &a.model;
-        let meta = std::collections::BTreeMap::from([
-            ("model".to_string(), dir.file_name().map_or(dir.display().to_string(), |n| n.to_string_lossy().into_owned())),
-            ("calibration".to_string(), name.to_string()),
-            ("calibration_sha256".to_string(), sha256.clone()),
-            ("samples".to_string(), windows.windows.to_string()),
-            ("seq_len".to_string(), windows.seq_len.to_string()),
-            ("vocab_kept".to_string(), kept.map_or(cfg.vocab_size, <[u32]>::len).to_string()),
-            ("masked_positions".to_string(), masked.to_string()),
-        ]);
+        let model = dir.file_name().map_or(dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let meta = calibration.metadata(&model, name, text, kept.map_or(cfg.vocab_size, <[u32]>::len));
         std::fs::write(path, compact::prune::importance_file(&importance, &meta)).with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("importance written to {}", path.display());
     }
@@ -335,7 +327,7 @@ async fn calibrate(
         windows: windows.windows,
         seq_len: windows.seq_len,
         tokens: windows.tokens.len(),
-        masked_positions: masked,
+        masked_positions: calibration.masked,
         tokens_per_second: calibration.tokens_per_second(),
         backend: device,
         peak_gpu_bytes: gpu.as_ref().map(|g| g.peak_bytes()),

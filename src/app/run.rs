@@ -1,0 +1,273 @@
+//! Step 4: calibrate on WebGPU and prune. The calibration text (built-in, a file, or
+//! pasted), windows and rare-set rule are chosen here; the run reports progress per
+//! layer and window (tokens/s, ETA), can be cancelled between dispatches, and writes
+//! the pruned folder into Blobs the browser holds.
+
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::HtmlInputElement;
+
+use super::{AppState, CalibText, Outcome, Session, mb};
+use crate::calib;
+use crate::export;
+use crate::io::web::BlobOutput;
+use crate::model::Checkpoint;
+use crate::pipeline::{self, RareBy};
+use crate::plan::PrunePlan;
+use crate::progress::{Cancel, Progress, now};
+use crate::prune::{KeepSet, top_channels};
+
+/// Where calibration runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Device {
+    WebGpu,
+    Cpu,
+}
+
+/// The choices of one run.
+#[derive(Clone)]
+struct Settings {
+    samples: usize,
+    seq_len: usize,
+    rare_by: RareBy,
+    device: Device,
+    text: CalibText,
+}
+
+/// Progress shown on the page.
+#[derive(Clone, Default)]
+struct Shown {
+    phase: String,
+    stage: String,
+    done: u64,
+    total: u64,
+    started: f64,
+}
+
+impl Shown {
+    fn eta(&self) -> Option<f64> {
+        (self.done > 0 && self.total > self.done).then(|| (now() - self.started) / self.done as f64 * (self.total - self.done) as f64)
+    }
+}
+
+/// Calibrates (when the FFN is pruned) and exports; `show` gets every progress event.
+async fn prune(state: AppState, s: &Session, plan: &PrunePlan, set: &Settings, show: RwSignal<Shown>, cancel: &Cancel) -> crate::Result<Outcome> {
+    let start = now();
+    let cfg = &s.info.config;
+    let (v2, i2) = (plan.vocab.1, plan.ffn.1);
+    let needs_text = i2 < cfg.intermediate_size || (set.rare_by == RareBy::Freq && v2 < cfg.vocab_size);
+    let tok = match (needs_text, &s.tok) {
+        (false, _) => None,
+        (true, Some(t)) => Some(t),
+        (true, None) => return Err(crate::Error::MissingFile { file: crate::tokenizer::FILE.into(), hint: "calibration tokenizes text".into() }),
+    };
+    let counts = match (set.rare_by, tok) {
+        (RareBy::Freq, Some(t)) => Some(pipeline::token_counts(t, &set.text.text)?),
+        _ => None,
+    };
+    let kept = pipeline::kept_tokens(cfg, s.tokenizer.as_ref(), v2, set.rare_by, counts.as_ref())?;
+
+    let report = |phase: &str, p: Progress| {
+        show.update(|sh| {
+            if sh.phase != phase {
+                *sh = Shown { phase: phase.into(), started: now(), ..Default::default() };
+            }
+            sh.stage = p.stage;
+            sh.done = p.done;
+            sh.total = p.total;
+        })
+    };
+    let (mut calibration, mut channels) = (None, None);
+    if let Some(tok) = tok.filter(|_| i2 < cfg.intermediate_size) {
+        let (windows, weights) = pipeline::prepare_windows(tok, &set.text.text, set.samples, set.seq_len, kept.as_deref())?;
+        let ck = Checkpoint::open(&s.folder, &s.info).await?;
+        let gpu = match set.device {
+            Device::WebGpu => Some(state.gpu().await?),
+            Device::Cpu => None,
+        };
+        let backend = gpu.as_deref().map_or(calib::Backend::Cpu, calib::Backend::Gpu);
+        let c = pipeline::calibrate(&backend, cfg, &ck, windows, &weights, &mut |p| report("calibrating", p), cancel).await?;
+        channels = Some(top_channels(&c.importance, i2)?);
+        calibration = Some(c);
+    }
+    cancel.check()?;
+    let t0 = now();
+    let (out, files) = BlobOutput::new();
+    let keep = KeepSet { tokens: kept.clone(), channels: channels.clone() };
+    export::export(&s.folder, &s.info, &keep, out, &mut |p| report("writing the pruned folder", p)).await?;
+    let files = files.take().unwrap_or_default();
+    let end = now();
+    let calib_secs = calibration.as_ref().map_or(0.0, |c| c.seconds);
+    Ok(Outcome { plan: plan.clone(), kept, calibration, channels, files, seconds: (calib_secs, end - t0, end - start) })
+}
+
+fn number(ev: &web_sys::Event, min: usize) -> Option<usize> {
+    event_target_value(ev).trim().parse::<usize>().ok().filter(|&n| n >= min)
+}
+
+/// The calibrate-and-prune step.
+#[component]
+pub fn RunStep() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let samples = RwSignal::new(calib::DEFAULT_SAMPLES);
+    let seq_len = RwSignal::new(calib::DEFAULT_SEQ_LEN);
+    let rare_by = RwSignal::new(RareBy::Id);
+    let device = RwSignal::new(Device::WebGpu);
+    let running = RwSignal::new(None::<Cancel>);
+    let show = RwSignal::new(Shown::default());
+    let error = RwSignal::new(None::<String>);
+    let paste = RwSignal::new(String::new());
+
+    // No WebGPU: offer the CPU path up front.
+    spawn_local(async move {
+        if crate::engine::gpu::probe().await.is_err() {
+            device.set(Device::Cpu);
+        }
+    });
+
+    let on_file = move |ev: web_sys::Event| {
+        let input: HtmlInputElement = event_target(&ev);
+        let Some(file) = input.files().and_then(|l| l.get(0)) else { return };
+        spawn_local(async move {
+            let name = file.name();
+            let result = match JsFuture::from(file.array_buffer()).await {
+                Ok(buf) => calib::text_from_bytes(&name, &js_sys::Uint8Array::new(&buf).to_vec()),
+                Err(e) => Err(crate::Error::io(&name, super::js::message(&e))),
+            };
+            match result {
+                Ok(text) => {
+                    error.set(None);
+                    state.text.set(CalibText { name, text: text.into() });
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    };
+    let use_paste = move |_| {
+        let text = paste.get();
+        if text.trim().is_empty() {
+            error.set(Some("The pasted text is empty.".into()));
+            return;
+        }
+        error.set(None);
+        state.text.set(CalibText { name: "pasted text".into(), text: text.into() });
+    };
+    let start = move |_| {
+        let (Some(s), Some(plan)) = (state.session(), state.plan.get()) else { return };
+        let cancel = Cancel::default();
+        show.set(Shown { phase: "preparing".into(), stage: "tokenizing the calibration text, opening the GPU".into(), started: now(), ..Default::default() });
+        running.set(Some(cancel.clone()));
+        error.set(None);
+        state.outcome.set(None);
+        let set = Settings { samples: samples.get(), seq_len: seq_len.get(), rare_by: rare_by.get(), device: device.get(), text: state.text.get() };
+        spawn_local(async move {
+            match prune(state, &s, &plan, &set, show, &cancel).await {
+                Ok(o) => state.outcome.set(Some(Rc::new(o))),
+                Err(crate::Error::Cancelled) => error.set(Some("Cancelled. Nothing was written; change the settings and run again.".into())),
+                Err(e) => error.set(Some(advice(&e.to_string()))),
+            }
+            running.set(None);
+        });
+    };
+    let stop = move |_| {
+        if let Some(c) = running.get_untracked() {
+            c.cancel();
+        }
+    };
+
+    let progress = move || {
+        running.get()?;
+        let sh = show.get();
+        let eta = sh.eta().map(|s| format!(" · about {s:.0} s left")).unwrap_or_default();
+        Some(view! {
+            <div id="run-progress" role="status" aria-live="polite">
+                <progress max=sh.total.max(1).to_string() value=sh.done.to_string()></progress>
+                <p>{format!("{}: {}{eta}", sh.phase, sh.stage)}</p>
+            </div>
+        })
+    };
+    let finished = move || {
+        let o = state.outcome.get()?;
+        let bytes: u64 = o.files.iter().map(|f| f.blob.size() as u64).sum();
+        let calib = o.calibration.as_ref().map(|c| {
+            format!(
+                "Calibration: {} × {} tokens ({} masked as removed tokens) in {:.1} s, {:.0} tokens/s. ",
+                c.windows.windows,
+                c.windows.seq_len,
+                c.masked,
+                c.seconds,
+                c.tokens_per_second()
+            )
+        });
+        let gpu = state.gpu.get_value().map(|g| format!("Peak GPU buffers {}. ", mb(g.peak_bytes())));
+        Some(view! {
+            <p id="run-done" class="ok" role="status">
+                {format!("Pruned in {:.1} s: {} files, {} in all. ", o.seconds.2, o.files.len(), mb(bytes))}
+                {calib}
+                {format!("Writing took {:.1} s. ", o.seconds.1)}
+                {gpu}
+                {format!("Wasm memory {}.", mb(super::js::wasm_memory()))}
+            </p>
+        })
+    };
+
+    view! {
+        <section id="run" class="card" aria-labelledby="run-title">
+            <h2 id="run-title">"4 · Calibrate and prune"</h2>
+            <fieldset>
+                <legend>"Calibration text"</legend>
+                <p>"Using: " <strong id="calib-name">{move || state.text.with(|t| t.name.clone())}</strong>
+                    {move || state.text.with(|t| format!(" ({:.0} KB)", t.text.len() as f64 / 1e3))}</p>
+                <div class="buttons">
+                    <button class="button" on:click=move |_| state.text.set(CalibText::builtin())>"Built-in text"</button>
+                    <label class="button">"Text file (.txt, .jsonl)…" <input id="calib-file" type="file" accept=".txt,.jsonl,.md,text/plain" on:change=on_file/></label>
+                </div>
+                <textarea id="calib-paste" rows="3" placeholder="…or paste text here" aria-label="calibration text to paste"
+                    prop:value=move || paste.get() on:input=move |ev| paste.set(event_target_value(&ev))></textarea>
+                <button class="button" on:click=use_paste>"Use pasted text"</button>
+            </fieldset>
+            <div class="sizes">
+                <label>"Windows " <input id="samples" type="number" min="1" prop:value=move || samples.get().to_string()
+                    on:change=move |ev| { if let Some(n) = number(&ev, 1) { samples.set(n) } }/></label>
+                <label>"Tokens per window " <input id="seq-len" type="number" min="2" prop:value=move || seq_len.get().to_string()
+                    on:change=move |ev| { if let Some(n) = number(&ev, 2) { seq_len.set(n) } }/></label>
+                <label>"Rare tokens by "
+                    <select id="rare-by" on:change=move |ev| rare_by.set(if event_target_value(&ev) == "freq" { RareBy::Freq } else { RareBy::Id })>
+                        <option value="id" selected=true>"id (the paper)"</option>
+                        <option value="freq">"frequency in the text"</option>
+                    </select>
+                </label>
+                <label>"Run on "
+                    <select id="device" on:change=move |ev| device.set(if event_target_value(&ev) == "cpu" { Device::Cpu } else { Device::WebGpu })
+                        prop:value=move || if device.get() == Device::Cpu { "cpu" } else { "webgpu" }>
+                        <option value="webgpu">"WebGPU"</option>
+                        <option value="cpu">"CPU (slow; no GPU needed)"</option>
+                    </select>
+                </label>
+            </div>
+            <p class="hint">"The paper found 16 windows of 512 tokens enough. Windows start with the tokenizer's BOS when it adds one; positions whose token is removed do not count (the common-token mask)."</p>
+            <div class="buttons">
+                <button id="run-button" class="button primary" on:click=start disabled=move || running.get().is_some() || state.plan.get().is_none()>"Calibrate and prune"</button>
+                <button id="cancel-button" class="button" on:click=stop disabled=move || running.get().is_none()>"Cancel"</button>
+            </div>
+            {progress}
+            {move || error.get().map(|e| view! { <p id="run-error" class="error" role="alert">{e}</p> })}
+            {finished}
+        </section>
+    }
+}
+
+/// The error with what to try, for the failures a person can act on.
+fn advice(msg: &str) -> String {
+    let lower = msg.to_lowercase();
+    if lower.contains("device lost") || lower.contains("device was lost") {
+        format!("{msg}. The GPU was reset (another tab, a driver update or too much memory): reload the page and try fewer windows or shorter ones.")
+    } else if lower.contains("out of memory") || lower.contains("allocation") {
+        format!("{msg}. The GPU ran out of memory: try fewer windows or fewer tokens per window, or close other GPU-heavy tabs.")
+    } else {
+        msg.to_string()
+    }
+}

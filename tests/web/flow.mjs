@@ -1,0 +1,156 @@
+// The whole browser flow, shared by the end-to-end test and the benchmark: the real
+// app served by `compact serve` with the converted fixture models, driven in Debian's
+// headless Chromium with WebGPU (SwiftShader) by playwright-core; the download is
+// verified natively with the `compact` CLI and Python's zipfile.
+//
+// Environment: COMPACT_BIN (the native CLI), DIST (built app), MODELS (folder of
+// model folders), NODE_TOOLS (where playwright-core is installed).
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const root = join(here, '..', '..');
+const require = createRequire(join(process.env.NODE_TOOLS, 'node_modules', 'x.js'));
+const { chromium } = require('playwright-core');
+export const shots = join(here, 'screenshots');
+mkdirSync(shots, { recursive: true });
+export const baseFlags = readFileSync(join(root, 'scripts', 'chromium-flags.txt'), 'utf8').split('\n').map(s => s.trim()).filter(Boolean);
+const temps = [];
+
+/** A fresh temporary folder, removed by cleanup(). */
+export function temp(tag) {
+  const d = mkdtempSync(join(tmpdir(), `compact-${tag}-`));
+  temps.push(d);
+  return d;
+}
+
+/** Starts `compact serve`; resolves to { server, baseUrl }. */
+export async function serve() {
+  const server = spawn(process.env.COMPACT_BIN, ['serve', '--dist', process.env.DIST, '--models', process.env.MODELS, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const baseUrl = await new Promise((resolve, reject) => {
+    let out = '';
+    server.stdout.on('data', d => {
+      out += d;
+      const m = out.match(/on (http:\/\/127\.0\.0\.1:\d+\/)/);
+      if (m) resolve(m[1]);
+    });
+    server.on('exit', code => reject(new Error(`compact serve exited with ${code}: ${out}`)));
+    setTimeout(() => reject(new Error('compact serve did not start: ' + out)), 20000);
+  });
+  return { server, baseUrl };
+}
+
+export function cleanup() {
+  for (const d of temps) rmSync(d, { recursive: true, force: true });
+}
+
+/** Headless Chromium with a fresh profile; console errors are collected. */
+export async function launch(flags = baseFlags) {
+  const context = await chromium.launchPersistentContext(temp('chromium'), {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: flags,
+    viewport: { width: 900, height: 1100 },
+    acceptDownloads: true,
+  });
+  const page = context.pages()[0] ?? await context.newPage();
+  const errors = [];
+  page.on('console', msg => { if (msg.type() === 'error') errors.push(msg.text()); });
+  page.on('pageerror', err => errors.push(String(err)));
+  return { context, page, errors };
+}
+
+/** Runs the CLI; returns stdout. */
+export function cli(args) {
+  return execFileSync(process.env.COMPACT_BIN, args, { encoding: 'utf8', env: { ...process.env, WGPU_BACKEND: process.env.WGPU_BACKEND ?? 'vulkan' }, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+}
+
+/** Python helper: unzip (checking every CRC) or compare importance files. */
+export function python(script, ...args) {
+  return execFileSync('python3', ['-c', script, ...args], { encoding: 'utf8' });
+}
+
+export const UNZIP = `import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None, 'bad CRC'
+z.extractall(sys.argv[2])
+print('\\n'.join(sorted(z.namelist())))`;
+
+// Worst per-layer relative L2 between two importance files (safetensors of F32).
+export const IMPORTANCE_DIFF = `import sys, json, struct, array, math
+def read(p):
+    b = open(p, 'rb').read()
+    n = struct.unpack('<Q', b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    out = {}
+    for k, v in h.items():
+        if k == '__metadata__': continue
+        s, e = v['data_offsets']
+        a = array.array('f'); a.frombytes(b[8 + n + s:8 + n + e]); out[k] = a
+    return out, h.get('__metadata__', {})
+(a, ma), (b, mb) = read(sys.argv[1]), read(sys.argv[2])
+assert a.keys() == b.keys(), (sorted(a), sorted(b))
+worst = 0.0
+for k in a:
+    num = math.sqrt(sum((x - y) ** 2 for x, y in zip(a[k], b[k])))
+    den = math.sqrt(sum(y * y for y in b[k]))
+    worst = max(worst, num / max(den, 1e-30))
+print(json.dumps({'layers': len(a), 'worst_rel_l2': worst, 'meta_a': ma, 'meta_b': mb}))`;
+
+/**
+ * The flow: demo model → plan (V′, I′) → calibrate and prune → inspect → download.
+ * Returns timings (ms), the wasm memory, and where the downloads were saved.
+ */
+export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples, seqLen, shotPrefix = '' }) {
+  const t = {};
+  const t0 = Date.now();
+  await page.goto(baseUrl);
+  await page.locator('#gpu-status .ok').waitFor({ timeout: 120000 });
+  await page.locator(`button.demo[data-model="${model}"]`).click();
+  await page.locator('#plan').waitFor({ timeout: 120000 });
+  t.load = Date.now() - t0;
+
+  await page.locator('#vocab').fill(String(vocab));
+  await page.locator('#vocab').dispatchEvent('change');
+  await page.locator('#ffn').fill(String(ffn));
+  await page.locator('#ffn').dispatchEvent('change');
+  await page.locator('#removed-tokens').waitFor({ timeout: 120000 });
+  if (shotPrefix) await page.locator('#plan').screenshot({ path: join(shots, `${shotPrefix}plan.png`) });
+
+  await page.locator('#samples').fill(String(samples));
+  await page.locator('#samples').dispatchEvent('change');
+  await page.locator('#seq-len').fill(String(seqLen));
+  await page.locator('#seq-len').dispatchEvent('change');
+  const t1 = Date.now();
+  await page.locator('#run-button').click();
+  await page.locator('#run-progress').waitFor({ timeout: 60000 });
+  if (shotPrefix) await page.locator('#run').screenshot({ path: join(shots, `${shotPrefix}calibrating.png`) });
+  const done = page.locator('#run-done');
+  const failed = page.locator('#run-error');
+  await Promise.race([done.waitFor({ timeout: 3600000 }), failed.waitFor({ timeout: 3600000 })]);
+  if (await failed.count()) throw new Error('the run failed: ' + await failed.textContent());
+  t.prune = Date.now() - t1;
+  const summary = await done.textContent();
+  if (shotPrefix) {
+    await page.locator('#run').screenshot({ path: join(shots, `${shotPrefix}pruned.png`) });
+    await page.locator('#inspect').screenshot({ path: join(shots, `${shotPrefix}inspect.png`) });
+  }
+
+  const dir = temp('download');
+  const t2 = Date.now();
+  const [zip] = await Promise.all([page.waitForEvent('download', { timeout: 600000 }), page.locator('#save-zip').click()]);
+  const zipPath = join(dir, zip.suggestedFilename());
+  await zip.saveAs(zipPath);
+  t.download = Date.now() - t2;
+  const [imp] = await Promise.all([page.waitForEvent('download'), page.locator('#save-importance').click()]);
+  const impPath = join(dir, 'browser.importance.safetensors');
+  await imp.saveAs(impPath);
+  if (shotPrefix) await page.locator('#download').screenshot({ path: join(shots, `${shotPrefix}download.png`) });
+  t.total = Date.now() - t0;
+  const wasmMb = Number((summary.match(/Wasm memory ([\d.]+) MB/) ?? [])[1]);
+  return { t, summary, wasmMb, dir, zipPath, impPath, zipName: zip.suggestedFilename() };
+}
