@@ -13,7 +13,9 @@ setup:
 fixtures:
 	bash scripts/fetch-model.sh all
 
-# Figures, not tests: GPU peak / matmul / calibration throughput, and pruning memory.
+# Figures, not tests: GPU peak / matmul / calibration throughput, pruning memory, and
+# the browser flow's wall time and wasm memory.
 bench:
 	bash scripts/bench-gpu.sh
 	bash scripts/bench-prune.sh
+	bash scripts/bench-web.sh

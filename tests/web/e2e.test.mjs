@@ -194,15 +194,23 @@ test('prune in the browser, download, verify natively', async () => {
   }
 });
 
-test('a run can be cancelled, and the page says so', async () => {
+test('keyboard only: a run starts and is cancelled, and the page says so', async () => {
   const { context, page } = await launch();
   try {
     await page.goto(baseUrl);
     await page.locator('#gpu-status .ok').waitFor({ timeout: 120000 });
     await page.locator('button.demo[data-model="smollm2-135m"]').click();
-    await page.locator('#run-button').click();
+    await page.locator('#run-button').waitFor();
+    // Keyboard only: Tab reaches the run button, Enter starts, Space on Cancel stops.
+    let tabs = 0;
+    while (await page.evaluate(() => document.activeElement?.id) !== 'run-button') {
+      assert.ok(++tabs < 80, 'Tab never reached the run button');
+      await page.keyboard.press('Tab');
+    }
+    await page.keyboard.press('Enter');
     await page.locator('#run-progress').waitFor({ timeout: 60000 });
-    await page.locator('#cancel-button').click();
+    await page.locator('#cancel-button').focus();
+    await page.keyboard.press('Space');
     const err = page.locator('#run-error');
     await err.waitFor({ timeout: 300000 });
     assert.match(await err.textContent(), /Cancelled\. Nothing was written/);

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The browser flow's wall time and peak wasm memory with 4 × 128-token windows, for
+# SmolLM2-135M and Qwen2.5-0.5B (the paper's 35% sizes), in headless Chromium on
+# SwiftShader WebGPU. Builds the app first.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$ROOT"
+bash scripts/fetch-model.sh smollm2-135m
+bash scripts/fetch-model.sh qwen2.5-0.5b
+trunk build --release
+cargo build --release --bin compact
+export COMPACT_BIN="$ROOT/target/release/compact" DIST="$ROOT/dist" MODELS="$COMPACT_CACHE/models"
+node tests/web/bench.mjs smollm2-135m 16384 960 4 128
+node tests/web/bench.mjs qwen2.5-0.5b 49536 3456 4 128
