@@ -220,3 +220,36 @@ test('keyboard only: a run starts and is cancelled, and the page says so', async
     await context.close();
   }
 });
+
+test('from a URL and by drag-and-drop', async () => {
+  const { context, page, errors } = await launch();
+  try {
+    await page.goto(baseUrl);
+    // A plain folder URL (no model name: {server}/{file}), read with Range requests.
+    await page.locator('.from-url summary').click();
+    await page.locator('#url-base').fill(`${baseUrl}models/smollm2-135m`);
+    await page.locator('#url-repo').fill('');
+    await page.locator('.from-url button[type=submit]').click();
+    await page.locator('#model-card').waitFor({ timeout: 60000 });
+    assert.match(await page.locator('#card-title').textContent(), /models\/smollm2-135m$/);
+    assert.equal((await page.locator('[data-fact="parameters"]').textContent()).trim(), '134.5M (134515008)');
+
+    // Files dropped on the page (a DataTransfer built in the page from the served files).
+    await page.evaluate(async () => {
+      const dt = new DataTransfer();
+      for (const name of ['config.json', 'model.safetensors', 'tokenizer.json']) {
+        const blob = await (await fetch(`models/smollm2-135m/${name}`)).blob();
+        dt.items.add(new File([blob], name));
+      }
+      const zone = document.getElementById('drop-zone');
+      zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await page.locator('#card-title', { hasText: 'the dropped files' }).waitFor({ timeout: 60000 });
+    assert.equal((await page.locator('[data-fact="vocabulary"]').textContent()).trim(), '49152');
+    assert.ok(await page.locator('#removed-tokens').count() === 1, 'the plan shows the removed tokens');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
