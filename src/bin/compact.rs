@@ -230,6 +230,10 @@ mod cli {
             }
             let layer = flops / secs / 1e9;
             println!("  {:14} {:13} {layer:8.1} GFLOP/s  {:5.1}% of peak", "one layer", "", 100.0 * layer / peak);
+            if with_cpu {
+                let (blocked, plain) = compact::engine::bench::cpu_matmul_gflops(M, i, d);
+                println!("  CPU reference matmul, gate/up_proj: {blocked:.1} GFLOP/s ({:.1}× the row-by-row dot loop on one core, {plain:.1})", blocked / plain);
+            }
             let g = attention_gflops(&gpu, 1, seq_len, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim).await?;
             println!("  attention kernel, {} heads × {seq_len} positions: {g:.1} GFLOP/s  {:5.1}% of peak", cfg.num_heads, 100.0 * g / peak);
 

@@ -67,3 +67,21 @@ pub async fn attention_gflops(gpu: &Gpu, windows: usize, t: usize, heads: usize,
     let pairs = (windows * heads * t * (t + 1) / 2) as f64;
     Ok(pairs * 4.0 * hd as f64 / secs / 1e9)
 }
+
+/// The CPU reference matmul (`y = x Wᵀ`, f32, all cores) in GFLOP/s for `t` rows times
+/// an `n × k` weight, and the plain row-by-row [`cpu::dot`] loop on one core as the
+/// baseline, timed in the same process on the same data (the best of three runs each).
+pub fn cpu_matmul_gflops(t: usize, n: usize, k: usize) -> (f64, f64) {
+    use super::cpu;
+    let x: Vec<f32> = (0..t * k).map(|i| (i as f32 * 0.37).sin()).collect();
+    let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
+    let flops = 2.0 * (t * n * k) as f64;
+    let best = |f: &dyn Fn() -> Vec<f32>| (0..3).map(|_| {
+        let start = crate::progress::now();
+        std::hint::black_box(f());
+        crate::progress::now() - start
+    }).fold(f64::MAX, f64::min);
+    let blocked = best(&|| cpu::matmul(&x, t, &w, n, k));
+    let plain = best(&|| (0..t).flat_map(|r| (0..n).map(move |o| (r, o))).map(|(r, o)| cpu::dot(&x[r * k..(r + 1) * k], &w[o * k..(o + 1) * k])).collect());
+    (flops / blocked / 1e9, flops / plain / 1e9)
+}

@@ -335,19 +335,16 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// `y = x Wᵀ`: `x` is `t × k`, `w` is `n × k` (a PyTorch Linear weight), `y` is `t × n`.
-/// Split over output features across the machine's cores (one thread on wasm).
+/// Split over output features across the machine's cores (one thread on wasm). Every
+/// output is summed exactly as [`dot`] sums it (eight lane accumulators, then the
+/// lanes, then the tail), so the blocking below changes speed, never results.
 pub fn matmul(x: &[f32], t: usize, w: &[f32], n: usize, k: usize) -> Vec<f32> {
     debug_assert_eq!((x.len(), w.len()), (t * k, n * k));
     let threads = worker_count().min(n.max(1));
     let per = n.div_ceil(threads);
     let block = |lo: usize, hi: usize| -> Vec<f32> {
         let mut y = vec![0f32; t * (hi - lo)];
-        for r in 0..t {
-            let xr = &x[r * k..(r + 1) * k];
-            for (o, out) in (lo..hi).zip(y[r * (hi - lo)..].iter_mut()) {
-                *out = dot(xr, &w[o * k..(o + 1) * k]);
-            }
-        }
+        matmul_block(x, t, &w[lo * k..hi * k], hi - lo, k, &mut y);
         y
     };
     let parts: Vec<(usize, usize, Vec<f32>)> = if threads <= 1 {
@@ -371,6 +368,96 @@ pub fn matmul(x: &[f32], t: usize, w: &[f32], n: usize, k: usize) -> Vec<f32> {
     y
 }
 
+/// Output features per cache block: 64 weight rows stay in L2 while every row of `x`
+/// passes over them.
+const W_BLOCK: usize = 64;
+
+/// `y (t × n) = x Wᵀ` for one thread's share: cache-blocked over weight rows,
+/// register-blocked 4 rows × 2 outputs (AVX2 where the CPU has it; results are
+/// identical either way).
+fn matmul_block(x: &[f32], t: usize, w: &[f32], n: usize, k: usize, y: &mut [f32]) {
+    for c0 in (0..n).step_by(W_BLOCK) {
+        let c1 = (c0 + W_BLOCK).min(n);
+        let mut r = 0;
+        while r < t {
+            let rows = (t - r).min(4);
+            let mut c = c0;
+            while c < c1 {
+                let cols = (c1 - c).min(2);
+                if rows == 4 && cols == 2 {
+                    let xs = [0, 1, 2, 3].map(|i| &x[(r + i) * k..(r + i + 1) * k]);
+                    let ws = [0, 1].map(|j| &w[(c + j) * k..(c + j + 1) * k]);
+                    let out = dots_4x2(xs, ws, k);
+                    for (i, row) in out.iter().enumerate() {
+                        y[(r + i) * n + c..(r + i) * n + c + 2].copy_from_slice(row);
+                    }
+                } else {
+                    for i in 0..rows {
+                        for j in 0..cols {
+                            y[(r + i) * n + c + j] = dot(&x[(r + i) * k..(r + i + 1) * k], &w[(c + j) * k..(c + j + 1) * k]);
+                        }
+                    }
+                }
+                c += cols;
+            }
+            r += rows;
+        }
+    }
+}
+
+/// Four rows times two outputs at once, each summed in [`dot`]'s order: every x
+/// chunk is loaded once for both outputs and every weight chunk once for four rows.
+#[inline(always)]
+fn dots_4x2(x: [&[f32]; 4], w: [&[f32]; 2], k: usize) -> [[f32; 2]; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { dots_4x2_avx2(x, w, k) };
+    }
+    let mut out = [[0f32; 2]; 4];
+    for (r, row) in out.iter_mut().enumerate() {
+        for (j, o) in row.iter_mut().enumerate() {
+            *o = dot(x[r], w[j]);
+        }
+    }
+    out
+}
+
+/// [`dots_4x2`] in AVX2 registers: lane `l` of each accumulator is [`dot`]'s `acc[l]`,
+/// and the lanes are summed in the same order, so results are bit-identical.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn dots_4x2_avx2(x: [&[f32]; 4], w: [&[f32]; 2], k: usize) -> [[f32; 2]; 4] {
+    use std::arch::x86_64::{__m256, _mm256_add_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_setzero_ps, _mm256_storeu_ps};
+    let m = k / 8;
+    assert!(x.iter().chain(&w).all(|s| s.len() >= k));
+    let mut acc: [[__m256; 2]; 4] = [[_mm256_setzero_ps(); 2]; 4];
+    for i in 0..m {
+        // SAFETY: 8 floats at i·8 lie inside every slice (i < k / 8, lengths ≥ k).
+        unsafe {
+            let q0 = _mm256_loadu_ps(w[0].as_ptr().add(i * 8));
+            let q1 = _mm256_loadu_ps(w[1].as_ptr().add(i * 8));
+            for r in 0..4 {
+                let p = _mm256_loadu_ps(x[r].as_ptr().add(i * 8));
+                acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_mul_ps(p, q0));
+                acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_mul_ps(p, q1));
+            }
+        }
+    }
+    let full = m * 8;
+    let mut out = [[0f32; 2]; 4];
+    for r in 0..4 {
+        for j in 0..2 {
+            let mut lanes = [0f32; 8];
+            // SAFETY: `lanes` holds 8 floats.
+            unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r][j]) };
+            let tail: f32 = x[r][full..k].iter().zip(&w[j][full..k]).map(|(a, b)| a * b).sum();
+            out[r][j] = lanes.iter().sum::<f32>() + tail;
+        }
+    }
+    out
+}
+
 fn worker_count() -> usize {
     if cfg!(target_arch = "wasm32") { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
 }
@@ -378,6 +465,20 @@ fn worker_count() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocked_matmul_sums_exactly_like_dot() {
+        // Sizes that leave partial register blocks, cache blocks and k tails.
+        let (t, n, k) = (7, 133, 29);
+        let x: Vec<f32> = (0..t * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
+        let y = matmul(&x, t, &w, n, k);
+        for r in 0..t {
+            for o in 0..n {
+                assert_eq!(y[r * n + o].to_bits(), dot(&x[r * k..(r + 1) * k], &w[o * k..(o + 1) * k]).to_bits(), "({r}, {o})");
+            }
+        }
+    }
 
     #[test]
     fn matmul_matches_naive_on_odd_sizes() {
