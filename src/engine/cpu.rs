@@ -288,36 +288,82 @@ pub fn rope(x: &mut [f32], t: usize, heads: usize, hd: usize, inv_freq: &[f64]) 
 /// head h reads kv head h / (H/KV). With a window w, position i sees j when i − j < w.
 #[allow(clippy::too_many_arguments)]
 pub fn attention(q: &[f32], k: &[f32], v: &[f32], t: usize, heads: usize, kv_heads: usize, hd: usize, scale: f32, window: Option<usize>) -> Vec<f32> {
-    let group = heads / kv_heads;
-    let (q_stride, kv_stride) = (heads * hd, kv_heads * hd);
+    // Heads are independent: each worker takes a contiguous range of them (same
+    // arithmetic per head, so the result does not depend on the number of workers).
+    let threads = worker_count().min(heads.max(1));
+    let per = heads.div_ceil(threads);
+    let run = |h0: usize, h1: usize| -> Vec<f32> {
+        let mut part = vec![0f32; t * (h1 - h0) * hd];
+        for h in h0..h1 {
+            attention_head(q, k, v, t, heads, kv_heads, hd, scale, window, h, &mut part, h - h0, h1 - h0);
+        }
+        part
+    };
+    let parts: Vec<(usize, usize, Vec<f32>)> = if threads <= 1 {
+        vec![(0, heads, run(0, heads))]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|i| (i * per, ((i + 1) * per).min(heads)))
+                .filter(|(a, b)| a < b)
+                .map(|(a, b)| (a, b, s.spawn(move || run(a, b))))
+                .collect();
+            handles.into_iter().map(|(a, b, h)| (a, b, h.join().expect("attention worker"))).collect()
+        })
+    };
+    let q_stride = heads * hd;
     let mut out = vec![0f32; t * q_stride];
-    let mut scores = vec![0f32; t];
-    for h in 0..heads {
-        let g = h / group;
+    for (h0, h1, part) in parts {
+        let width = (h1 - h0) * hd;
         for i in 0..t {
-            let first = window.map_or(0, |w| (i + 1).saturating_sub(w));
-            let qi = &q[i * q_stride + h * hd..][..hd];
-            let mut max = f32::NEG_INFINITY;
-            for j in first..=i {
-                let s = dot(qi, &k[j * kv_stride + g * hd..][..hd]) * scale;
-                scores[j] = s;
-                max = max.max(s);
-            }
-            let mut sum = 0f32;
-            for s in &mut scores[first..=i] {
-                *s = (*s - max).exp();
-                sum += *s;
-            }
-            let o = &mut out[i * q_stride + h * hd..][..hd];
-            for j in first..=i {
-                let p = scores[j] / sum;
-                for (acc, &vv) in o.iter_mut().zip(&v[j * kv_stride + g * hd..][..hd]) {
-                    *acc += p * vv;
-                }
-            }
+            out[i * q_stride + h0 * hd..i * q_stride + h1 * hd].copy_from_slice(&part[i * width..(i + 1) * width]);
         }
     }
     out
+}
+
+/// One head of [`attention`], written into `out` (rows of `of` heads, this one at `slot`).
+#[allow(clippy::too_many_arguments)]
+fn attention_head(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    t: usize,
+    heads: usize,
+    kv_heads: usize,
+    hd: usize,
+    scale: f32,
+    window: Option<usize>,
+    h: usize,
+    out: &mut [f32],
+    slot: usize,
+    of: usize,
+) {
+    let g = h / (heads / kv_heads);
+    let (q_stride, kv_stride) = (heads * hd, kv_heads * hd);
+    let mut scores = vec![0f32; t];
+    for i in 0..t {
+        let first = window.map_or(0, |w| (i + 1).saturating_sub(w));
+        let qi = &q[i * q_stride + h * hd..][..hd];
+        let mut max = f32::NEG_INFINITY;
+        for j in first..=i {
+            let s = dot(qi, &k[j * kv_stride + g * hd..][..hd]) * scale;
+            scores[j] = s;
+            max = max.max(s);
+        }
+        let mut sum = 0f32;
+        for s in &mut scores[first..=i] {
+            *s = (*s - max).exp();
+            sum += *s;
+        }
+        let o = &mut out[(i * of + slot) * hd..][..hd];
+        for j in first..=i {
+            let p = scores[j] / sum;
+            for (acc, &vv) in o.iter_mut().zip(&v[j * kv_stride + g * hd..][..hd]) {
+                *acc += p * vv;
+            }
+        }
+    }
 }
 
 /// Dot product with eight independent accumulators (vectorises, and sums in a fixed
@@ -492,6 +538,19 @@ mod tests {
                 assert!((y[r * n + o] - want).abs() < 1e-5);
             }
         }
+    }
+
+    #[test]
+    fn attention_split_over_workers_equals_one_pass() {
+        let (t, heads, kv_heads, hd) = (5, 6, 2, 4);
+        let f = |n: usize, s: f32| (0..n).map(|i| (i as f32 * s).sin()).collect::<Vec<f32>>();
+        let (q, k, v) = (f(t * heads * hd, 0.3), f(t * kv_heads * hd, 0.7), f(t * kv_heads * hd, 1.1));
+        let got = attention(&q, &k, &v, t, heads, kv_heads, hd, 0.5, Some(3));
+        let mut want = vec![0f32; t * heads * hd];
+        for h in 0..heads {
+            attention_head(&q, &k, &v, t, heads, kv_heads, hd, 0.5, Some(3), h, &mut want, h, heads);
+        }
+        assert_eq!(got, want);
     }
 
     #[test]
