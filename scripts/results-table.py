@@ -1,8 +1,12 @@
-"""The README results table (markdown) from one results/NAME-limitN folder."""
+"""The README results table (markdown) from one results/NAME-limitN or sweep folder."""
 import json, os, sys
-import sys
 R = sys.argv[1]
 rows = [("dense", "Dense"), ("r10", "COMPACT ~10%"), ("r20", "COMPACT ~20%"), ("r35", "COMPACT ~35%"), ("act2_35", "plain act² (no mask), sizes of ~35%"), ("vocab20", "vocabulary only (V' of ~20%)")]
+# A V'/I' sweep folder (scripts/sweep.sh): dense, then every point by V', largest first.
+import re
+sweep = sorted((int(m.group(1)), m.group(0)) for f in os.listdir(R) if (m := re.match(r"v(\d+)-i\d+(?=\.eval\.json$)", f)))
+if sweep:
+    rows = [("dense", "Dense")] + [(key, f"V' {v}") for v, key in reversed(sweep)]
 tasks = ["hellaswag", "winogrande", "arc_challenge", "arc_easy", "piqa", "boolq"]
 titles = ["HeSw", "WiGr", "ARC-C", "ARC-E", "PIQA", "BoolQ"]
 print("| model | V' | I' | params | removed | " + " | ".join(titles) + " | avg | avg % | ppl | top-1 agr. |")
