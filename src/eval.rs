@@ -211,7 +211,8 @@ pub async fn score<S: ByteSource>(
         Backend::Gpu(gpu) => {
             // Shortest first, so the windows of one call have similar lengths; each is
             // padded to the call's length (causal attention: padding after a position
-            // cannot change it).
+            // cannot change it). The layers' weights stay on the GPU across calls.
+            let cache = forward::WeightCache::default();
             let mut order: Vec<usize> = (0..seqs.len()).collect();
             order.sort_by_key(|&i| (seqs[i].targets.end, i));
             let max_rows = (LOGIT_BYTES / (v * 4)).max(1);
@@ -239,7 +240,7 @@ pub async fn score<S: ByteSource>(
                     tokens.resize((w + 1) * t, input[0]);
                     picked.extend(s.targets.clone().map(|p| w * t + p - 1));
                 }
-                let opts = forward::GpuOptions { logits: cpu::Logits::All, logit_positions: Some(picked), ..Default::default() };
+                let opts = forward::GpuOptions { logits: cpu::Logits::All, logit_positions: Some(picked), cache: Some(cache.clone()), ..Default::default() };
                 let windows = forward::Windows { tokens: &tokens, t, act2_weights: None };
                 let logits = forward::run(gpu, cfg, ck, windows, &opts, &mut crate::progress::Silent, cancel).await?.logits;
                 let mut row = 0;

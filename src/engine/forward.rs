@@ -57,11 +57,26 @@ pub struct GpuOptions {
     pub activation_budget: u64,
     /// Keep every layer's weights on the GPU across batches when they fit in this.
     pub weight_budget: u64,
+    /// Keep the layers' weights on the GPU across calls too (when they fit the budget):
+    /// several passes over one model (scoring, generation) then read and upload them
+    /// once. A cache belongs to one model and one device.
+    pub cache: Option<WeightCache>,
+}
+
+/// Layer weights kept on the GPU between calls of [`run`] (see [`GpuOptions::cache`]);
+/// clones share the cache.
+#[derive(Clone, Default)]
+pub struct WeightCache(std::rc::Rc<std::cell::RefCell<Vec<LayerWeights>>>);
+
+impl std::fmt::Debug for WeightCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WeightCache({} layers)", self.0.borrow().len())
+    }
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        Self { keep_layer_outputs: false, logits: Logits::None, logit_positions: None, activation_budget: 384 << 20, weight_budget: 1 << 30 }
+        Self { keep_layer_outputs: false, logits: Logits::None, logit_positions: None, activation_budget: 384 << 20, weight_budget: 1 << 30, cache: None }
     }
 }
 
@@ -250,7 +265,7 @@ pub async fn generate_greedy<S: ByteSource>(
     cancel: &Cancel,
 ) -> Result<Vec<u32>> {
     let mut ids = prompt.to_vec();
-    let opts = GpuOptions { logits: Logits::Last, ..Default::default() };
+    let opts = GpuOptions { logits: Logits::Last, cache: Some(WeightCache::default()), ..Default::default() };
     for _ in 0..max_new {
         cancel.check()?;
         let windows = Windows { tokens: &ids, t: ids.len(), act2_weights: None };
@@ -322,8 +337,11 @@ pub async fn run<S: ByteSource>(
         table_of_layer.push(index);
     }
 
-    let mut resident: Vec<LayerWeights> = Vec::new();
-    let mut keep_resident = false;
+    let mut resident: Vec<LayerWeights> = opts.cache.as_ref().map(|c| std::mem::take(&mut *c.0.borrow_mut())).unwrap_or_default();
+    if resident.len() > layers {
+        return Err(Error::Invalid(format!("a weight cache of {} layers used for a model of {layers}", resident.len())));
+    }
+    let mut keep_resident = !resident.is_empty();
     for batch in 0..batches {
         cancel.check()?;
         let w0 = batch * per_batch;
@@ -359,8 +377,9 @@ pub async fn run<S: ByteSource>(
                 layer_done(&mut out, gpu, &act.x, opts.keep_layer_outputs, l - 1, at, d, start, progress).await?;
             }
             let lw = loaded.as_ref().unwrap_or_else(|| &resident[l]);
-            if batch == 0 && l == 0 {
-                keep_resident = batches > 1 && lw.bytes() * layers as u64 <= opts.weight_budget;
+            if batch == 0 && l == 0 && resident.is_empty() {
+                let reused = batches > 1 || opts.cache.is_some();
+                keep_resident = reused && lw.bytes() * layers as u64 <= opts.weight_budget;
             }
             let mut enc = gpu.encoder();
             let imp = act2.as_ref().map(|(w, imp)| (w, imp, l * nb * i_dim));
@@ -394,6 +413,11 @@ pub async fn run<S: ByteSource>(
                 out.logits.extend(final_logits(gpu, cfg, ck, &act.x, m, &picked).await?);
             }
         }
+    }
+    if let Some(c) = &opts.cache
+        && keep_resident
+    {
+        *c.0.borrow_mut() = resident;
     }
     let seconds = progress::now() - start;
     out.stats = RunStats {
