@@ -463,7 +463,7 @@ fn dots_4x2(x: [&[f32]; 4], w: [&[f32]; 2], k: usize) -> [[f32; 2]; 4] {
     let mut out = [[0f32; 2]; 4];
     for (r, row) in out.iter_mut().enumerate() {
         for (j, o) in row.iter_mut().enumerate() {
-            *o = dot(x[r], w[j]);
+            *o = dot(&x[r][..k], &w[j][..k]);
         }
     }
     out
