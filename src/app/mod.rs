@@ -65,8 +65,10 @@ pub struct Outcome {
     pub channels: Option<Vec<Vec<u32>>>,
     /// The pruned folder's files, held by the browser.
     pub files: Vec<BlobFile>,
-    /// Seconds: calibration, export, whole run.
-    pub seconds: (f64, f64, f64),
+    /// Seconds spent writing the folder.
+    pub export_seconds: f64,
+    /// Seconds of the whole run (calibration's own time is in `calibration`).
+    pub total_seconds: f64,
 }
 
 impl Outcome {

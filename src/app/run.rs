@@ -100,8 +100,7 @@ async fn prune(state: AppState, s: &Session, plan: &PrunePlan, set: &Settings, s
     export::export(&s.folder, &s.info, &keep, out, &mut |p| report("writing the pruned folder", p)).await?;
     let files = files.take().unwrap_or_default();
     let end = now();
-    let calib_secs = calibration.as_ref().map_or(0.0, |c| c.seconds);
-    Ok(Outcome { plan: plan.clone(), kept, calibration, channels, files, seconds: (calib_secs, end - t0, end - start) })
+    Ok(Outcome { plan: plan.clone(), kept, calibration, channels, files, export_seconds: end - t0, total_seconds: end - start })
 }
 
 fn number(ev: &web_sys::Event, min: usize) -> Option<usize> {
@@ -205,9 +204,9 @@ pub fn RunStep() -> impl IntoView {
         let gpu = state.gpu.get_value().map(|g| format!("Peak GPU buffers {}. ", mb(g.peak_bytes())));
         Some(view! {
             <p id="run-done" class="ok" role="status">
-                {format!("Pruned in {:.1} s: {} files, {} in all. ", o.seconds.2, o.files.len(), mb(bytes))}
+                {format!("Pruned in {:.1} s: {} files, {} in all. ", o.total_seconds, o.files.len(), mb(bytes))}
                 {calib}
-                {format!("Writing took {:.1} s. ", o.seconds.1)}
+                {format!("Writing took {:.1} s. ", o.export_seconds)}
                 {gpu}
                 {format!("Wasm memory {}.", mb(super::js::wasm_memory()))}
             </p>
