@@ -50,13 +50,13 @@ async fn continuations(state: AppState, s: &Session, o: &Outcome, prompt: &str, 
     Ok((generate(gpu.as_deref(), &dense, prompt, n).await?, generate(gpu.as_deref(), &pruned, prompt, n).await?))
 }
 
-/// Top-1 agreement over `windows` × `t` tokens of the calibration text.
-async fn agreement(state: AppState, s: &Session, o: &Outcome, text: &str, windows: usize, t: usize, cpu_only: bool) -> crate::Result<(f64, usize)> {
+/// Top-1 agreement over `windows` × `t` tokens of the run's calibration text.
+async fn agreement(state: AppState, s: &Session, o: &Outcome, windows: usize, t: usize, cpu_only: bool) -> crate::Result<(f64, usize)> {
     let gpu = if cpu_only { None } else { Some(state.gpu().await?) };
     let backend = gpu.as_deref().map_or(Backend::Cpu, Backend::Gpu);
     let pruned = pruned_side(&o.folder()).await?;
     let dense_tok = s.tok.as_ref().ok_or_else(|| crate::Error::MissingFile { file: crate::tokenizer::FILE.into(), hint: "agreement needs it".into() })?;
-    let w = crate::calib::windows(&pruned.tok, text, windows, t)?;
+    let w = crate::calib::windows(&pruned.tok, &o.text.text, windows, t)?;
     let seqs: Vec<Scored> = w.tokens.chunks_exact(w.seq_len).map(|x| Scored { tokens: x.to_vec(), targets: 1..x.len() }).collect();
     let map = eval::id_map(&pruned.tok, dense_tok)?;
     let mapped: Vec<Scored> = seqs.iter().map(|x| Scored { tokens: x.tokens.iter().map(|&id| map[id as usize]).collect(), targets: x.targets.clone() }).collect();
@@ -91,9 +91,8 @@ pub fn CompareStep() -> impl IntoView {
         let (Some(s), Some(o)) = (state.session(), state.outcome.get_untracked()) else { return };
         busy.set(true);
         agree.set(None);
-        let text = state.text.get_untracked();
         spawn_local(async move {
-            let r = agreement(state, &s, &o, &text.text, 2, 128, cpu_only.get_untracked()).await;
+            let r = agreement(state, &s, &o, 2, 128, cpu_only.get_untracked()).await;
             agree.set(Some(r.map_err(|e| e.to_string())));
             busy.set(false);
         });

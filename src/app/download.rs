@@ -50,7 +50,7 @@ pub fn DownloadStep() -> impl IntoView {
         }
     };
     let importance = outcome.calibration.as_ref().map(|c| {
-        let text = state.text.get_untracked();
+        let text = &outcome.text;
         let vocab_kept = outcome.plan.vocab.1;
         let bytes = crate::prune::importance_file(&c.importance, &c.metadata(&session.name, &text.name, &text.text, vocab_kept));
         let save = move |_| {

@@ -61,6 +61,8 @@ pub struct Outcome {
     /// Kept token ids (ascending), `None` when the vocabulary stayed whole.
     pub kept: Option<Vec<u32>>,
     pub calibration: Option<Calibration>,
+    /// The calibration text the run used.
+    pub text: CalibText,
     /// Kept channels of every layer, when the FFN was pruned.
     pub channels: Option<Vec<Vec<u32>>>,
     /// The pruned folder's files, held by the browser.

@@ -100,7 +100,7 @@ async fn prune(state: AppState, s: &Session, plan: &PrunePlan, set: &Settings, s
     export::export(&s.folder, &s.info, &keep, out, &mut |p| report("writing the pruned folder", p)).await?;
     let files = files.take().unwrap_or_default();
     let end = now();
-    Ok(Outcome { plan: plan.clone(), kept, calibration, channels, files, export_seconds: end - t0, total_seconds: end - start })
+    Ok(Outcome { plan: plan.clone(), kept, calibration, text: set.text.clone(), channels, files, export_seconds: end - t0, total_seconds: end - start })
 }
 
 fn number(ev: &web_sys::Event, min: usize) -> Option<usize> {
