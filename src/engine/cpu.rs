@@ -290,36 +290,13 @@ pub fn rope(x: &mut [f32], t: usize, heads: usize, hd: usize, inv_freq: &[f64]) 
 pub fn attention(q: &[f32], k: &[f32], v: &[f32], t: usize, heads: usize, kv_heads: usize, hd: usize, scale: f32, window: Option<usize>) -> Vec<f32> {
     // Heads are independent: each worker takes a contiguous range of them (same
     // arithmetic per head, so the result does not depend on the number of workers).
-    let threads = worker_count().min(heads.max(1));
-    let per = heads.div_ceil(threads);
-    let run = |h0: usize, h1: usize| -> Vec<f32> {
+    split_columns(t, heads, hd, |h0, h1| {
         let mut part = vec![0f32; t * (h1 - h0) * hd];
         for h in h0..h1 {
             attention_head(q, k, v, t, heads, kv_heads, hd, scale, window, h, &mut part, h - h0, h1 - h0);
         }
         part
-    };
-    let parts: Vec<(usize, usize, Vec<f32>)> = if threads <= 1 {
-        vec![(0, heads, run(0, heads))]
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|i| (i * per, ((i + 1) * per).min(heads)))
-                .filter(|(a, b)| a < b)
-                .map(|(a, b)| (a, b, s.spawn(move || run(a, b))))
-                .collect();
-            handles.into_iter().map(|(a, b, h)| (a, b, h.join().expect("attention worker"))).collect()
-        })
-    };
-    let q_stride = heads * hd;
-    let mut out = vec![0f32; t * q_stride];
-    for (h0, h1, part) in parts {
-        let width = (h1 - h0) * hd;
-        for i in 0..t {
-            out[i * q_stride + h0 * hd..i * q_stride + h1 * hd].copy_from_slice(&part[i * width..(i + 1) * width]);
-        }
-    }
-    out
+    })
 }
 
 /// One head of [`attention`], written into `out` (rows of `of` heads, this one at `slot`).
@@ -386,32 +363,41 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// lanes, then the tail), so the blocking below changes speed, never results.
 pub fn matmul(x: &[f32], t: usize, w: &[f32], n: usize, k: usize) -> Vec<f32> {
     debug_assert_eq!((x.len(), w.len()), (t * k, n * k));
-    let threads = worker_count().min(n.max(1));
-    let per = n.div_ceil(threads);
-    let block = |lo: usize, hi: usize| -> Vec<f32> {
+    split_columns(t, n, 1, |lo, hi| {
         let mut y = vec![0f32; t * (hi - lo)];
         matmul_block(x, t, &w[lo * k..hi * k], hi - lo, k, &mut y);
         y
-    };
+    })
+}
+
+/// Runs `part(lo, hi)` for contiguous ranges of `0..n` on the machine's cores (one
+/// thread on wasm) and assembles their results: each part is `t` rows of
+/// `(hi − lo) · unit` values, the whole `t` rows of `n · unit`.
+fn split_columns(t: usize, n: usize, unit: usize, part: impl Fn(usize, usize) -> Vec<f32> + Sync) -> Vec<f32> {
+    let threads = worker_count().min(n.max(1));
+    let per = n.div_ceil(threads);
     let parts: Vec<(usize, usize, Vec<f32>)> = if threads <= 1 {
-        vec![(0, n, block(0, n))]
+        vec![(0, n, part(0, n))]
     } else {
+        let part = &part;
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|i| (i * per, ((i + 1) * per).min(n)))
                 .filter(|(lo, hi)| lo < hi)
-                .map(|(lo, hi)| (lo, hi, s.spawn(move || block(lo, hi))))
+                .map(|(lo, hi)| (lo, hi, s.spawn(move || part(lo, hi))))
                 .collect();
-            handles.into_iter().map(|(lo, hi, h)| (lo, hi, h.join().expect("matmul worker"))).collect()
+            handles.into_iter().map(|(lo, hi, h)| (lo, hi, h.join().expect("CPU worker"))).collect()
         })
     };
-    let mut y = vec![0f32; t * n];
-    for (lo, hi, part) in parts {
+    let width = n * unit;
+    let mut out = vec![0f32; t * width];
+    for (lo, hi, p) in parts {
+        let w = (hi - lo) * unit;
         for r in 0..t {
-            y[r * n + lo..r * n + hi].copy_from_slice(&part[r * (hi - lo)..(r + 1) * (hi - lo)]);
+            out[r * width + lo * unit..r * width + hi * unit].copy_from_slice(&p[r * w..(r + 1) * w]);
         }
     }
-    y
+    out
 }
 
 /// Output features per cache block: 64 weight rows stay in L2 while every row of `x`
