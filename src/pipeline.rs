@@ -94,13 +94,14 @@ pub fn token_counts(tok: &Tokenizer, text: &str) -> Result<HashMap<u32, u64>> {
 }
 
 /// The ids kept when the vocabulary shrinks to `v2` rows (ascending), or `None` when
-/// it stays whole. `counts` (from [`token_counts`]) is needed for [`RareBy::Freq`].
+/// it stays whole. [`RareBy::Freq`] counts tokens in `text` (the calibration text and
+/// its tokenizer).
 pub fn kept_tokens(
     cfg: &ModelConfig,
     tokenizer: Option<&TokenizerFile>,
     v2: usize,
     rare_by: RareBy,
-    counts: Option<&HashMap<u32, u64>>,
+    text: Option<(&Tokenizer, &str)>,
 ) -> Result<Option<Vec<u32>>> {
     if v2 >= cfg.vocab_size {
         return Ok(None);
@@ -112,9 +113,12 @@ pub fn kept_tokens(
     let vocab = tokenizer.vocab.as_ref().map_err(|e| Error::Invalid(e.to_string()))?;
     let frequency = match rare_by {
         RareBy::Id => None,
-        RareBy::Freq => Some(counts.ok_or_else(|| Error::Invalid("--rare-by freq needs calibration text".into()))?),
+        RareBy::Freq => {
+            let (tok, text) = text.ok_or_else(|| Error::Invalid("--rare-by freq needs calibration text".into()))?;
+            Some(token_counts(tok, text)?)
+        }
     };
-    vocab.keep(v2, frequency).map(Some)
+    vocab.keep(v2, frequency.as_ref()).map(Some)
 }
 
 /// The share of `counts`' token occurrences whose token is not in `kept`: how much of

@@ -64,11 +64,7 @@ async fn prune(state: AppState, s: &Session, plan: &PrunePlan, set: &Settings, s
         (true, Some(t)) => Some(t),
         (true, None) => return Err(crate::Error::MissingFile { file: crate::tokenizer::FILE.into(), hint: "calibration tokenizes text".into() }),
     };
-    let counts = match (set.rare_by, tok) {
-        (RareBy::Freq, Some(t)) => Some(pipeline::token_counts(t, &set.text.text)?),
-        _ => None,
-    };
-    let kept = pipeline::kept_tokens(cfg, s.tokenizer.as_ref(), v2, set.rare_by, counts.as_ref())?;
+    let kept = pipeline::kept_tokens(cfg, s.tokenizer.as_ref(), v2, set.rare_by, tok.map(|t| (t, &*set.text.text)))?;
 
     let report = |phase: &str, p: Progress| {
         show.update(|sh| {

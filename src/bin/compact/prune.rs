@@ -181,11 +181,7 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
         (true, None) => bail!("{}", missing_tokenizer(&folder, "calibration tokenizes text")),
         _ => None,
     };
-    let counts = match (a.rare_by, &text, &tok) {
-        (RareBy::Freq, Some((_, text)), Some(tok)) => Some(pipeline::token_counts(tok, text)?),
-        _ => None,
-    };
-    let tokens = pipeline::kept_tokens(cfg, tokenizer.as_ref(), v2, a.rare_by, counts.as_ref())?;
+    let tokens = pipeline::kept_tokens(cfg, tokenizer.as_ref(), v2, a.rare_by, tok.as_ref().zip(text.as_ref().map(|(_, t)| t.as_str())))?;
 
     let mut calib_report = None;
     let channels = if i2 < cfg.intermediate_size {
