@@ -149,6 +149,36 @@ const CALL_TOKENS: usize = 8192;
 /// Tokens one CPU pass runs.
 const CPU_CALL_TOKENS: usize = 2048;
 
+/// The shortest context worth computing once for several sequences.
+const MIN_SHARED: usize = 16;
+
+/// Runs of consecutive sequences whose inputs start with the same tokens (the choices
+/// of one multiple-choice item), with the number of tokens they share (0 for a lone
+/// sequence). The shared part ends before every sequence's first scoring row, so each
+/// sequence keeps at least one row of its own.
+pub fn shared_prefixes(seqs: &[Scored]) -> Vec<(Range<usize>, usize)> {
+    fn input(s: &Scored) -> &[u32] {
+        &s.tokens[..s.targets.end - 1]
+    }
+    let mut groups = Vec::new();
+    let mut k = 0;
+    while k < seqs.len() {
+        let (first, mut end) = (&seqs[k], k + 1);
+        let mut shared = first.targets.start - 1;
+        while let Some(next) = seqs.get(end) {
+            let common = input(first).iter().zip(input(next)).take_while(|(a, b)| a == b).count();
+            let s = shared.min(common).min(next.targets.start - 1);
+            if s < MIN_SHARED {
+                break;
+            }
+            (shared, end) = (s, end + 1);
+        }
+        groups.push((k..end, if end > k + 1 { shared } else { 0 }));
+        k = end;
+    }
+    groups
+}
+
 /// Scores every sequence; progress counts sequences.
 pub async fn score<S: ByteSource>(
     backend: &Backend<'_>,
@@ -171,28 +201,43 @@ pub async fn score<S: ByteSource>(
     match backend {
         Backend::Cpu => {
             // Several sequences per pass (each layer's weights are read once for all),
-            // then logits only for the rows that predict a target.
+            // a context shared by consecutive sequences computed once, then logits only
+            // for the rows that predict a target.
             let d = cfg.hidden_size;
-            let mut k = 0;
-            while k < seqs.len() {
+            let groups = shared_prefixes(seqs);
+            let cost = |(r, shared): &(Range<usize>, usize)| shared + r.clone().map(|i| seqs[i].targets.end - 1 - shared).sum::<usize>();
+            let mut g = 0;
+            while g < groups.len() {
                 cancel.check()?;
-                let mut end = k + 1;
-                let mut tokens = seqs[k].targets.end - 1;
-                while end < seqs.len() && tokens + seqs[end].targets.end - 1 <= CPU_CALL_TOKENS {
-                    tokens += seqs[end].targets.end - 1;
+                let (mut end, mut tokens) = (g + 1, cost(&groups[g]));
+                while end < groups.len() && tokens + cost(&groups[end]) <= CPU_CALL_TOKENS {
+                    tokens += cost(&groups[end]);
                     end += 1;
                 }
-                let inputs: Vec<&[u32]> = seqs[k..end].iter().map(|s| &s.tokens[..s.targets.end - 1]).collect();
+                // Segments of the pass, and for every sequence its first own row.
+                let (mut segments, mut own, mut row) = (Vec::new(), Vec::new(), 0);
+                for (r, shared) in &groups[g..end] {
+                    let prefix = (*shared > 0).then(|| {
+                        segments.push(cpu::Segment { tokens: &seqs[r.start].tokens[..*shared], prefix: None });
+                        row += shared;
+                        segments.len() - 1
+                    });
+                    for i in r.clone() {
+                        let s = &seqs[i];
+                        segments.push(cpu::Segment { tokens: &s.tokens[*shared..s.targets.end - 1], prefix });
+                        own.push((i, row, *shared));
+                        row += s.targets.end - 1 - shared;
+                    }
+                }
                 let opts = cpu::ForwardOptions { logits: cpu::Logits::None, ..Default::default() };
-                let hidden = cpu::forward_batch(cfg, ck, &inputs, &opts).await?.final_hidden;
+                let hidden = cpu::forward_segments(cfg, ck, &segments, &opts).await?.final_hidden;
                 let (mut rows, mut targets) = (Vec::new(), Vec::new());
-                let mut r0 = 0;
-                for s in &seqs[k..end] {
+                for &(i, r0, shared) in &own {
+                    let s = &seqs[i];
                     for p in s.targets.clone() {
-                        rows.extend_from_slice(&hidden[(r0 + p - 1) * d..(r0 + p) * d]);
+                        rows.extend_from_slice(&hidden[(r0 + p - 1 - shared) * d..][..d]);
                         targets.push(s.tokens[p]);
                     }
-                    r0 += s.targets.end - 1;
                 }
                 let per_call = (LOGIT_BYTES / 2 / (v * 4)).max(1);
                 let mut scores = Vec::with_capacity(targets.len());
@@ -201,11 +246,11 @@ pub async fn score<S: ByteSource>(
                     scores.extend(t.iter().enumerate().map(|(r, &target)| score_row(&logits[r * v..(r + 1) * v], target)));
                 }
                 let mut next = scores.into_iter();
-                for (s, o) in seqs[k..end].iter().zip(&mut out[k..end]) {
-                    *o = next.by_ref().take(s.targets.len()).collect();
+                for &(i, ..) in &own {
+                    out[i] = next.by_ref().take(seqs[i].targets.len()).collect();
                 }
-                report(end - k, progress);
-                k = end;
+                report(groups[end - 1].0.end - groups[g].0.start, progress);
+                g = end;
             }
         }
         Backend::Gpu(gpu) => {

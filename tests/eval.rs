@@ -34,6 +34,8 @@ fn gpu_and_batched_cpu_scores_match_the_reference_logits() {
     let items = eval::parse_requests("arc_easy", &text, Some(3)).unwrap();
     let seqs = eval::requests(&tok, compact::calib::bos_of(&tok).unwrap(), &items).unwrap();
     assert!(seqs.len() >= 9 && seqs.iter().any(|s| s.tokens.len() % 8 != 0), "varied lengths exercise the padding");
+    let groups = eval::shared_prefixes(&seqs);
+    assert!(groups.iter().any(|(r, shared)| r.len() > 1 && *shared > 0), "the choices of an item share their context: {groups:?}");
     let expect: Vec<Vec<f64>> = seqs.iter().map(|s| reference(cfg, &ck, s)).collect();
     let gpu = block_on(compact::engine::gpu::Gpu::new()).expect("a GPU adapter (lavapipe here)");
     for (name, backend) in [("GPU", Backend::Gpu(&gpu)), ("CPU", Backend::Cpu)] {
@@ -46,6 +48,14 @@ fn gpu_and_batched_cpu_scores_match_the_reference_logits() {
             .fold(0.0, f64::max);
         eprintln!("{name} scorer vs reference log-likelihoods: worst relative error {worst:.2e}");
         assert!(worst < 1e-3, "{name}: {worst}");
+        if name == "CPU" {
+            // Batching and shared contexts change which rows are computed together,
+            // never the arithmetic of any row.
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            for (g, e) in got.iter().zip(&expect) {
+                assert_eq!(bits(&g.iter().map(|t| t.logprob).collect::<Vec<_>>()), bits(e), "CPU scorer vs one sequence at a time");
+            }
+        }
     }
 }
 

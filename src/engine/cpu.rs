@@ -68,12 +68,38 @@ pub async fn forward<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, token
 /// rows one after the other; [`Logits::Last`] gives one row per sequence, and the
 /// act² weights and importance cover all rows.
 pub async fn forward_batch<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, seqs: &[&[u32]], opts: &ForwardOptions<'_>) -> Result<ForwardOutput> {
+    let segments: Vec<Segment> = seqs.iter().map(|&tokens| Segment { tokens, prefix: None }).collect();
+    forward_segments(cfg, ck, &segments, opts).await
+}
+
+/// One sequence of a batched forward pass. With a `prefix` (the index of an earlier
+/// segment of the batch that has none itself), that segment's tokens come first: this
+/// one's positions continue after it and its attention sees it, exactly as if the two
+/// were one sequence, while the shared rows are computed once — several multiple-choice
+/// continuations of one context cost the context once.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment<'a> {
+    pub tokens: &'a [u32],
+    pub prefix: Option<usize>,
+}
+
+/// [`forward_batch`] over segments that may continue a shared prefix. Outputs are the
+/// segments' own rows one after the other, bit-identical to those rows of a forward
+/// pass over the prefix and the segment as one sequence.
+pub async fn forward_segments<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, segments: &[Segment<'_>], opts: &ForwardOptions<'_>) -> Result<ForwardOutput> {
     let d = cfg.hidden_size;
-    let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+    let lens: Vec<usize> = segments.iter().map(|s| s.tokens.len()).collect();
     let t: usize = lens.iter().sum();
     if lens.is_empty() || lens.contains(&0) {
         return Err(Error::Invalid("forward pass over an empty sequence".into()));
     }
+    for (i, s) in segments.iter().enumerate() {
+        if let Some(p) = s.prefix
+            && (p >= i || segments[p].prefix.is_some()) {
+                return Err(Error::Invalid(format!("segment {i} continues segment {p}, which is not an earlier segment without a prefix")));
+            }
+    }
+    let layout: Vec<(usize, Option<usize>)> = segments.iter().map(|s| (s.tokens.len(), s.prefix)).collect();
     if let Some(w) = opts.act2_weights
         && w.len() != t {
             return Err(Error::Invalid(format!("{} act² weights for {t} positions", w.len())));
@@ -81,7 +107,7 @@ pub async fn forward_batch<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>,
     ck.expect_shape(EMBED, &[cfg.vocab_size, d])?;
     let mut x = Vec::with_capacity(t * d);
     let scale = cfg.embed_scale();
-    for &id in seqs.iter().flat_map(|s| s.iter()) {
+    for &id in segments.iter().flat_map(|s| s.tokens) {
         if id as usize >= cfg.vocab_size {
             return Err(Error::Invalid(format!("token id {id} is outside the vocabulary of {}", cfg.vocab_size)));
         }
@@ -91,7 +117,7 @@ pub async fn forward_batch<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>,
     let mut out = ForwardOutput::default();
     for layer in 0..cfg.num_layers {
         let keep = opts.ffn_keep.map(|k| k[layer].as_slice());
-        let imp = layer_forward(cfg, ck, layer, &mut x, &lens, opts.act2_weights, keep).await?;
+        let imp = layer_forward(cfg, ck, layer, &mut x, &layout, opts.act2_weights, keep).await?;
         if let Some(imp) = imp {
             out.importance.push(imp);
         }
@@ -163,7 +189,7 @@ async fn layer_forward<S: ByteSource>(
     ck: &Checkpoint<S>,
     l: usize,
     x: &mut [f32],
-    lens: &[usize],
+    segments: &[(usize, Option<usize>)],
     act2_weights: Option<&[f32]>,
     ffn_keep: Option<&[u32]>,
 ) -> Result<Option<Vec<f64>>> {
@@ -194,13 +220,15 @@ async fn layer_forward<S: ByteSource>(
     }
     let inv_freq = cfg.rope_for(l).inv_freq(hd);
     let mut a = Vec::with_capacity(t * q_dim);
-    let mut r0 = 0;
-    for &n in lens {
-        let (q, k, v) = (&mut q[r0 * q_dim..(r0 + n) * q_dim], &mut k[r0 * kv_dim..(r0 + n) * kv_dim], &v[r0 * kv_dim..(r0 + n) * kv_dim]);
-        rope(q, n, cfg.num_heads, hd, &inv_freq);
-        rope(k, n, cfg.num_kv_heads, hd, &inv_freq);
-        a.extend(attention(q, k, v, n, cfg.num_heads, cfg.num_kv_heads, hd, cfg.attn_scale, cfg.window_for(l)));
-        r0 += n;
+    let starts: Vec<usize> = segments.iter().scan(0, |r, &(n, _)| Some(std::mem::replace(r, *r + n))).collect();
+    for (&(n, prefix), &r0) in segments.iter().zip(&starts) {
+        // Rows of the prefix (already rotated: it is an earlier segment), then our own.
+        let (p0, past) = prefix.map_or((r0, 0), |p| (starts[p], segments[p].0));
+        rope(&mut q[r0 * q_dim..(r0 + n) * q_dim], n, past, cfg.num_heads, hd, &inv_freq);
+        rope(&mut k[r0 * kv_dim..(r0 + n) * kv_dim], n, past, cfg.num_kv_heads, hd, &inv_freq);
+        let rows = |m: &[f32]| [&m[p0 * kv_dim..(p0 + past) * kv_dim], &m[r0 * kv_dim..(r0 + n) * kv_dim]].concat();
+        let (k, v) = (rows(&k), rows(&v));
+        a.extend(attention(&q[r0 * q_dim..(r0 + n) * q_dim], &k, &v, n, past, cfg.num_heads, cfg.num_kv_heads, hd, cfg.attn_scale, cfg.window_for(l)));
     }
     let mut o = matmul(&a, t, &load(names::attn(l, "o_proj", "weight"), vec![d, q_dim]).await?, d, q_dim);
     if gemma {
@@ -264,17 +292,18 @@ fn add_into(x: &mut [f32], y: &[f32]) {
     }
 }
 
-/// Rotates each head of `x` (`T × heads·hd`) in the half-split layout: pairs
-/// (j, j + hd/2) are rotated by position · inv_freq[j].
-pub fn rope(x: &mut [f32], t: usize, heads: usize, hd: usize, inv_freq: &[f64]) {
+/// Rotates each head of `x` (`T × heads·hd`, positions `start..start + T`) in the
+/// half-split layout: pairs (j, j + hd/2) are rotated by position · inv_freq[j].
+pub fn rope(x: &mut [f32], t: usize, start: usize, heads: usize, hd: usize, inv_freq: &[f64]) {
     let half = hd / 2;
-    for pos in 0..t {
+    for row in 0..t {
+        let pos = start + row;
         let angles: Vec<(f32, f32)> = inv_freq.iter().map(|&f| {
             let a = pos as f64 * f;
             (a.cos() as f32, a.sin() as f32)
         }).collect();
         for h in 0..heads {
-            let base = pos * heads * hd + h * hd;
+            let base = row * heads * hd + h * hd;
             for (j, &(c, s)) in angles.iter().enumerate() {
                 let (a, b) = (x[base + j], x[base + j + half]);
                 x[base + j] = a * c - b * s;
@@ -284,16 +313,17 @@ pub fn rope(x: &mut [f32], t: usize, heads: usize, hd: usize, inv_freq: &[f64]) 
     }
 }
 
-/// Causal grouped-query attention. `q` is `T × H·hd`, `k`/`v` are `T × KV·hd`; query
+/// Causal grouped-query attention of `T` queries at positions `past..past + T` over
+/// keys at `0..past + T`. `q` is `T × H·hd`, `k`/`v` are `(past + T) × KV·hd`; query
 /// head h reads kv head h / (H/KV). With a window w, position i sees j when i − j < w.
 #[allow(clippy::too_many_arguments)]
-pub fn attention(q: &[f32], k: &[f32], v: &[f32], t: usize, heads: usize, kv_heads: usize, hd: usize, scale: f32, window: Option<usize>) -> Vec<f32> {
+pub fn attention(q: &[f32], k: &[f32], v: &[f32], t: usize, past: usize, heads: usize, kv_heads: usize, hd: usize, scale: f32, window: Option<usize>) -> Vec<f32> {
     // Heads are independent: each worker takes a contiguous range of them (same
     // arithmetic per head, so the result does not depend on the number of workers).
     split_columns(t, heads, hd, |h0, h1| {
         let mut part = vec![0f32; t * (h1 - h0) * hd];
         for h in h0..h1 {
-            attention_head(q, k, v, t, heads, kv_heads, hd, scale, window, h, &mut part, h - h0, h1 - h0);
+            attention_head(q, k, v, t, past, heads, kv_heads, hd, scale, window, h, &mut part, h - h0, h1 - h0);
         }
         part
     })
@@ -306,6 +336,7 @@ fn attention_head(
     k: &[f32],
     v: &[f32],
     t: usize,
+    past: usize,
     heads: usize,
     kv_heads: usize,
     hd: usize,
@@ -318,23 +349,24 @@ fn attention_head(
 ) {
     let g = h / (heads / kv_heads);
     let (q_stride, kv_stride) = (heads * hd, kv_heads * hd);
-    let mut scores = vec![0f32; t];
+    let mut scores = vec![0f32; past + t];
     for i in 0..t {
-        let first = window.map_or(0, |w| (i + 1).saturating_sub(w));
+        let pos = past + i;
+        let first = window.map_or(0, |w| (pos + 1).saturating_sub(w));
         let qi = &q[i * q_stride + h * hd..][..hd];
         let mut max = f32::NEG_INFINITY;
-        for j in first..=i {
+        for j in first..=pos {
             let s = dot(qi, &k[j * kv_stride + g * hd..][..hd]) * scale;
             scores[j] = s;
             max = max.max(s);
         }
         let mut sum = 0f32;
-        for s in &mut scores[first..=i] {
+        for s in &mut scores[first..=pos] {
             *s = (*s - max).exp();
             sum += *s;
         }
         let o = &mut out[(i * of + slot) * hd..][..hd];
-        for j in first..=i {
+        for j in first..=pos {
             let p = scores[j] / sum;
             for (acc, &vv) in o.iter_mut().zip(&v[j * kv_stride + g * hd..][..hd]) {
                 *acc += p * vv;
@@ -531,12 +563,36 @@ mod tests {
         let (t, heads, kv_heads, hd) = (5, 6, 2, 4);
         let f = |n: usize, s: f32| (0..n).map(|i| (i as f32 * s).sin()).collect::<Vec<f32>>();
         let (q, k, v) = (f(t * heads * hd, 0.3), f(t * kv_heads * hd, 0.7), f(t * kv_heads * hd, 1.1));
-        let got = attention(&q, &k, &v, t, heads, kv_heads, hd, 0.5, Some(3));
+        let got = attention(&q, &k, &v, t, 0, heads, kv_heads, hd, 0.5, Some(3));
         let mut want = vec![0f32; t * heads * hd];
         for h in 0..heads {
-            attention_head(&q, &k, &v, t, heads, kv_heads, hd, 0.5, Some(3), h, &mut want, h, heads);
+            attention_head(&q, &k, &v, t, 0, heads, kv_heads, hd, 0.5, Some(3), h, &mut want, h, heads);
         }
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn attention_after_a_prefix_is_the_tail_of_one_pass() {
+        let (t, past, heads, kv_heads, hd) = (3, 5, 4, 2, 4);
+        let f = |n: usize, s: f32| (0..n).map(|i| (i as f32 * s).sin()).collect::<Vec<f32>>();
+        let n = past + t;
+        let (q, k, v) = (f(n * heads * hd, 0.3), f(n * kv_heads * hd, 0.7), f(n * kv_heads * hd, 1.1));
+        for window in [None, Some(3)] {
+            let full = attention(&q, &k, &v, n, 0, heads, kv_heads, hd, 0.5, window);
+            let tail = attention(&q[past * heads * hd..], &k, &v, t, past, heads, kv_heads, hd, 0.5, window);
+            assert_eq!(tail, full[past * heads * hd..], "window {window:?}");
+        }
+    }
+
+    #[test]
+    fn rope_from_a_start_position_is_the_tail_of_one_pass() {
+        let (t, start, heads, hd) = (2, 3, 2, 4);
+        let inv = [0.9, 0.1];
+        let mut full: Vec<f32> = (0..(start + t) * heads * hd).map(|i| (i as f32 * 0.5).cos()).collect();
+        let mut tail = full[start * heads * hd..].to_vec();
+        rope(&mut full, start + t, 0, heads, hd, &inv);
+        rope(&mut tail, t, start, heads, hd, &inv);
+        assert_eq!(tail, full[start * heads * hd..]);
     }
 
     #[test]
@@ -546,16 +602,16 @@ mod tests {
         let q = vec![0f32; t * hd];
         let k = vec![0f32; t * hd];
         let v: Vec<f32> = (0..t).flat_map(|i| [i as f32, 0.0]).collect();
-        let full = attention(&q, &k, &v, t, 1, 1, hd, 1.0, None);
+        let full = attention(&q, &k, &v, t, 0, 1, 1, hd, 1.0, None);
         assert_eq!((0..t).map(|i| full[i * hd]).collect::<Vec<_>>(), [0.0, 0.5, 1.0, 1.5]);
-        let win = attention(&q, &k, &v, t, 1, 1, hd, 1.0, Some(2));
+        let win = attention(&q, &k, &v, t, 0, 1, 1, hd, 1.0, Some(2));
         assert_eq!((0..t).map(|i| win[i * hd]).collect::<Vec<_>>(), [0.0, 0.5, 1.5, 2.5]);
     }
 
     #[test]
     fn rope_rotates_pairs_half_apart() {
         let mut x = vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]; // T = 2, hd = 4
-        rope(&mut x, 2, 1, 4, &[std::f64::consts::FRAC_PI_2, 0.0]);
+        rope(&mut x, 2, 0, 1, 4, &[std::f64::consts::FRAC_PI_2, 0.0]);
         assert_eq!(&x[..4], &[1.0, 0.0, 0.0, 0.0], "position 0 is not rotated");
         assert!((x[4]).abs() < 1e-6 && (x[6] - 1.0).abs() < 1e-6, "{x:?}");
     }

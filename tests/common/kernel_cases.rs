@@ -124,7 +124,7 @@ pub async fn rope(gpu: &Gpu) {
     let mut want = Vec::new();
     for w in 0..windows {
         let mut part = x[w * t * heads * hd..(w + 1) * t * heads * hd].to_vec();
-        cpu::rope(&mut part, t, heads, hd, &inv);
+        cpu::rope(&mut part, t, 0, heads, hd, &inv);
         want.extend(part);
     }
     let (xb, tb) = (gpu.upload_f32("x", &x).unwrap(), gpu.upload_f32("table", &table).unwrap());
@@ -157,7 +157,7 @@ pub async fn attention(gpu: &Gpu) {
         let mut want = Vec::new();
         for w in 0..windows {
             let sl = |a: &[f32], width: usize| a[w * t * width..(w + 1) * t * width].to_vec();
-            want.extend(cpu::attention(&sl(&q, heads * hd), &sl(&k, kv * hd), &sl(&v, kv * hd), t, heads, kv, hd, scale, window));
+            want.extend(cpu::attention(&sl(&q, heads * hd), &sl(&k, kv * hd), &sl(&v, kv * hd), t, 0, heads, kv, hd, scale, window));
         }
         let (qb, kb, vb) = (gpu.upload_f32("q", &q).unwrap(), gpu.upload_f32("k", &k).unwrap(), gpu.upload_f32("v", &v).unwrap());
         let out = gpu.storage("out", (rows * heads * hd * 4) as u64).unwrap();
