@@ -10,17 +10,11 @@
 #
 # Writes results/NAME-sweepRATIO-limitLIMIT/*.json (resumable) and prints the table.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-cd "$ROOT"
 NAME="$1" RATIO="$2" LIMIT="$3" BACKEND="${4:-gpu}"
 shift 4 || shift $#
-C="${COMPACT_BIN:-target/release/compact}"
-D="$COMPACT_CACHE/models/$NAME"
 OUT="results/$NAME-sweep$RATIO-limit$LIMIT"
-WORK="$COMPACT_CACHE/sweep/$NAME"
-mkdir -p "$OUT" "$WORK"
-[[ -n "${COMPACT_BIN:-}" ]] || cargo build --release --quiet --bin compact
-bash scripts/fetch-eval.sh
+WORK_NAME="sweep/$NAME"
+source "$(dirname "${BASH_SOURCE[0]}")/measure-lib.sh"
 # I' for a given V': the largest multiple of 32 that still removes RATIO.
 ffn_for() {
   "$C" inspect "$D" --json | python3 -c '
@@ -31,12 +25,9 @@ need = math.ceil(r * d["total"]) - (d["vocab_size"] - v2) * per_row
 drop = max(0, math.ceil(need / per_ch))
 print((d["intermediate_size"] - drop) // 32 * 32)' "$1" "$RATIO"
 }
-[[ -f "$OUT/dense.eval.json" ]] || "$C" eval --model "$D" --limit "$LIMIT" --backend "$BACKEND" --json "$OUT/dense.eval.json"
+evaluate dense "$D"
 for v in "$@"; do
   i="$(ffn_for "$v")"
-  key="v$v-i$i"
-  [[ -f "$OUT/$key.report.json" ]] || "$C" prune --model "$D" --out "$WORK/$key" --force --backend "$BACKEND" --vocab "$v" --ffn "$i" --report "$OUT/$key.report.json"
-  [[ -f "$OUT/$key.eval.json" ]] || "$C" eval --model "$WORK/$key" --limit "$LIMIT" --backend "$BACKEND" --json "$OUT/$key.eval.json"
-  [[ -f "$OUT/$key.ppl.json" ]] || "$C" eval --model "$WORK/$key" --dense "$D" --tasks none --backend "$BACKEND" --json "$OUT/$key.ppl.json"
+  prune "v$v-i$i" --vocab "$v" --ffn "$i"
 done
 python3 scripts/results-table.py "$OUT"

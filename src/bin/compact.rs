@@ -233,6 +233,9 @@ mod cli {
             if with_cpu {
                 let (blocked, plain) = compact::engine::bench::cpu_matmul_gflops(M, i, d);
                 println!("  CPU reference matmul, gate/up_proj: {blocked:.1} GFLOP/s ({:.1}× the row-by-row dot loop on one core, {plain:.1})", blocked / plain);
+                if blocked > peak {
+                    println!("  note: this adapter's own FMA peak ({peak:.1} GFLOP/s) is below what the CPU reference's matmul reaches, so no kernel on it can make GPU calibration faster than the CPU path here");
+                }
             }
             let g = attention_gflops(&gpu, 1, seq_len, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim).await?;
             println!("  attention kernel, {} heads × {seq_len} positions: {g:.1} GFLOP/s  {:5.1}% of peak", cfg.num_heads, 100.0 * g / peak);
