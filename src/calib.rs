@@ -16,6 +16,37 @@ pub const BUILTIN: &str = include_str!("../data/calibration/as_you_like_it.txt")
 /// How the built-in text is named in reports.
 pub const BUILTIN_NAME: &str = "built-in text (Shakespeare, As You Like It; public domain)";
 
+/// A calibration text that ships with the app and the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Builtin {
+    /// What `--calib` takes.
+    pub key: &'static str,
+    /// How reports name it.
+    pub name: &'static str,
+    /// A short label for buttons.
+    pub label: &'static str,
+    pub text: &'static str,
+}
+
+/// The built-in texts: English prose (the default), and Python source for code models
+/// (ten modules of the Python 3.11 standard library, PSF licence; source and licence
+/// in `data/calibration/SOURCE.md`). Calibrate on text like the model's use: a code
+/// model calibrated on a play loses what makes it write code.
+pub const BUILTINS: [Builtin; 2] = [
+    Builtin { key: "builtin", name: BUILTIN_NAME, label: "Built-in prose", text: BUILTIN },
+    Builtin {
+        key: "builtin-code",
+        name: "built-in code (Python 3.11 standard library modules; PSF licence)",
+        label: "Built-in code (Python)",
+        text: include_str!("../data/calibration/python_stdlib.py.txt"),
+    },
+];
+
+/// The built-in text `--calib KEY` names, if any.
+pub fn builtin(key: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.key == key)
+}
+
 /// Default number of windows (the paper found 16 samples enough).
 pub const DEFAULT_SAMPLES: usize = 16;
 
@@ -167,8 +198,9 @@ mod tests {
     }
 
     #[test]
-    fn builtin_text_is_long_enough() {
-        // ~3.6 bytes per token for English BPE: 16 × 512 tokens need ~30 KB.
-        assert!(BUILTIN.len() > 100_000);
+    fn builtin_texts_are_found_by_key() {
+        assert_eq!(builtin("builtin").map(|b| b.text), Some(BUILTIN));
+        assert!(builtin("builtin-code").is_some_and(|b| b.text.contains("def heappush(")));
+        assert!(builtin("calib.txt").is_none());
     }
 }

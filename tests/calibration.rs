@@ -100,3 +100,15 @@ fn default_calibration_stays_out_of_the_held_out_half() {
         assert!(used <= first_half, "{name}: calibration reaches into the held-out half");
     }
 }
+
+#[test]
+fn every_builtin_text_holds_the_default_windows() {
+    for name in ["smollm2-135m", "qwen2.5-0.5b", "gemma3-270m"] {
+        let (_, _, tok) = open(&fixture(name));
+        for b in &calib::BUILTINS {
+            let w = calib::windows(&tok, b.text, calib::DEFAULT_SAMPLES, calib::DEFAULT_SEQ_LEN).unwrap();
+            eprintln!("{name}, {}: {} tokens", b.key, w.text_tokens);
+            assert_eq!(w.windows, calib::DEFAULT_SAMPLES, "{name}, {}", b.key);
+        }
+    }
+}

@@ -92,8 +92,8 @@ pub struct CalibText {
 }
 
 impl CalibText {
-    fn builtin() -> Self {
-        Self { name: crate::calib::BUILTIN_NAME.into(), text: crate::calib::BUILTIN.into() }
+    fn builtin(b: &crate::calib::Builtin) -> Self {
+        Self { name: b.name.into(), text: b.text.into() }
     }
 }
 
@@ -114,7 +114,7 @@ impl AppState {
         Self {
             load: RwSignal::new_local(LoadState::Idle),
             plan: RwSignal::new(None),
-            text: RwSignal::new(CalibText::builtin()),
+            text: RwSignal::new(CalibText::builtin(&crate::calib::BUILTINS[0])),
             outcome: RwSignal::new_local(None),
             gpu: StoredValue::new_local(None),
         }

@@ -217,7 +217,9 @@ pub fn RunStep() -> impl IntoView {
                 <p>"Using: " <strong id="calib-name">{move || state.text.with(|t| t.name.clone())}</strong>
                     {move || state.text.with(|t| format!(" ({:.0} KB)", t.text.len() as f64 / 1e3))}</p>
                 <div class="buttons">
-                    <button class="button" on:click=move |_| state.text.set(CalibText::builtin())>"Built-in text"</button>
+                    {crate::calib::BUILTINS.iter().map(|b| view! {
+                        <button class="button" id=format!("calib-{}", b.key) on:click=move |_| state.text.set(CalibText::builtin(b))>{b.label}</button>
+                    }).collect_view()}
                     <label class="button">"Text file (.txt, .jsonl)…" <input id="calib-file" type="file" accept=".txt,.jsonl,.md,text/plain" on:change=on_file/></label>
                 </div>
                 <textarea id="calib-paste" rows="3" placeholder="…or paste text here" aria-label="calibration text to paste"

@@ -44,7 +44,8 @@ pub struct PruneArgs {
     #[arg(long)]
     pub channels_from: Option<PathBuf>,
     /// Calibration text for channel importance: `builtin` (the default; a public-domain
-    /// play), a UTF-8 `.txt` file, or `.jsonl` with a "text" field per line. It is
+    /// play), `builtin-code` (Python source, for code models), a UTF-8 `.txt` file, or
+    /// `.jsonl` with a "text" field per line. It is
     /// tokenized without special tokens; each window is the tokenizer's BOS (only if
     /// its post-processor adds one, e.g. Llama-3, Gemma-3) followed by consecutive
     /// text tokens, --seq-len tokens in all; the first --samples non-overlapping
@@ -134,8 +135,8 @@ struct Phases {
 
 /// Calibration text: its name in reports and the text.
 fn calibration_text(arg: &str) -> Result<(String, String)> {
-    if arg == "builtin" {
-        return Ok((calib::BUILTIN_NAME.to_string(), calib::BUILTIN.to_string()));
+    if let Some(b) = calib::builtin(arg) {
+        return Ok((b.name.to_string(), b.text.to_string()));
     }
     let path = Path::new(arg);
     let bytes = std::fs::read(path).with_context(|| format!("cannot read the calibration text {}", path.display()))?;
