@@ -201,6 +201,11 @@ test('keyboard only: a run starts and is cancelled, and the page says so', async
     await page.locator('#gpu-status .ok').waitFor({ timeout: 120000 });
     await page.locator('button.demo[data-model="smollm2-135m"]').click();
     await page.locator('#run-button').waitFor();
+    // The built-in texts: code for code models, prose by default.
+    await page.locator('#calib-builtin-code').click();
+    assert.match(await page.locator('#calib-name').textContent(), /Python/);
+    await page.locator('#calib-builtin').click();
+    assert.match(await page.locator('#calib-name').textContent(), /Shakespeare/);
     // Keyboard only: Tab reaches the run button, Enter starts, Space on Cancel stops.
     let tabs = 0;
     while (await page.evaluate(() => document.activeElement?.id) !== 'run-button') {
