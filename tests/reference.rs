@@ -46,6 +46,31 @@ fn smollm2_greedy_continuation_is_sensible() {
 }
 
 #[test]
+fn cached_steps_equal_passes_over_the_whole_sequence() {
+    // Generation runs one token at a time against a KV cache; every step's logits must
+    // be those of a forward pass over the whole sequence so far, to the bit (Gemma too:
+    // q/k norms, per-layer RoPE bases, sliding-window layers).
+    for name in ["smollm2-135m", "gemma3-270m"] {
+        let (info, ck, tok) = open(&fixture(name));
+        let cfg = &info.config;
+        let ids = compact::tokenizer::encode(&tok, "The quick brown fox jumps over the lazy").unwrap();
+        let opts = cpu::ForwardOptions::default();
+        let mut cache = cpu::KvCache::default();
+        let first = ids.len() - 3;
+        let mut got = vec![block_on(cpu::forward_cached(cfg, &ck, &ids[..first], &mut cache, &opts)).unwrap().logits];
+        for &id in &ids[first..] {
+            got.push(block_on(cpu::forward_cached(cfg, &ck, &[id], &mut cache, &opts)).unwrap().logits);
+        }
+        assert_eq!(cache.len(cfg), ids.len());
+        for (step, end) in (first..=ids.len()).enumerate() {
+            let want = block_on(cpu::forward(cfg, &ck, &ids[..end], &opts)).unwrap().logits;
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert!(bits(&got[step]) == bits(&want), "{name}: step {step} (after {end} tokens) differs from the whole pass");
+        }
+    }
+}
+
+#[test]
 fn qwen2_logits_match_transformers() {
     check_against_golden("qwen2.5-0.5b");
 }

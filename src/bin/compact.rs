@@ -193,7 +193,7 @@ mod cli {
         let new = cpu::generate_greedy(&info.config, &ck, &ids, max_tokens, &stop).await?;
         let secs = start.elapsed().as_secs_f64();
         println!("{prompt}\x1b[1m{}\x1b[0m", compact::tokenizer::decode(&tok, &new)?);
-        eprintln!("{} prompt tokens, {} new tokens in {secs:.1} s (CPU reference, no KV cache)", ids.len(), new.len());
+        eprintln!("{} prompt tokens, {} new tokens in {secs:.1} s (CPU reference, KV cache)", ids.len(), new.len());
         Ok(())
     }
 

@@ -87,6 +87,32 @@ pub struct Segment<'a> {
 /// segments' own rows one after the other, bit-identical to those rows of a forward
 /// pass over the prefix and the segment as one sequence.
 pub async fn forward_segments<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, segments: &[Segment<'_>], opts: &ForwardOptions<'_>) -> Result<ForwardOutput> {
+    run(cfg, ck, segments, None, opts).await
+}
+
+/// Keys and values (RoPE applied) of every position a sequence has seen, per layer, so
+/// that generation runs one new token at a time instead of the whole sequence again.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+impl KvCache {
+    /// Positions held.
+    pub fn len(&self, cfg: &ModelConfig) -> usize {
+        self.layers.first().map_or(0, |(k, _)| k.len() / cfg.kv_dim())
+    }
+}
+
+/// Runs `tokens` as the continuation of the positions in `cache` (from position 0 when
+/// it is empty) and appends their keys and values to it. Rows are bit-identical to the
+/// same rows of [`forward`] over the whole sequence.
+pub async fn forward_cached<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, tokens: &[u32], cache: &mut KvCache, opts: &ForwardOptions<'_>) -> Result<ForwardOutput> {
+    cache.layers.resize_with(cfg.num_layers, Default::default);
+    run(cfg, ck, &[Segment { tokens, prefix: None }], Some(cache), opts).await
+}
+
+async fn run<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, segments: &[Segment<'_>], mut cache: Option<&mut KvCache>, opts: &ForwardOptions<'_>) -> Result<ForwardOutput> {
     let d = cfg.hidden_size;
     let lens: Vec<usize> = segments.iter().map(|s| s.tokens.len()).collect();
     let t: usize = lens.iter().sum();
@@ -116,8 +142,8 @@ pub async fn forward_segments<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<
 
     let mut out = ForwardOutput::default();
     for layer in 0..cfg.num_layers {
-        let keep = opts.ffn_keep.map(|k| k[layer].as_slice());
-        let imp = layer_forward(cfg, ck, layer, &mut x, &layout, opts.act2_weights, keep).await?;
+        let past = cache.as_mut().map(|c| &mut c.layers[layer]);
+        let imp = layer_forward(cfg, ck, layer, &mut x, &layout, past, opts).await?;
         if let Some(imp) = imp {
             out.importance.push(imp);
         }
@@ -144,19 +170,21 @@ pub async fn forward_segments<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<
 }
 
 /// Greedy decoding on the reference path: appends up to `max_new` arg-max tokens to
-/// `prompt`, stopping after any of `stop`. Recomputes the whole sequence per token
-/// (no KV cache): simple and exact, meant for short checks.
+/// `prompt`, stopping after any of `stop`. The prompt runs once, then one token per
+/// step against a [`KvCache`] (each step still streams every layer's weights).
 pub async fn generate_greedy<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, prompt: &[u32], max_new: usize, stop: &[u32]) -> Result<Vec<u32>> {
-    let mut ids = prompt.to_vec();
-    for _ in 0..max_new {
-        let out = forward(cfg, ck, &ids, &ForwardOptions::default()).await?;
+    let mut cache = KvCache::default();
+    let (mut new, mut input) = (Vec::new(), prompt.to_vec());
+    while new.len() < max_new {
+        let out = forward_cached(cfg, ck, &input, &mut cache, &ForwardOptions::default()).await?;
         let next = argmax(&out.logits) as u32;
-        ids.push(next);
+        new.push(next);
         if stop.contains(&next) {
             break;
         }
+        input = vec![next];
     }
-    Ok(ids[prompt.len()..].to_vec())
+    Ok(new)
 }
 
 /// Index of the largest value (the first on ties).
@@ -190,9 +218,10 @@ async fn layer_forward<S: ByteSource>(
     l: usize,
     x: &mut [f32],
     segments: &[(usize, Option<usize>)],
-    act2_weights: Option<&[f32]>,
-    ffn_keep: Option<&[u32]>,
+    cache: Option<&mut (Vec<f32>, Vec<f32>)>,
+    opts: &ForwardOptions<'_>,
 ) -> Result<Option<Vec<f64>>> {
+    let (act2_weights, ffn_keep) = (opts.act2_weights, opts.ffn_keep.map(|k| k[l].as_slice()));
     let (d, i_dim, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim);
     let (q_dim, kv_dim) = (cfg.q_dim(), cfg.kv_dim());
     let (eps, off) = (cfg.rms_norm_eps as f32, cfg.norm_offset());
@@ -219,17 +248,32 @@ async fn layer_forward<S: ByteSource>(
         rms_norm_rows(&mut k, &load(format!("model.layers.{l}.self_attn.k_norm.weight"), vec![hd]).await?, eps, off);
     }
     let inv_freq = cfg.rope_for(l).inv_freq(hd);
-    let mut a = Vec::with_capacity(t * q_dim);
-    let starts: Vec<usize> = segments.iter().scan(0, |r, &(n, _)| Some(std::mem::replace(r, *r + n))).collect();
-    for (&(n, prefix), &r0) in segments.iter().zip(&starts) {
-        // Rows of the prefix (already rotated: it is an earlier segment), then our own.
-        let (p0, past) = prefix.map_or((r0, 0), |p| (starts[p], segments[p].0));
-        rope(&mut q[r0 * q_dim..(r0 + n) * q_dim], n, past, cfg.num_heads, hd, &inv_freq);
-        rope(&mut k[r0 * kv_dim..(r0 + n) * kv_dim], n, past, cfg.num_kv_heads, hd, &inv_freq);
-        let rows = |m: &[f32]| [&m[p0 * kv_dim..(p0 + past) * kv_dim], &m[r0 * kv_dim..(r0 + n) * kv_dim]].concat();
-        let (k, v) = (rows(&k), rows(&v));
-        a.extend(attention(&q[r0 * q_dim..(r0 + n) * q_dim], &k, &v, n, past, cfg.num_heads, cfg.num_kv_heads, hd, cfg.attn_scale, cfg.window_for(l)));
-    }
+    let (window, heads, kv_heads, scale) = (cfg.window_for(l), cfg.num_heads, cfg.num_kv_heads, cfg.attn_scale);
+    let a = match cache {
+        // One segment continuing the cached positions.
+        Some((past_k, past_v)) => {
+            let past = past_k.len() / kv_dim;
+            rope(&mut q, t, past, heads, hd, &inv_freq);
+            rope(&mut k, t, past, kv_heads, hd, &inv_freq);
+            past_k.extend_from_slice(&k);
+            past_v.extend_from_slice(&v);
+            attention(&q, past_k, past_v, t, past, heads, kv_heads, hd, scale, window)
+        }
+        None => {
+            let mut a = Vec::with_capacity(t * q_dim);
+            let starts: Vec<usize> = segments.iter().scan(0, |r, &(n, _)| Some(std::mem::replace(r, *r + n))).collect();
+            for (&(n, prefix), &r0) in segments.iter().zip(&starts) {
+                // Rows of the prefix (already rotated: it is an earlier segment), then our own.
+                let (p0, past) = prefix.map_or((r0, 0), |p| (starts[p], segments[p].0));
+                rope(&mut q[r0 * q_dim..(r0 + n) * q_dim], n, past, heads, hd, &inv_freq);
+                rope(&mut k[r0 * kv_dim..(r0 + n) * kv_dim], n, past, kv_heads, hd, &inv_freq);
+                let rows = |m: &[f32]| [&m[p0 * kv_dim..(p0 + past) * kv_dim], &m[r0 * kv_dim..(r0 + n) * kv_dim]].concat();
+                let (k, v) = (rows(&k), rows(&v));
+                a.extend(attention(&q[r0 * q_dim..(r0 + n) * q_dim], &k, &v, n, past, heads, kv_heads, hd, scale, window));
+            }
+            a
+        }
+    };
     let mut o = matmul(&a, t, &load(names::attn(l, "o_proj", "weight"), vec![d, q_dim]).await?, d, q_dim);
     if gemma {
         rms_norm_rows(&mut o, &load(names::layer_norm(l, "post_attention_layernorm"), vec![d]).await?, eps, off);
