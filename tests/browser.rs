@@ -116,3 +116,22 @@ async fn calibration_in_the_browser_matches_the_reference() {
     assert!(worst < 1e-3, "importance differs by {worst:.2e}");
     assert!(memory < 256 << 20, "wasm memory grew to {memory} bytes");
 }
+
+/// The CPU reference in wasm (the app's device when there is no WebGPU): the blocked
+/// matmul sums exactly like `dot` here too, and its throughput is printed next to the
+/// plain loop's (build with --release for meaningful figures).
+#[wasm_bindgen_test]
+fn cpu_matmul_in_wasm_is_exact_and_timed() {
+    use compact::engine::cpu;
+    let (t, n, k) = (7, 133, 29);
+    let x: Vec<f32> = (0..t * k).map(|i| (i as f32 * 0.37).sin()).collect();
+    let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
+    let y = cpu::matmul(&x, t, &w, n, k);
+    for r in 0..t {
+        for o in 0..n {
+            assert_eq!(y[r * n + o].to_bits(), cpu::dot(&x[r * k..(r + 1) * k], &w[o * k..(o + 1) * k]).to_bits(), "({r}, {o})");
+        }
+    }
+    let (blocked, plain) = compact::engine::bench::cpu_matmul_gflops(64, 1536, 576);
+    console_log!("wasm CPU matmul 64 × 1536 × 576: {blocked:.2} GFLOP/s, plain dot loop {plain:.2} GFLOP/s");
+}

@@ -515,6 +515,15 @@ fn matmul_block(x: &[f32], t: usize, w: &[f32], n: usize, k: usize, y: &mut [f32
 
 /// Four rows times two outputs at once, each summed in [`dot`]'s order: every x
 /// chunk is loaded once for both outputs and every weight chunk once for four rows.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn dots_4x2(x: [&[f32]; 4], w: [&[f32]; 2], k: usize) -> [[f32; 2]; 4] {
+    dots_4x2_simd128(x, w, k)
+}
+
+/// Four rows times two outputs at once, each summed in [`dot`]'s order: every x
+/// chunk is loaded once for both outputs and every weight chunk once for four rows.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline(always)]
 fn dots_4x2(x: [&[f32]; 4], w: [&[f32]; 2], k: usize) -> [[f32; 2]; 4] {
     #[cfg(target_arch = "x86_64")]
@@ -559,6 +568,52 @@ fn dots_4x2_avx2(x: [&[f32]; 4], w: [&[f32]; 2], k: usize) -> [[f32; 2]; 4] {
             let mut lanes = [0f32; 8];
             // SAFETY: `lanes` holds 8 floats.
             unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r][j]) };
+            let tail: f32 = x[r][full..k].iter().zip(&w[j][full..k]).map(|(a, b)| a * b).sum();
+            out[r][j] = lanes.iter().sum::<f32>() + tail;
+        }
+    }
+    out
+}
+
+/// [`dots_4x2`] in WebAssembly SIMD: [`dot`]'s eight lane accumulators are two
+/// 4-lane vectors (lanes 0–3, then 4–7), summed in the same order, so results are
+/// bit-identical (wasm SIMD has no fused multiply-add).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn dots_4x2_simd128(x: [&[f32]; 4], w: [&[f32]; 2], k: usize) -> [[f32; 2]; 4] {
+    use std::arch::wasm32::{f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, v128, v128_load};
+    let m = k / 8;
+    assert!(x.iter().chain(&w).all(|s| s.len() >= k));
+    let load = |s: &[f32], at: usize| {
+        // SAFETY: 4 floats at `at` lie inside `s` (at + 4 ≤ m·8 ≤ k ≤ len); wasm loads need no alignment.
+        unsafe { v128_load(s.as_ptr().add(at) as *const v128) }
+    };
+    let mut acc = [[[f32x4_splat(0.0); 2]; 2]; 4];
+    for i in 0..m {
+        let ws = [0, 1].map(|j| [load(w[j], i * 8), load(w[j], i * 8 + 4)]);
+        for (r, row) in acc.iter_mut().enumerate() {
+            let xs = [load(x[r], i * 8), load(x[r], i * 8 + 4)];
+            for (j, a) in row.iter_mut().enumerate() {
+                for h in 0..2 {
+                    a[h] = f32x4_add(a[h], f32x4_mul(xs[h], ws[j][h]));
+                }
+            }
+        }
+    }
+    let full = m * 8;
+    let mut out = [[0f32; 2]; 4];
+    for r in 0..4 {
+        for j in 0..2 {
+            let [lo, hi] = acc[r][j];
+            let lanes = [
+                f32x4_extract_lane::<0>(lo),
+                f32x4_extract_lane::<1>(lo),
+                f32x4_extract_lane::<2>(lo),
+                f32x4_extract_lane::<3>(lo),
+                f32x4_extract_lane::<0>(hi),
+                f32x4_extract_lane::<1>(hi),
+                f32x4_extract_lane::<2>(hi),
+                f32x4_extract_lane::<3>(hi),
+            ];
             let tail: f32 = x[r][full..k].iter().zip(&w[j][full..k]).map(|(a, b)| a * b).sum();
             out[r][j] = lanes.iter().sum::<f32>() + tail;
         }
