@@ -133,9 +133,13 @@ pub fn mask(tokens: &[u32], kept: Option<&[u32]>) -> Vec<f32> {
 pub enum Backend<'a> {
     /// The GPU engine (WebGPU or native).
     Gpu(&'a crate::engine::gpu::Gpu),
-    /// The CPU reference forward, one window at a time (slow; the no-GPU path).
+    /// The CPU reference forward, a few windows per pass (the no-GPU path).
     Cpu,
 }
+
+/// Bytes of FFN activations one CPU calibration pass may hold (it sets how many windows
+/// share a pass; 64 MiB keeps the browser's wasm memory well under its budget).
+const CPU_ACTIVATION_BYTES: usize = 64 << 20;
 
 /// Per layer, `Σ_i w_i h_ik²` over every window (`I` values each), with `w` from
 /// [`mask`]; progress as (windows·layers) done on the GPU, windows done on the CPU.
@@ -156,14 +160,20 @@ pub async fn importance<S: crate::io::ByteSource>(
             Ok(forward::run(gpu, cfg, ck, w, &forward::GpuOptions::default(), progress, cancel).await?.importance)
         }
         Backend::Cpu => {
+            // Several windows per pass, so each layer's weights are read once for all
+            // of them, as many as keep the FFN activations (gate, up, product) in budget.
+            let per_pass = (CPU_ACTIVATION_BYTES / (t * cfg.intermediate_size * 3 * 4)).clamp(1, windows.windows.max(1));
             let mut total = vec![vec![0f64; cfg.intermediate_size]; cfg.num_layers];
-            for (n, (window, w)) in windows.tokens.chunks_exact(t).zip(weights.chunks_exact(t)).enumerate() {
+            let mut done = 0;
+            for (group, w) in windows.tokens.chunks(per_pass * t).zip(weights.chunks(per_pass * t)) {
                 cancel.check()?;
+                let seqs: Vec<&[u32]> = group.chunks_exact(t).collect();
                 let opts = cpu::ForwardOptions { act2_weights: Some(w), logits: cpu::Logits::None, ..Default::default() };
-                for (acc, imp) in total.iter_mut().zip(cpu::forward(cfg, ck, window, &opts).await?.importance) {
+                for (acc, imp) in total.iter_mut().zip(cpu::forward_batch(cfg, ck, &seqs, &opts).await?.importance) {
                     acc.iter_mut().zip(imp).for_each(|(a, b)| *a += b);
                 }
-                progress.report(crate::Progress { stage: "calibrating (CPU)".into(), done: n as u64 + 1, total: windows.windows as u64 });
+                done += seqs.len();
+                progress.report(crate::Progress { stage: "calibrating (CPU)".into(), done: done as u64, total: windows.windows as u64 });
             }
             Ok(total)
         }

@@ -194,6 +194,34 @@ test('prune in the browser, download, verify natively', async () => {
   }
 });
 
+test('on the CPU device, the same files as a native CPU run', async () => {
+  // Browsers without WebGPU prune on the CPU reference compiled to wasm (SIMD128).
+  const { context, page, errors } = await launch();
+  const M = join(process.env.MODELS, 'smollm2-135m');
+  const [vocab, ffn, samples, seqLen] = [16384, 1152, 2, 64];
+  try {
+    const r = await pruneInBrowser(page, baseUrl, { model: 'smollm2-135m', vocab, ffn, samples, seqLen, device: 'cpu' });
+    console.log(`CPU device flow timings (ms): ${JSON.stringify(r.t)}; ${r.summary}`);
+    assert.match(r.summary, /Calibration: 2 × 64 tokens/);
+    const out = join(r.dir, 'unzipped');
+    python(UNZIP, r.zipPath, out);
+    const pruned = join(out, r.zipName.replace(/\.zip$/, ''));
+    const native = join(r.dir, 'native');
+    const nativeImp = join(r.dir, 'native.importance.safetensors');
+    cli(['prune', '--model', M, '--out', native, '--vocab', String(vocab), '--ffn', String(ffn), '--samples', String(samples), '--seq-len', String(seqLen), '--backend', 'cpu', '--save-importance', nativeImp]);
+    const diff = JSON.parse(python(IMPORTANCE_DIFF, r.impPath, nativeImp));
+    console.log(`wasm CPU vs native CPU importance: worst relative L2 ${diff.worst_rel_l2.toExponential(2)} over ${diff.layers} layers`);
+    assert.equal(diff.layers, 30);
+    assert.ok(diff.worst_rel_l2 < 1e-5, `importance differs by ${diff.worst_rel_l2}`);
+    for (const f of ['tokenizer.json', 'config.json', 'tokenizer_config.json', 'generation_config.json', 'model.safetensors']) {
+      assert.ok(readFileSync(join(pruned, f)).equals(readFileSync(join(native, f))), `${f} differs from the native run's`);
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 test('keyboard only: a run starts and is cancelled, and the page says so', async () => {
   const { context, page } = await launch();
   try {

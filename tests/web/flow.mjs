@@ -102,10 +102,11 @@ for k in a:
 print(json.dumps({'layers': len(a), 'worst_rel_l2': worst, 'meta_a': ma, 'meta_b': mb}))`;
 
 /**
- * The flow: demo model → plan (V′, I′) → calibrate and prune → inspect → download.
+ * The flow: demo model → plan (V′, I′) → calibrate and prune (on `device`: 'webgpu'
+ * or 'cpu') → inspect → download.
  * Returns timings (ms), the wasm memory, and where the downloads were saved.
  */
-export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples, seqLen, shotPrefix = '' }) {
+export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples, seqLen, device = 'webgpu', shotPrefix = '' }) {
   const t = {};
   const t0 = Date.now();
   await page.goto(baseUrl);
@@ -125,6 +126,7 @@ export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples
   await page.locator('#samples').dispatchEvent('change');
   await page.locator('#seq-len').fill(String(seqLen));
   await page.locator('#seq-len').dispatchEvent('change');
+  await page.locator('#device').selectOption(device);
   const t1 = Date.now();
   await page.locator('#run-button').click();
   await page.locator('#run-progress').waitFor({ timeout: 60000 });
