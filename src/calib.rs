@@ -141,6 +141,10 @@ pub enum Backend<'a> {
 /// share a pass; 64 MiB keeps the browser's wasm memory well under its budget).
 const CPU_ACTIVATION_BYTES: usize = 64 << 20;
 
+/// Tokens one CPU calibration pass runs at most: reading the weights once per 1024
+/// tokens costs little next to the arithmetic, and progress stays frequent.
+const CPU_PASS_TOKENS: usize = 1024;
+
 /// Per layer, `Σ_i w_i h_ik²` over every window (`I` values each), with `w` from
 /// [`mask`]; progress as (windows·layers) done on the GPU, windows done on the CPU.
 pub async fn importance<S: crate::io::ByteSource>(
@@ -161,14 +165,16 @@ pub async fn importance<S: crate::io::ByteSource>(
         }
         Backend::Cpu => {
             // Several windows per pass, so each layer's weights are read once for all
-            // of them, as many as keep the FFN activations (gate, up, product) in budget.
-            let per_pass = (CPU_ACTIVATION_BYTES / (t * cfg.intermediate_size * 3 * 4)).clamp(1, windows.windows.max(1));
+            // of them: up to CPU_PASS_TOKENS, and as many as keep the FFN activations
+            // (gate, up, product) in budget.
+            let fit = (CPU_ACTIVATION_BYTES / (t * cfg.intermediate_size * 3 * 4)).min(CPU_PASS_TOKENS / t);
+            let per_pass = fit.clamp(1, windows.windows.max(1));
             let mut total = vec![vec![0f64; cfg.intermediate_size]; cfg.num_layers];
             let mut done = 0;
             for (group, w) in windows.tokens.chunks(per_pass * t).zip(weights.chunks(per_pass * t)) {
                 cancel.check()?;
                 let seqs: Vec<&[u32]> = group.chunks_exact(t).collect();
-                let opts = cpu::ForwardOptions { act2_weights: Some(w), logits: cpu::Logits::None, ..Default::default() };
+                let opts = cpu::ForwardOptions { act2_weights: Some(w), logits: cpu::Logits::None, cancel: Some(cancel), ..Default::default() };
                 for (acc, imp) in total.iter_mut().zip(cpu::forward_batch(cfg, ck, &seqs, &opts).await?.importance) {
                     acc.iter_mut().zip(imp).for_each(|(a, b)| *a += b);
                 }

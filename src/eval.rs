@@ -229,7 +229,7 @@ pub async fn score<S: ByteSource>(
                         row += s.targets.end - 1 - shared;
                     }
                 }
-                let opts = cpu::ForwardOptions { logits: cpu::Logits::None, ..Default::default() };
+                let opts = cpu::ForwardOptions { logits: cpu::Logits::None, cancel: Some(cancel), ..Default::default() };
                 let hidden = cpu::forward_segments(cfg, ck, &segments, &opts).await?.final_hidden;
                 let (mut rows, mut targets) = (Vec::new(), Vec::new());
                 for &(i, r0, shared) in &own {

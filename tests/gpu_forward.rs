@@ -50,7 +50,7 @@ fn check(model: &str, windows: usize, t: usize, rare_from: u32) {
     let mut worst_logits = 0f32;
     for w in 0..windows {
         let r = w * t..(w + 1) * t;
-        let opts = ForwardOptions { act2_weights: Some(&weights[r.clone()]), keep_layer_outputs: true, logits: Logits::Last, ffn_keep: None };
+        let opts = ForwardOptions { act2_weights: Some(&weights[r.clone()]), keep_layer_outputs: true, logits: Logits::Last, ..Default::default() };
         let want = block_on(cpu::forward(cfg, &ck, &tokens[r.clone()], &opts)).unwrap();
         for (l, acc) in cpu_imp.iter_mut().enumerate() {
             let e = worst_row(&got.layer_outputs[l][r.start * d..r.end * d], &want.layer_outputs[l], d);

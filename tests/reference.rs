@@ -79,3 +79,13 @@ fn qwen2_logits_match_transformers() {
 fn gemma3_logits_match_transformers() {
     check_against_golden("gemma3-270m");
 }
+
+#[test]
+fn a_cancelled_forward_stops_with_cancelled() {
+    let (info, ck, _) = open(&fixture("smollm2-135m"));
+    let cancel = compact::progress::Cancel::default();
+    cancel.cancel();
+    let opts = ForwardOptions { cancel: Some(&cancel), ..Default::default() };
+    let err = block_on(cpu::forward(&info.config, &ck, &[1, 2, 3], &opts)).unwrap_err();
+    assert!(matches!(err, compact::Error::Cancelled), "{err}");
+}

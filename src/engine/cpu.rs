@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::io::ByteSource;
 use crate::model::names::{self, EMBED, FINAL_NORM, LM_HEAD};
 use crate::model::{Checkpoint, ModelConfig};
+use crate::progress::Cancel;
 
 /// Which logits a forward pass computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,11 +38,13 @@ pub struct ForwardOptions<'a> {
     /// Per layer, the FFN channels to keep; the others are zeroed (what pruning them
     /// must be equivalent to). `None` keeps all.
     pub ffn_keep: Option<&'a [Vec<u32>]>,
+    /// Checked before every layer.
+    pub cancel: Option<&'a Cancel>,
 }
 
 impl Default for ForwardOptions<'_> {
     fn default() -> Self {
-        Self { act2_weights: None, keep_layer_outputs: false, logits: Logits::Last, ffn_keep: None }
+        Self { act2_weights: None, keep_layer_outputs: false, logits: Logits::Last, ffn_keep: None, cancel: None }
     }
 }
 
@@ -142,6 +145,9 @@ async fn run<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, segments: &[S
 
     let mut out = ForwardOutput::default();
     for layer in 0..cfg.num_layers {
+        if let Some(c) = opts.cancel {
+            c.check()?;
+        }
         let past = cache.as_mut().map(|c| &mut c.layers[layer]);
         let imp = layer_forward(cfg, ck, layer, &mut x, &layout, past, opts).await?;
         if let Some(imp) = imp {

@@ -85,6 +85,12 @@ impl AdapterReport {
         out
     }
 
+    /// Whether the adapter is a CPU emulation (lavapipe, SwiftShader, WARP), not a GPU.
+    pub fn is_software(&self) -> bool {
+        let name = self.name.to_lowercase();
+        self.device_type == "Cpu" || ["llvmpipe", "lavapipe", "swiftshader", "software", "warp"].iter().any(|s| name.contains(s))
+    }
+
     /// One line for a status bar or a terminal.
     pub fn one_line(&self) -> String {
         format!(

@@ -47,9 +47,7 @@ impl Style {
             Ok("lanes") => return Style::Lanes,
             _ => {}
         }
-        let name = report.name.to_lowercase();
-        let software = ["llvmpipe", "lavapipe", "swiftshader", "software", "warp"].iter().any(|s| name.contains(s));
-        if report.device_type == "Cpu" || software { Style::Lanes } else { Style::Tiled }
+        if report.is_software() { Style::Lanes } else { Style::Tiled }
     }
 }
 

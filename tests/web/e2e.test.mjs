@@ -202,6 +202,8 @@ test('on the CPU device, the same files as a native CPU run', async () => {
   try {
     const r = await pruneInBrowser(page, baseUrl, { model: 'smollm2-135m', vocab, ffn, samples, seqLen, device: 'cpu' });
     console.log(`CPU device flow timings (ms): ${JSON.stringify(r.t)}; ${r.summary}`);
+    // SwiftShader is an emulation on the CPU, and the page says so next to the choice.
+    assert.match(await page.locator('#software-adapter').textContent(), /emulation on the CPU/);
     assert.match(r.summary, /Calibration: 2 × 64 tokens/);
     const out = join(r.dir, 'unzipped');
     python(UNZIP, r.zipPath, out);
