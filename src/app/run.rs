@@ -122,7 +122,7 @@ pub fn RunStep() -> impl IntoView {
     spawn_local(async move {
         match crate::engine::gpu::probe().await {
             Err(_) => device.set(Device::Cpu),
-            Ok(r) if r.is_software() => software.set(Some(r.name)),
+            Ok(r) if r.is_software() => software.set(Some(if r.name == "unnamed adapter" { String::new() } else { format!(" ({})", r.name) })),
             Ok(_) => {}
         }
     });
@@ -251,7 +251,7 @@ pub fn RunStep() -> impl IntoView {
             </div>
             {move || software.get().map(|name| view! {
                 <p id="software-adapter" class="hint">{format!(
-                    "WebGPU here runs on {name}, an emulation on the CPU: the CPU device is usually faster on such machines \
+                    "This browser's WebGPU adapter{name} is an emulation on the CPU: the CPU device is usually faster on such machines \
                      (SmolLM2-135M, 4 × 128 tokens on a 2-core test machine: 28 tokens/s on the CPU device, 4 on SwiftShader)."
                 )}</p>
             })}

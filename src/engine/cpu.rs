@@ -1,8 +1,9 @@
 //! The reference forward pass in plain Rust, f32, correctness first: the oracle the
 //! GPU kernels are tested against and the path for machines without a GPU.
 //!
-//! One sequence at a time, layer by layer: each layer's weights are read from the
-//! checkpoint when it is reached and dropped after it, so memory is one layer plus the
+//! Layer by layer over a batch of sequences (segments may continue a shared prefix, or
+//! a [`KvCache`] for generation): each layer's weights are read from the checkpoint
+//! when it is reached and dropped after it, so memory is one layer plus the
 //! activations. Per family (see [`ModelConfig`]): RMSNorm with `w` or `1 + w` (Gemma),
 //! embeddings × √D (Gemma), q/k/v biases (Qwen2), per-head q/k RMSNorm (Gemma),
 //! RoPE in the Hugging Face half-split layout (default, linear, llama3 scaling;
