@@ -122,7 +122,7 @@ pub fn RunStep() -> impl IntoView {
     spawn_local(async move {
         match crate::engine::gpu::probe().await {
             Err(_) => device.set(Device::Cpu),
-            Ok(r) if r.is_software() => software.set(Some(if r.name == "unnamed adapter" { String::new() } else { format!(" ({})", r.name) })),
+            Ok(r) if r.is_software() => software.set(Some(if r.name == crate::engine::gpu::UNNAMED_ADAPTER { String::new() } else { format!(" ({})", r.name) })),
             Ok(_) => {}
         }
     });

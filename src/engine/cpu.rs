@@ -129,7 +129,6 @@ async fn run<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, segments: &[S
                 return Err(Error::Invalid(format!("segment {i} continues segment {p}, which is not an earlier segment without a prefix")));
             }
     }
-    let layout: Vec<(usize, Option<usize>)> = segments.iter().map(|s| (s.tokens.len(), s.prefix)).collect();
     if let Some(w) = opts.act2_weights
         && w.len() != t {
             return Err(Error::Invalid(format!("{} act² weights for {t} positions", w.len())));
@@ -150,7 +149,7 @@ async fn run<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, segments: &[S
             c.check()?;
         }
         let past = cache.as_mut().map(|c| &mut c.layers[layer]);
-        let imp = layer_forward(cfg, ck, layer, &mut x, &layout, past, opts).await?;
+        let imp = layer_forward(cfg, ck, layer, &mut x, segments, past, opts).await?;
         if let Some(imp) = imp {
             out.importance.push(imp);
         }
@@ -224,7 +223,7 @@ async fn layer_forward<S: ByteSource>(
     ck: &Checkpoint<S>,
     l: usize,
     x: &mut [f32],
-    segments: &[(usize, Option<usize>)],
+    segments: &[Segment<'_>],
     cache: Option<&mut (Vec<f32>, Vec<f32>)>,
     opts: &ForwardOptions<'_>,
 ) -> Result<Option<Vec<f64>>> {
@@ -268,10 +267,11 @@ async fn layer_forward<S: ByteSource>(
         }
         None => {
             let mut a = Vec::with_capacity(t * q_dim);
-            let starts: Vec<usize> = segments.iter().scan(0, |r, &(n, _)| Some(std::mem::replace(r, *r + n))).collect();
-            for (&(n, prefix), &r0) in segments.iter().zip(&starts) {
+            let starts: Vec<usize> = segments.iter().scan(0, |r, s| Some(std::mem::replace(r, *r + s.tokens.len()))).collect();
+            for (s, &r0) in segments.iter().zip(&starts) {
                 // Rows of the prefix (already rotated: it is an earlier segment), then our own.
-                let (p0, past) = prefix.map_or((r0, 0), |p| (starts[p], segments[p].0));
+                let n = s.tokens.len();
+                let (p0, past) = s.prefix.map_or((r0, 0), |p| (starts[p], segments[p].tokens.len()));
                 rope(&mut q[r0 * q_dim..(r0 + n) * q_dim], n, past, heads, hd, &inv_freq);
                 rope(&mut k[r0 * kv_dim..(r0 + n) * kv_dim], n, past, kv_heads, hd, &inv_freq);
                 let rows = |m: &[f32]| [&m[p0 * kv_dim..(p0 + past) * kv_dim], &m[r0 * kv_dim..(r0 + n) * kv_dim]].concat();
@@ -431,13 +431,22 @@ fn attention_head(
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    let (ta, tb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for l in 0..8 {
             acc[l] += x[l] * y[l];
         }
     }
-    acc.iter().sum::<f32>() + tail
+    finish_dot(&acc, ta, tb)
+}
+
+/// The end of [`dot`] and of its blocked forms: the eight lane accumulators summed in
+/// order, plus the tail (the last `k mod 8` products). One function, so every form
+/// sums in the same order.
+#[inline(always)]
+fn finish_dot(lanes: &[f32; 8], a_tail: &[f32], b_tail: &[f32]) -> f32 {
+    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// `y = x Wᵀ`: `x` is `t × k`, `w` is `n × k` (a PyTorch Linear weight), `y` is `t × n`.
@@ -575,8 +584,7 @@ fn dots_4x2_avx2(x: [&[f32]; 4], w: [&[f32]; 2], k: usize) -> [[f32; 2]; 4] {
             let mut lanes = [0f32; 8];
             // SAFETY: `lanes` holds 8 floats.
             unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r][j]) };
-            let tail: f32 = x[r][full..k].iter().zip(&w[j][full..k]).map(|(a, b)| a * b).sum();
-            out[r][j] = lanes.iter().sum::<f32>() + tail;
+            out[r][j] = finish_dot(&lanes, &x[r][full..k], &w[j][full..k]);
         }
     }
     out
@@ -621,8 +629,7 @@ fn dots_4x2_simd128(x: [&[f32]; 4], w: [&[f32]; 2], k: usize) -> [[f32; 2]; 4] {
                 f32x4_extract_lane::<2>(hi),
                 f32x4_extract_lane::<3>(hi),
             ];
-            let tail: f32 = x[r][full..k].iter().zip(&w[j][full..k]).map(|(a, b)| a * b).sum();
-            out[r][j] = lanes.iter().sum::<f32>() + tail;
+            out[r][j] = finish_dot(&lanes, &x[r][full..k], &w[j][full..k]);
         }
     }
     out

@@ -46,13 +46,16 @@ pub struct AdapterReport {
     pub subgroups: Option<(u32, u32)>,
 }
 
+/// The report's name for an adapter that gives none (browsers often do not).
+pub const UNNAMED_ADAPTER: &str = "unnamed adapter";
+
 impl AdapterReport {
     /// Builds the report for `adapter`.
     pub fn of(adapter: &wgpu::Adapter) -> Self {
         let info = adapter.get_info();
         let limits = adapter.limits();
         Self {
-            name: if info.name.is_empty() { "unnamed adapter".into() } else { info.name },
+            name: if info.name.is_empty() { UNNAMED_ADAPTER.into() } else { info.name },
             backend: match info.backend {
                 wgpu::Backend::BrowserWebGpu => "WebGPU".into(),
                 wgpu::Backend::Gl => "OpenGL".into(),
