@@ -94,9 +94,21 @@ PY
   mv "$out.partial" "$out"
 }
 
+# The stamp of an imported folder: the GGUF's sha256, plus the importer's output format
+# for that model once it has changed (so a cached folder is imported again).
+# Gemma-3 format 2: the folder also has SentencePiece's tokenizer.model.
+import_stamp() {
+  local sha
+  sha="$(gguf_sha256 "$1")"
+  case "$1" in
+    gemma3-270m) echo "$sha format 2" ;;
+    *) echo "$sha" ;;
+  esac
+}
+
 import_model() {
   local name="$1" gguf="$GGUFS/$1.gguf" dir="$MODELS/$1" want
-  want="$(gguf_sha256 "$name")"
+  want="$(import_stamp "$name")"
   if [[ -f "$dir/.imported" && "$(cat "$dir/.imported")" == "$want" ]]; then
     say "$name: already imported ($dir)"
     return

@@ -2,12 +2,14 @@
 //! streamed tensor by tensor (embedding / lm_head rows, gate / up rows, down columns;
 //! everything else copied bit for bit, same dtypes, `__metadata__` kept), the
 //! rewritten config.json / tokenizer.json / tokenizer_config.json /
-//! generation_config.json, and every other file of the input copied unchanged.
+//! generation_config.json (and, when the folder has them, the slow tokenizers'
+//! vocab.json / merges.txt / added_tokens.json and SentencePiece's tokenizer.model),
+//! and every other file of the input copied unchanged.
 //!
 //! Memory is bounded by one read block ([`BLOCK_BYTES`]) plus one tensor's kept rows
 //! for column slicing; the output is the same bytes for the same inputs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -18,7 +20,7 @@ use crate::model::safetensors::{Layout, TensorSpec};
 use crate::model::{ModelInfo, TensorInfo, WEIGHTS, WEIGHTS_INDEX};
 use crate::progress::{Progress, ProgressSink};
 use crate::prune::KeepSet;
-use crate::tokenizer::surgery;
+use crate::tokenizer::{sentencepiece, surgery};
 
 /// Largest single read while slicing or copying a tensor.
 pub const BLOCK_BYTES: u64 = 16 << 20;
@@ -76,28 +78,30 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
     let mut files = Vec::new();
 
     // Small files first: a bad tokenizer fails before gigabytes are written.
-    let mut json_files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut small_files: Vec<(String, Vec<u8>)> = Vec::new();
     let config = read_json(folder, "config.json").await?.expect("ModelInfo::load read it");
     let mut config = match &map {
         Some(m) => surgery::remap_config_ids(&config, m, Some(keep.vocab_size(cfg)), "config.json")?,
         None => config,
     };
     set_intermediate_size(&mut config, keep.intermediate_size(cfg));
-    json_files.push(("config.json".into(), pretty(&config)));
+    small_files.push(("config.json".into(), pretty(&config)));
     if let Some(m) = &map {
         let tok = read_json(folder, crate::tokenizer::FILE).await?.ok_or_else(|| Error::MissingFile {
             file: crate::tokenizer::FILE.into(),
             hint: format!("vocabulary pruning rewrites it (looked in {})", folder.describe()),
         })?;
         let keep_ids = keep.tokens.as_deref().expect("map implies tokens");
-        json_files.push((crate::tokenizer::FILE.into(), pretty(&surgery::prune_tokenizer(&tok, keep_ids)?)));
+        let pruned = surgery::prune_tokenizer(&tok, keep_ids)?;
         if let Some(tc) = read_json(folder, "tokenizer_config.json").await? {
-            json_files.push(("tokenizer_config.json".into(), pretty(&surgery::prune_tokenizer_config(&tc, m)?)));
+            small_files.push(("tokenizer_config.json".into(), pretty(&surgery::prune_tokenizer_config(&tc, m)?)));
         }
         if let Some(gc) = read_json(folder, "generation_config.json").await? {
             let gc = surgery::remap_config_ids(&gc, m, None, "generation_config.json")?;
-            json_files.push(("generation_config.json".into(), pretty(&gc)));
+            small_files.push(("generation_config.json".into(), pretty(&gc)));
         }
+        small_files.extend(slow_tokenizer_files(folder, &pruned, keep_ids, m).await?);
+        small_files.push((crate::tokenizer::FILE.into(), pretty(&pruned)));
     }
 
     // model.safetensors, streamed.
@@ -147,14 +151,14 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
     sink.finish().await?;
     files.push((WEIGHTS.to_string(), total));
 
-    for (name, bytes) in &json_files {
+    for (name, bytes) in &small_files {
         let mut s = out.create(name).await?;
         s.write(bytes).await?;
         s.finish().await?;
         files.push((name.clone(), bytes.len() as u64));
     }
     // Everything else, unchanged (chat templates, special_tokens_map.json, licences, …).
-    let rewritten: Vec<&str> = json_files.iter().map(|(n, _)| n.as_str()).collect();
+    let rewritten: Vec<&str> = small_files.iter().map(|(n, _)| n.as_str()).collect();
     for name in folder.list().await? {
         let weights = name == WEIGHTS || name == WEIGHTS_INDEX || info.shard_files.contains(&name);
         if weights || rewritten.contains(&name.as_str()) || name.starts_with('.') {
@@ -169,6 +173,44 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
     out.commit().await?;
     files.sort();
     Ok(ExportSummary { files, params })
+}
+
+/// The files other tools read instead of tokenizer.json, pruned the same way when the
+/// folder has them: the slow tokenizers' `vocab.json`, `merges.txt` and
+/// `added_tokens.json`, and SentencePiece's `tokenizer.model` (checked to name the same
+/// token at every kept id). Copying them unchanged would hand those tools the dense
+/// vocabulary with the pruned embedding.
+async fn slow_tokenizer_files<F: ModelFolder>(folder: &F, pruned: &Value, keep: &[u32], map: &HashMap<u32, u32>) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    if let Some(v) = read_json(folder, "vocab.json").await? {
+        out.push(("vocab.json".into(), pretty(&surgery::prune_token_map(&v, map, "vocab.json", false)?)));
+    }
+    if let Some(v) = read_json(folder, "added_tokens.json").await? {
+        out.push(("added_tokens.json".into(), pretty(&surgery::prune_token_map(&v, map, "added_tokens.json", true)?)));
+    }
+    let vocab = pruned["model"]["vocab"].as_object().expect("prune_tokenizer wrote model.vocab");
+    if let Some(src) = folder.open("merges.txt").await? {
+        let text = String::from_utf8(src.read_to_end().await?).map_err(|_| Error::format("merges.txt", "is not UTF-8 text"))?;
+        let kept: HashSet<&str> = vocab.keys().map(String::as_str).collect();
+        out.push(("merges.txt".into(), surgery::prune_merges_txt(&text, &kept)?.into_bytes()));
+    }
+    if let Some(src) = folder.open(sentencepiece::FILE).await? {
+        let model = sentencepiece::prune(&src.read_to_end().await?, keep)?;
+        let by_id: HashMap<u64, &str> = vocab.iter().filter_map(|(s, id)| Some((id.as_u64()?, s.as_str()))).collect();
+        for (id, piece) in sentencepiece::pieces(&model)?.iter().enumerate() {
+            if by_id.get(&(id as u64)) != Some(&piece.as_str()) {
+                return Err(Error::Invalid(format!(
+                    "{} and {} disagree at kept id {id} ({piece:?} against {:?}): they do not describe the same vocabulary; \
+                     remove {0} from the folder (tokenizer.json is enough for transformers) and try again",
+                    sentencepiece::FILE,
+                    crate::tokenizer::FILE,
+                    by_id.get(&(id as u64))
+                )));
+            }
+        }
+        out.push((sentencepiece::FILE.into(), model));
+    }
+    Ok(out)
 }
 
 fn check_bound(t: &TensorInfo, ids: &[u32], bound: u64) -> Result<()> {

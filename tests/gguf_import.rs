@@ -243,6 +243,12 @@ fn gemma3_tokenizer() {
     let text: Vec<String> =
         merges.iter().map(|m| format!("{}\t{}", m[0].as_str().unwrap(), m[1].as_str().unwrap())).collect();
     assert_eq!(format!("{:x}", Sha256::digest(text.join("\n"))), want["sha256"].as_str().unwrap(), "merge order");
+    // SentencePiece's tokenizer.model, as published folders have it: the same pieces at the same ids.
+    let model = std::fs::read(model_dir("gemma3-270m").join("tokenizer.model")).unwrap();
+    let pieces = compact::tokenizer::sentencepiece::pieces(&model).unwrap();
+    let vocab = file["model"]["vocab"].as_object().unwrap();
+    assert_eq!(pieces.len(), vocab.len());
+    assert!(pieces.iter().enumerate().all(|(i, p)| vocab[p.as_str()] == i), "piece order");
 }
 
 #[test]

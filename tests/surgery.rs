@@ -14,6 +14,7 @@ use compact::io::{DirFolder, DirOutput};
 use compact::model::ModelInfo;
 use compact::progress::Silent;
 use compact::prune::{KeepSet, top_channels};
+use compact::tokenizer::sentencepiece;
 use compact::tokenizer::surgery::{Vocab, remap};
 use serde_json::Value;
 
@@ -100,6 +101,17 @@ fn check_vocab_pruning(model: &str, v: usize) {
         }
     }
 
+    // SentencePiece's tokenizer.model (Gemma) names the same tokens at the same ids.
+    if dense_dir.join(sentencepiece::FILE).exists() {
+        let pieces = sentencepiece::pieces(&std::fs::read(pruned_dir.join(sentencepiece::FILE)).unwrap()).unwrap();
+        let dense_pieces = sentencepiece::pieces(&std::fs::read(dense_dir.join(sentencepiece::FILE)).unwrap()).unwrap();
+        assert_eq!(pieces.len(), keep.iter().filter(|&&i| (i as usize) < dense_pieces.len()).count());
+        for (new, piece) in pieces.iter().enumerate() {
+            assert_eq!(ptok.id_to_token(new as u32).as_deref(), Some(piece.as_str()), "id {new}");
+            assert_eq!(&dense_pieces[keep[new] as usize], piece);
+        }
+    }
+
     // The model: logits at kept ids equal the dense model's, hidden states identical.
     let opts = ForwardOptions { logits: Logits::All, ..Default::default() };
     let d = block_on(cpu::forward(&dinfo.config, &dck, &dense_ids, &opts)).unwrap();
@@ -169,6 +181,44 @@ fn output_is_deterministic() {
     }
 }
 
+/// A folder as published, with the slow tokenizers' vocab.json / merges.txt /
+/// added_tokens.json beside tokenizer.json: they are pruned to the same vocabulary.
+#[test]
+fn slow_tokenizer_files_are_pruned_with_the_vocabulary() {
+    let dense_dir = fixture("smollm2-135m");
+    let folder = tempfile::tempdir().unwrap();
+    for f in ["config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "tokenizer_config.json"] {
+        std::os::unix::fs::symlink(dense_dir.join(f), folder.path().join(f)).unwrap();
+    }
+    let tok = json(&dense_dir, "tokenizer.json");
+    let merge_line = |m: &Value| match m {
+        Value::String(s) => s.clone(),
+        Value::Array(p) => format!("{} {}", p[0].as_str().unwrap(), p[1].as_str().unwrap()),
+        other => panic!("merge {other}"),
+    };
+    let merges_txt = |t: &Value| {
+        let lines: Vec<String> = t["model"]["merges"].as_array().unwrap().iter().map(merge_line).collect();
+        format!("#version: 0.2\n{}\n", lines.join("\n"))
+    };
+    std::fs::write(folder.path().join("vocab.json"), tok["model"]["vocab"].to_string()).unwrap();
+    std::fs::write(folder.path().join("merges.txt"), merges_txt(&tok)).unwrap();
+    let added: serde_json::Map<String, Value> =
+        tok["added_tokens"].as_array().unwrap().iter().map(|t| (t["content"].as_str().unwrap().to_string(), t["id"].clone())).collect();
+    std::fs::write(folder.path().join("added_tokens.json"), Value::Object(added).to_string()).unwrap();
+
+    let keep = vocab_keep(&dense_dir, 16384);
+    let tmp = prune_to(folder.path(), &KeepSet { tokens: Some(keep), channels: None });
+    let pruned = tmp.path().join("pruned");
+    let pt = json(&pruned, "tokenizer.json");
+    assert_eq!(json(&pruned, "vocab.json"), pt["model"]["vocab"]);
+    let merges = std::fs::read_to_string(pruned.join("merges.txt")).unwrap();
+    assert_eq!(merges, merges_txt(&pt));
+    assert!(merges.lines().count() < merges_txt(&tok).lines().count(), "merges of removed tokens go");
+    for t in pt["added_tokens"].as_array().unwrap() {
+        assert_eq!(json(&pruned, "added_tokens.json")[t["content"].as_str().unwrap()], t["id"]);
+    }
+}
+
 #[test]
 fn bad_inputs_fail_clearly_and_write_nothing() {
     let dense_dir = fixture("smollm2-135m");
@@ -207,6 +257,17 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
     }
     let e = fail(broken.path(), KeepSet { tokens: Some(vocab_keep(&dense_dir, 16384)), channels: None });
     assert!(e.contains("tokenizer.json is missing"), "{e}");
+
+    // A tokenizer.model that does not describe tokenizer.json's vocabulary.
+    std::os::unix::fs::symlink(dense_dir.join("tokenizer.json"), broken.path().join("tokenizer.json")).unwrap();
+    let tokens: Vec<String> = (0..49152).map(|i| format!("piece{i}")).collect();
+    let pieces: Vec<sentencepiece::Piece<'_>> = tokens.iter().map(|t| (t.as_str(), 0.0, 1)).collect();
+    let spec = sentencepiece::BpeSpec { unk: None, bos: None, eos: None, pad: None, add_dummy_prefix: false };
+    std::fs::write(broken.path().join(sentencepiece::FILE), sentencepiece::write_bpe(&pieces, &spec)).unwrap();
+    let e = fail(broken.path(), KeepSet { tokens: Some(vocab_keep(&dense_dir, 16384)), channels: None });
+    assert!(e.contains("tokenizer.model and tokenizer.json disagree at kept id 0") && e.contains("remove tokenizer.model"), "{e}");
+    std::fs::remove_file(broken.path().join(sentencepiece::FILE)).unwrap();
+    std::fs::remove_file(broken.path().join("tokenizer.json")).unwrap();
 
     let mut cfg = json(&dense_dir, "config.json");
     cfg["intermediate_size"] = 2048.into();

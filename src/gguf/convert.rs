@@ -48,7 +48,8 @@ pub struct ImportSummary {
 
 /// Converts the GGUF file `gguf` into a Hugging Face model folder `out_dir`
 /// (config.json, generation_config.json, model.safetensors in bf16, tokenizer.json,
-/// tokenizer_config.json). `progress(stage, done, total)` is called as work proceeds.
+/// tokenizer_config.json, and for SentencePiece vocabularies tokenizer.model).
+/// `progress(stage, done, total)` is called as work proceeds.
 pub fn import(gguf: &Path, out_dir: &Path, progress: &mut dyn FnMut(&str, u64, u64)) -> Result<ImportSummary> {
     let name = gguf.display().to_string();
     let file = File::open(gguf).map_err(|e| Error::io(&name, e))?;
@@ -81,6 +82,9 @@ pub fn import(gguf: &Path, out_dir: &Path, progress: &mut dyn FnMut(&str, u64, u
         bytes += out.json("generation_config.json", &generation_config_json(&tok.ids))?;
         bytes += out.json("tokenizer.json", &tok.tokenizer)?;
         bytes += out.json("tokenizer_config.json", &tok.config)?;
+        if let Some(model) = &tok.sentencepiece {
+            bytes += out.bytes(crate::tokenizer::sentencepiece::FILE, model)?;
+        }
         bytes += write_safetensors(&src, &header, &plan, &mut out, progress)?;
         out.commit()?;
         Ok(bytes)
@@ -212,12 +216,16 @@ impl Staged {
     }
 
     fn json(&mut self, name: &str, v: &Json) -> Result<u64> {
-        let (f, shown) = self.create(name)?;
         let mut text = serde_json::to_vec_pretty(v).expect("JSON values serialize");
         text.push(b'\n');
+        self.bytes(name, &text)
+    }
+
+    fn bytes(&mut self, name: &str, bytes: &[u8]) -> Result<u64> {
+        let (f, shown) = self.create(name)?;
         let mut w = BufWriter::new(f);
-        w.write_all(&text).and_then(|_| w.flush()).map_err(|e| Error::io(&shown, e))?;
-        Ok(text.len() as u64)
+        w.write_all(bytes).and_then(|_| w.flush()).map_err(|e| Error::io(&shown, e))?;
+        Ok(bytes.len() as u64)
     }
 
     fn commit(&mut self) -> Result<()> {

@@ -20,6 +20,7 @@ use serde_json::{Map, Value as Json, json};
 use super::plan::{Family, Meta, SpecialIds};
 use super::reader::{Header, Value};
 use crate::error::{Error, Result};
+use crate::tokenizer::sentencepiece;
 
 /// llama.cpp's token types.
 const NORMAL: i64 = 1;
@@ -44,6 +45,9 @@ pub struct TokenizerFiles {
     pub ids: SpecialIds,
     /// Tokens in the tokenizer (without llama.cpp's padding entries).
     pub n_tokens: usize,
+    /// SentencePiece's `tokenizer.model`, for SentencePiece vocabularies (Gemma-3), as
+    /// the published folders ship it beside tokenizer.json.
+    pub sentencepiece: Option<Vec<u8>>,
 }
 
 /// The GGUF vocabulary.
@@ -146,6 +150,7 @@ pub fn build(header: &Header, file: &str, family: Family, context: usize) -> Res
             "{file}: tokenizer {model:?} with pre-tokenizer {pre:?} is not supported by the GGUF importer (supported: gpt2 with smollm or qwen2, llama (SentencePiece) of gemma3)"
         ))
     };
+    let mut sentencepiece = None;
     let (mut tokenizer, class) = match (model, family) {
         ("gpt2", _) => {
             let merges = strings(meta, "tokenizer.ggml.merges")?;
@@ -156,7 +161,11 @@ pub fn build(header: &Header, file: &str, family: Family, context: usize) -> Res
             };
             (byte_level_tokenizer(&vocab, n, merges, pieces, pre == "qwen2"), class)
         }
-        ("llama", Family::Gemma3) => (gemma_tokenizer(&vocab, n, ids.unk, file)?, "GemmaTokenizer"),
+        ("llama", Family::Gemma3) => {
+            let add_dummy_prefix = meta.opt_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(false);
+            sentencepiece = Some(sentencepiece_model(&vocab, n, &ids, add_dummy_prefix));
+            (gemma_tokenizer(&vocab, n, ids.unk, file)?, "GemmaTokenizer")
+        }
         _ => return Err(unsupported()),
     };
 
@@ -198,7 +207,7 @@ pub fn build(header: &Header, file: &str, family: Family, context: usize) -> Res
     config.insert("split_special_tokens".into(), json!(false));
     config.insert("tokenizer_class".into(), json!(class));
     config.insert("unk_token".into(), name(ids.unk));
-    Ok(TokenizerFiles { tokenizer, config: Json::Object(config), ids, n_tokens: n })
+    Ok(TokenizerFiles { tokenizer, config: Json::Object(config), ids, n_tokens: n, sentencepiece })
 }
 
 /// Sorting a JSON object's keys (added_tokens_decoder entries are written sorted).
@@ -356,17 +365,32 @@ fn post_processor(vocab: &Vocab, ids: &SpecialIds, add_bos: bool, add_eos: bool,
     }
 }
 
+/// llama.cpp stores −1000 for control / user-defined pieces where SentencePiece has 0.
+fn piece_scores(vocab: &Vocab, n: usize) -> Option<Vec<f64>> {
+    let scores = vocab.scores.as_ref()?;
+    Some((0..n).map(|i| if matches!(vocab.types[i], NORMAL | BYTE) { scores[i] } else { 0.0 }).collect())
+}
+
+/// The `tokenizer.model` of a SentencePiece vocabulary: the pieces with their scores and
+/// types (GGUF's token types are SentencePiece's; the unknown piece is typed so).
+fn sentencepiece_model(vocab: &Vocab, n: usize, ids: &SpecialIds, add_dummy_prefix: bool) -> Vec<u8> {
+    let scores = piece_scores(vocab, n).unwrap_or_else(|| vec![0.0; n]);
+    let pieces: Vec<sentencepiece::Piece<'_>> = (0..n)
+        .map(|i| {
+            let kind = if ids.unk == Some(i as u32) { UNKNOWN } else { vocab.types[i] };
+            (vocab.tokens[i].as_str(), scores[i] as f32, kind as u32)
+        })
+        .collect();
+    let spec = sentencepiece::BpeSpec { unk: ids.unk, bos: ids.bos, eos: ids.eos, pad: ids.pad, add_dummy_prefix };
+    sentencepiece::write_bpe(&pieces, &spec)
+}
+
 /// Gemma-3's SentencePiece-style BPE with byte fallback.
 fn gemma_tokenizer(vocab: &Vocab, n: usize, unk: Option<u32>, file: &str) -> Result<Json> {
-    let scores = vocab
-        .scores
-        .as_ref()
+    let scores = piece_scores(vocab, n)
         .ok_or_else(|| Error::format(file, "SentencePiece vocabulary without \"tokenizer.ggml.scores\""))?;
-    // llama.cpp stores −1000 for control / user-defined pieces where SentencePiece has 0.
-    let piece_scores: Vec<f64> =
-        (0..n).map(|i| if matches!(vocab.types[i], NORMAL | BYTE) { scores[i] } else { 0.0 }).collect();
     let pieces = &vocab.tokens[..n];
-    let merges = sentencepiece_merges(pieces, &piece_scores);
+    let merges = sentencepiece_merges(pieces, &scores);
     let mut map = Map::new();
     for (i, t) in pieces.iter().enumerate() {
         map.entry(t.clone()).or_insert(json!(i));

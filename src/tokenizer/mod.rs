@@ -1,6 +1,8 @@
 //! tokenizer.json: encoding/decoding through the `tokenizers` crate (on every target),
-//! and vocabulary surgery on the file as JSON ([`surgery`]).
+//! and vocabulary surgery on the file as JSON ([`surgery`]) and on SentencePiece's
+//! tokenizer.model ([`sentencepiece`]).
 
+pub mod sentencepiece;
 pub mod surgery;
 
 use tokenizers::Tokenizer;

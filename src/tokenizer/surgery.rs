@@ -342,6 +342,45 @@ pub fn remap_config_ids(cfg: &Value, map: &HashMap<u32, u32>, vocab_size: Option
     Ok(out)
 }
 
+/// Rewrites a `{token: id}` file for the kept ids: the slow tokenizers' `vocab.json`
+/// (entries whose token is removed are dropped) or `added_tokens.json` (`strict`: every
+/// entry names a protected token, so a removed one is an error).
+pub fn prune_token_map(map_json: &Value, map: &HashMap<u32, u32>, file: &str, strict: bool) -> Result<Value> {
+    let entries = map_json.as_object().ok_or_else(|| Error::format(file, "is not a {token: id} object"))?;
+    let mut out = serde_json::Map::new();
+    for (token, id) in entries {
+        let old = id.as_u64().ok_or_else(|| Error::format(file, format!("the id of {token:?} is {id}, not an integer")))? as u32;
+        match map.get(&old) {
+            Some(&new) => {
+                out.insert(token.clone(), Value::from(new));
+            }
+            None if strict => return Err(Error::Invalid(format!("{file}: token {token:?} ({old}) would be removed"))),
+            None => {}
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// Rewrites the slow tokenizers' `merges.txt` (a `#version` line, then one `a b` merge
+/// per line) with the rule of [`prune_tokenizer`]: a merge survives only if both parts
+/// and their concatenation are among the `kept` token strings.
+pub fn prune_merges_txt(text: &str, kept: &HashSet<&str>) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.lines().enumerate() {
+        let keep = if line.starts_with("#version") || line.is_empty() {
+            true
+        } else {
+            let (a, b) = line.split_once(' ').ok_or_else(|| Error::format("merges.txt", format!("line {} {line:?} is not \"a b\"", i + 1)))?;
+            kept.contains(a) && kept.contains(b) && kept.contains(format!("{a}{b}").as_str())
+        };
+        if keep {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,6 +446,24 @@ mod tests {
         pairs["model"]["merges"] = json!([["a", "b"], ["ab", "b"], ["b", "a"], ["ba", "b"]]);
         let out = prune_tokenizer(&pairs, &keep).unwrap();
         assert_eq!(out["model"]["merges"], json!([["a", "b"], ["b", "a"]]), "pair format is kept");
+    }
+
+    #[test]
+    fn slow_tokenizer_files_agree_with_the_pruned_tokenizer_json() {
+        let keep = [0, 1, 2, 3, 5, 7];
+        let map = remap(&keep);
+        let pruned = prune_tokenizer(&tiny(), &keep).unwrap();
+        let vocab = prune_token_map(&tiny()["model"]["vocab"], &map, "vocab.json", false).unwrap();
+        assert_eq!(vocab, pruned["model"]["vocab"]);
+        let kept: HashSet<&str> = vocab.as_object().unwrap().keys().map(String::as_str).collect();
+        let merges = prune_merges_txt("#version: 0.2\na b\nab b\nb a\nba b\n", &kept).unwrap();
+        let want: Vec<&str> = pruned["model"]["merges"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+        assert_eq!(merges, format!("#version: 0.2\n{}\n", want.join("\n")));
+        assert!(prune_merges_txt("#version: 0.2\nab\n", &kept).unwrap_err().to_string().contains("line 2"));
+        let added = json!({"<s>": 0, "<pad>": 7});
+        assert_eq!(prune_token_map(&added, &map, "added_tokens.json", true).unwrap(), json!({"<s>": 0, "<pad>": 5}));
+        let err = prune_token_map(&json!({"bab": 6}), &map, "added_tokens.json", true).unwrap_err();
+        assert!(err.to_string().contains("would be removed"), "{err}");
     }
 
     #[test]
