@@ -196,7 +196,10 @@ async fn slow_tokenizer_files<F: ModelFolder>(folder: &F, pruned: &Value, keep: 
     }
     if let Some(src) = folder.open(sentencepiece::FILE).await? {
         let model = sentencepiece::prune(&src.read_to_end().await?, keep)?;
-        let by_id: HashMap<u64, &str> = vocab.iter().filter_map(|(s, id)| Some((id.as_u64()?, s.as_str()))).collect();
+        // Ids → strings of the pruned tokenizer.json, its added tokens included (some
+        // files list a special piece only there).
+        let added = pruned["added_tokens"].as_array().into_iter().flatten().filter_map(|t| Some((t["id"].as_u64()?, t["content"].as_str()?)));
+        let by_id: HashMap<u64, &str> = added.chain(vocab.iter().filter_map(|(s, id)| Some((id.as_u64()?, s.as_str())))).collect();
         for (id, piece) in sentencepiece::pieces(&model)?.iter().enumerate() {
             if by_id.get(&(id as u64)) != Some(&piece.as_str()) {
                 return Err(Error::Invalid(format!(
