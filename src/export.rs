@@ -61,6 +61,19 @@ pub struct ExportSummary {
     pub files: Vec<(String, u64)>,
     /// Parameters in the output.
     pub params: u64,
+    /// Files of the input left out: the weights in another format (see [`other_weights`]).
+    pub skipped: Vec<String>,
+}
+
+/// Whether a file of the input folder holds the model's weights in a format other than
+/// the safetensors that is pruned (`pytorch_model.bin` beside `model.safetensors`, a
+/// `consolidated.safetensors`, GGUF, ONNX, TensorFlow, Flax, and their index files).
+/// Copied unchanged they would be the dense model under the pruned config, so the
+/// export leaves them out and says so.
+pub fn other_weights(name: &str) -> bool {
+    const SUFFIXES: [&str; 10] = [".bin", ".pth", ".pt", ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx", ".onnx_data", ".safetensors"];
+    let base = name.strip_suffix(".index.json").unwrap_or(name);
+    SUFFIXES.iter().any(|s| base.ends_with(s))
 }
 
 /// Writes the pruned folder for `keep` into `out` and commits it.
@@ -159,9 +172,14 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
     }
     // Everything else, unchanged (chat templates, special_tokens_map.json, licences, …).
     let rewritten: Vec<&str> = small_files.iter().map(|(n, _)| n.as_str()).collect();
+    let mut skipped = Vec::new();
     for name in folder.list().await? {
         let weights = name == WEIGHTS || name == WEIGHTS_INDEX || info.shard_files.contains(&name);
         if weights || rewritten.contains(&name.as_str()) || name.starts_with('.') {
+            continue;
+        }
+        if other_weights(&name) {
+            skipped.push(name);
             continue;
         }
         let src = folder.require(&name, "it was listed a moment ago").await?;
@@ -172,7 +190,7 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
     }
     out.commit().await?;
     files.sort();
-    Ok(ExportSummary { files, params })
+    Ok(ExportSummary { files, params, skipped })
 }
 
 /// The files other tools read instead of tokenizer.json, pruned the same way when the
@@ -307,6 +325,17 @@ async fn write_tensor<S: ByteSource>(src: &S, t: &TensorInfo, slice: &Slice, sin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weights_in_other_formats_are_recognised() {
+        for name in ["pytorch_model.bin", "pytorch_model-00001-of-00002.bin", "pytorch_model.bin.index.json", "consolidated.safetensors",
+            "consolidated.00.pth", "tf_model.h5", "flax_model.msgpack", "model.gguf", "model.onnx", "model.safetensors.index.json"] {
+            assert!(other_weights(name), "{name}");
+        }
+        for name in ["config.json", "tokenizer.model", "merges.txt", "README.md", "LICENSE", "chat_template.jinja", "special_tokens_map.json"] {
+            assert!(!other_weights(name), "{name}");
+        }
+    }
 
     #[test]
     fn slices_follow_the_tensor_names() {

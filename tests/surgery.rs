@@ -205,6 +205,9 @@ fn slow_tokenizer_files_are_pruned_with_the_vocabulary() {
     let added: serde_json::Map<String, Value> =
         tok["added_tokens"].as_array().unwrap().iter().map(|t| (t["content"].as_str().unwrap().to_string(), t["id"].clone())).collect();
     std::fs::write(folder.path().join("added_tokens.json"), Value::Object(added).to_string()).unwrap();
+    // The dense weights in another format are left out; other files are copied.
+    std::fs::write(folder.path().join("pytorch_model.bin"), b"dense weights").unwrap();
+    std::fs::write(folder.path().join("README.md"), b"# the model card").unwrap();
 
     let keep = vocab_keep(&dense_dir, 16384);
     let tmp = prune_to(folder.path(), &KeepSet { tokens: Some(keep), channels: None });
@@ -217,6 +220,8 @@ fn slow_tokenizer_files_are_pruned_with_the_vocabulary() {
     for t in pt["added_tokens"].as_array().unwrap() {
         assert_eq!(json(&pruned, "added_tokens.json")[t["content"].as_str().unwrap()], t["id"]);
     }
+    assert!(!pruned.join("pytorch_model.bin").exists());
+    assert_eq!(std::fs::read(pruned.join("README.md")).unwrap(), b"# the model card");
 }
 
 #[test]

@@ -67,6 +67,8 @@ pub struct Outcome {
     pub channels: Option<Vec<Vec<u32>>>,
     /// The pruned folder's files, held by the browser.
     pub files: Vec<BlobFile>,
+    /// Input files left out: the weights in another format ([`crate::export::other_weights`]).
+    pub skipped: Vec<String>,
     /// Seconds spent writing the folder.
     pub export_seconds: f64,
     /// Seconds of the whole run (calibration's own time is in `calibration`).

@@ -93,10 +93,20 @@ async fn prune(state: AppState, s: &Session, plan: &PrunePlan, set: &Settings, s
     let t0 = now();
     let (out, files) = BlobOutput::new();
     let keep = KeepSet { tokens: kept.clone(), channels: channels.clone() };
-    export::export(&s.folder, &s.info, &keep, out, &mut |p| report("writing the pruned folder", p)).await?;
+    let summary = export::export(&s.folder, &s.info, &keep, out, &mut |p| report("writing the pruned folder", p)).await?;
     let files = files.take().unwrap_or_default();
     let end = now();
-    Ok(Outcome { plan: plan.clone(), kept, calibration, text: set.text.clone(), channels, files, export_seconds: end - t0, total_seconds: end - start })
+    Ok(Outcome {
+        plan: plan.clone(),
+        kept,
+        calibration,
+        text: set.text.clone(),
+        channels,
+        files,
+        skipped: summary.skipped,
+        export_seconds: end - t0,
+        total_seconds: end - start,
+    })
 }
 
 fn number(ev: &web_sys::Event, min: usize) -> Option<usize> {
@@ -207,6 +217,7 @@ pub fn RunStep() -> impl IntoView {
                 {format!("Pruned in {:.1} s: {} files, {} in all. ", o.total_seconds, o.files.len(), mb(bytes))}
                 {calib}
                 {format!("Writing took {:.1} s. ", o.export_seconds)}
+                {(!o.skipped.is_empty()).then(|| format!("Left out {} (the dense weights in another format). ", o.skipped.join(", ")))}
                 {gpu}
                 {format!("Wasm memory {}.", mb(super::js::wasm_memory()))}
             </p>

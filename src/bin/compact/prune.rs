@@ -223,6 +223,9 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
     for (name, size) in &summary.files {
         println!("  {name:28} {:>10.1} MB", *size as f64 / 1e6);
     }
+    if !summary.skipped.is_empty() {
+        println!("left out: {} (the dense weights in another format; they would contradict the pruned config.json)", summary.skipped.join(", "));
+    }
     if let Some(c) = &calib_report {
         println!("calibration: {} × {} tokens at {:.0} tokens/s on {}", c.windows, c.seq_len, c.tokens_per_second, c.backend);
     }
