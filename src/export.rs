@@ -105,7 +105,7 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
             hint: format!("vocabulary pruning rewrites it (looked in {})", folder.describe()),
         })?;
         let keep_ids = keep.tokens.as_deref().expect("map implies tokens");
-        let pruned = surgery::prune_tokenizer(&tok, keep_ids)?;
+        let pruned = surgery::prune_tokenizer(tok, keep_ids)?;
         if let Some(tc) = read_json(folder, "tokenizer_config.json").await? {
             small_files.push(("tokenizer_config.json".into(), pretty(&surgery::prune_tokenizer_config(&tc, m)?)));
         }

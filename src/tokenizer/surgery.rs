@@ -218,9 +218,9 @@ pub fn remap(keep: &[u32]) -> HashMap<u32, u32> {
 
 /// Rewrites a tokenizer.json for the kept ids: vocab, merges (closed, in the file's
 /// own format), added_tokens and post-processor ids.
-pub fn prune_tokenizer(tok: &Value, keep: &[u32]) -> Result<Value> {
+pub fn prune_tokenizer(tok: Value, keep: &[u32]) -> Result<Value> {
     let map = remap(keep);
-    let mut out = tok.clone();
+    let mut out = tok;
     let model = out.get_mut("model").and_then(Value::as_object_mut).ok_or_else(|| Error::format(FILE, "no \"model\" section"))?;
     let vocab = model.get("vocab").and_then(Value::as_object).ok_or_else(|| Error::format(FILE, "model.vocab is not an object"))?;
     // Keep the file's key order (it is usually id order) with the new ids.
@@ -436,7 +436,7 @@ mod tests {
     #[test]
     fn merges_stay_closed_and_ids_are_dense() {
         let keep = [0, 1, 2, 3, 5, 7];
-        let out = prune_tokenizer(&tiny(), &keep).unwrap();
+        let out = prune_tokenizer(tiny(), &keep).unwrap();
         assert_eq!(out["model"]["vocab"], json!({"<s>": 0, "a": 1, "b": 2, "ab": 3, "ba": 4, "<pad>": 5}));
         assert_eq!(out["model"]["merges"], json!(["a b", "b a"]), "merges producing removed tokens are gone");
         assert_eq!(out["added_tokens"][1]["id"], 5);
@@ -444,7 +444,7 @@ mod tests {
 
         let mut pairs = tiny();
         pairs["model"]["merges"] = json!([["a", "b"], ["ab", "b"], ["b", "a"], ["ba", "b"]]);
-        let out = prune_tokenizer(&pairs, &keep).unwrap();
+        let out = prune_tokenizer(pairs, &keep).unwrap();
         assert_eq!(out["model"]["merges"], json!([["a", "b"], ["b", "a"]]), "pair format is kept");
     }
 
@@ -452,7 +452,7 @@ mod tests {
     fn slow_tokenizer_files_agree_with_the_pruned_tokenizer_json() {
         let keep = [0, 1, 2, 3, 5, 7];
         let map = remap(&keep);
-        let pruned = prune_tokenizer(&tiny(), &keep).unwrap();
+        let pruned = prune_tokenizer(tiny(), &keep).unwrap();
         let vocab = prune_token_map(&tiny()["model"]["vocab"], &map, "vocab.json", false).unwrap();
         assert_eq!(vocab, pruned["model"]["vocab"]);
         let kept: HashSet<&str> = vocab.as_object().unwrap().keys().map(String::as_str).collect();
