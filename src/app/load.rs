@@ -18,9 +18,16 @@ use crate::io::ByteSource;
 use crate::model::ModelInfo;
 use crate::pipeline::TokenizerFile;
 
-/// A model folder offered by the server.
+/// A model folder offered by the server, with its files.
 #[derive(Debug, Clone, Deserialize)]
 struct DemoModel {
+    name: String,
+    #[serde(default)]
+    files: Vec<DemoFile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct DemoFile {
     name: String,
 }
 
@@ -132,7 +139,12 @@ pub fn Picker() -> impl IntoView {
                     </label>
                     {move || demos.get().map(|list| list.iter().map(|m| {
                         let name = m.name.clone();
-                        let click = move |_| load(state, name.clone(), format!("demo model {name}"), WebFolder::Http(HttpFolder::new(format!("models/{name}"))));
+                        let files: Vec<String> = m.files.iter().map(|f| f.name.clone()).collect();
+                        let click = move |_| {
+                            let base = format!("models/{name}");
+                            let folder = if files.is_empty() { HttpFolder::new(base) } else { HttpFolder::listed(base, files.clone()) };
+                            load(state, name.clone(), format!("demo model {name}"), WebFolder::Http(folder))
+                        };
                         view! { <button class="button demo" data-model=m.name.clone() on:click=click>"Demo model: " {m.name.clone()}</button> }
                     }).collect_view())}
                 </div>

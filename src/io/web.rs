@@ -197,12 +197,22 @@ impl ByteSource for HttpSource {
 #[derive(Debug, Clone)]
 pub struct HttpFolder {
     base: String,
+    /// The folder's files when the server lists them (`compact serve`'s index).
+    files: Option<Vec<String>>,
 }
 
 impl HttpFolder {
-    /// A folder whose files are at `base` + `/` + name.
+    /// A folder whose files are at `base` + `/` + name; a file is there if the server
+    /// answers for it.
     pub fn new(base: impl Into<String>) -> Self {
-        Self { base: base.into().trim_end_matches('/').to_string() }
+        Self { base: base.into().trim_end_matches('/').to_string(), files: None }
+    }
+
+    /// A folder whose files the server has listed: only those are asked for (an
+    /// optional file that is absent costs no request and no 404 in the console), and
+    /// [`ModelFolder::list`] returns them.
+    pub fn listed(base: impl Into<String>, files: Vec<String>) -> Self {
+        Self { files: Some(files), ..Self::new(base) }
     }
 }
 
@@ -212,7 +222,13 @@ impl ModelFolder for HttpFolder {
         self.base.clone()
     }
     async fn open(&self, name: &str) -> Result<Option<HttpSource>> {
+        if self.files.as_ref().is_some_and(|f| !f.iter().any(|n| n == name)) {
+            return Ok(None);
+        }
         HttpSource::open(&format!("{}/{name}", self.base)).await
+    }
+    async fn list(&self) -> Result<Vec<String>> {
+        Ok(self.files.clone().unwrap_or_default())
     }
 }
 
