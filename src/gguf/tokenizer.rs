@@ -162,9 +162,11 @@ pub fn build(header: &Header, file: &str, family: Family, context: usize) -> Res
             (byte_level_tokenizer(&vocab, n, merges, pieces, pre == "qwen2"), class)
         }
         ("llama", Family::Gemma3) => {
+            let scores = piece_scores(&vocab, n)
+                .ok_or_else(|| Error::format(file, "SentencePiece vocabulary without \"tokenizer.ggml.scores\""))?;
             let add_dummy_prefix = meta.opt_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(false);
-            sentencepiece = Some(sentencepiece_model(&vocab, n, &ids, add_dummy_prefix));
-            (gemma_tokenizer(&vocab, n, ids.unk, file)?, "GemmaTokenizer")
+            sentencepiece = Some(sentencepiece_model(&vocab, &scores, &ids, add_dummy_prefix));
+            (gemma_tokenizer(&vocab, &scores, ids.unk), "GemmaTokenizer")
         }
         _ => return Err(unsupported()),
     };
@@ -365,7 +367,8 @@ fn post_processor(vocab: &Vocab, ids: &SpecialIds, add_bos: bool, add_eos: bool,
     }
 }
 
-/// llama.cpp stores −1000 for control / user-defined pieces where SentencePiece has 0.
+/// The scores of the first `n` pieces as SentencePiece has them: llama.cpp stores −1000
+/// for control / user-defined pieces where SentencePiece has 0.
 fn piece_scores(vocab: &Vocab, n: usize) -> Option<Vec<f64>> {
     let scores = vocab.scores.as_ref()?;
     Some((0..n).map(|i| if matches!(vocab.types[i], NORMAL | BYTE) { scores[i] } else { 0.0 }).collect())
@@ -373,9 +376,8 @@ fn piece_scores(vocab: &Vocab, n: usize) -> Option<Vec<f64>> {
 
 /// The `tokenizer.model` of a SentencePiece vocabulary: the pieces with their scores and
 /// types (GGUF's token types are SentencePiece's; the unknown piece is typed so).
-fn sentencepiece_model(vocab: &Vocab, n: usize, ids: &SpecialIds, add_dummy_prefix: bool) -> Vec<u8> {
-    let scores = piece_scores(vocab, n).unwrap_or_else(|| vec![0.0; n]);
-    let pieces: Vec<sentencepiece::Piece<'_>> = (0..n)
+fn sentencepiece_model(vocab: &Vocab, scores: &[f64], ids: &SpecialIds, add_dummy_prefix: bool) -> Vec<u8> {
+    let pieces: Vec<sentencepiece::Piece<'_>> = (0..scores.len())
         .map(|i| {
             let kind = if ids.unk == Some(i as u32) { UNKNOWN } else { vocab.types[i] };
             (vocab.tokens[i].as_str(), scores[i] as f32, kind as u32)
@@ -385,19 +387,18 @@ fn sentencepiece_model(vocab: &Vocab, n: usize, ids: &SpecialIds, add_dummy_pref
     sentencepiece::write_bpe(&pieces, &spec)
 }
 
-/// Gemma-3's SentencePiece-style BPE with byte fallback.
-fn gemma_tokenizer(vocab: &Vocab, n: usize, unk: Option<u32>, file: &str) -> Result<Json> {
-    let scores = piece_scores(vocab, n)
-        .ok_or_else(|| Error::format(file, "SentencePiece vocabulary without \"tokenizer.ggml.scores\""))?;
-    let pieces = &vocab.tokens[..n];
-    let merges = sentencepiece_merges(pieces, &scores);
+/// Gemma-3's SentencePiece-style BPE with byte fallback, for the pieces that have
+/// `scores` (from [`piece_scores`]).
+fn gemma_tokenizer(vocab: &Vocab, scores: &[f64], unk: Option<u32>) -> Json {
+    let pieces = &vocab.tokens[..scores.len()];
+    let merges = sentencepiece_merges(pieces, scores);
     let mut map = Map::new();
     for (i, t) in pieces.iter().enumerate() {
         map.entry(t.clone()).or_insert(json!(i));
     }
     let unk = unk.map_or(Json::Null, |u| json!(pieces[u as usize]));
     let merges: Vec<Json> = merges.into_iter().map(|(a, b)| json!([pieces[a], pieces[b]])).collect();
-    Ok(json!({
+    json!({
         "version": "1.0",
         "truncation": null,
         "padding": null,
@@ -420,7 +421,7 @@ fn gemma_tokenizer(vocab: &Vocab, n: usize, unk: Option<u32>, file: &str) -> Res
             "vocab": map,
             "merges": merges,
         },
-    }))
+    })
 }
 
 /// BPE merges of a SentencePiece vocabulary, as transformers' `SentencePieceExtractor`

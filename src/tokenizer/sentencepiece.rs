@@ -119,7 +119,7 @@ pub fn prune(model: &[u8], keep: &[u32]) -> Result<Vec<u8>> {
     let fs = fields(model)?;
     let n_pieces = fs.iter().filter(|f| f.number == PIECES).count();
     let kept: Vec<u32> = keep.iter().copied().filter(|&id| (id as usize) < n_pieces).collect();
-    let map: HashMap<u32, u32> = kept.iter().enumerate().map(|(new, &old)| (old, new as u32)).collect();
+    let map = super::surgery::remap(&kept);
     let mut out = Vec::with_capacity(model.len());
     let mut id = 0u32;
     for f in &fs {

@@ -222,26 +222,20 @@ pub fn prune_tokenizer(tok: Value, keep: &[u32]) -> Result<Value> {
     let map = remap(keep);
     let mut out = tok;
     let model = out.get_mut("model").and_then(Value::as_object_mut).ok_or_else(|| Error::format(FILE, "no \"model\" section"))?;
-    let vocab = model.get("vocab").and_then(Value::as_object).ok_or_else(|| Error::format(FILE, "model.vocab is not an object"))?;
-    // Keep the file's key order (it is usually id order) with the new ids.
-    let mut new_vocab = serde_json::Map::new();
-    for (s, id) in vocab {
-        if let Some(&n) = id.as_u64().and_then(|i| map.get(&(i as u32))) {
-            new_vocab.insert(s.clone(), Value::from(n));
-        }
-    }
-    let kept: HashSet<&str> = new_vocab.keys().map(String::as_str).collect();
+    let vocab = model.get("vocab").filter(|v| v.is_object()).ok_or_else(|| Error::format(FILE, "model.vocab is not an object"))?;
+    let new_vocab = prune_token_map(vocab, &map, "tokenizer.json model.vocab", false)?;
+    let kept: HashSet<&str> = new_vocab.as_object().expect("an object").keys().map(String::as_str).collect();
     if let Some(merges) = model.get("merges").and_then(Value::as_array) {
         let mut new_merges = Vec::with_capacity(merges.len());
         for m in merges {
             let (a, b) = merge_pair(m)?;
-            if kept.contains(a) && kept.contains(b) && kept.contains(format!("{a}{b}").as_str()) {
+            if merge_survives(&kept, a, b) {
                 new_merges.push(m.clone());
             }
         }
         model.insert("merges".into(), Value::Array(new_merges));
     }
-    model.insert("vocab".into(), Value::Object(new_vocab));
+    model.insert("vocab".into(), new_vocab);
 
     if let Some(added) = out.get_mut("added_tokens").and_then(Value::as_array_mut) {
         for t in added.iter_mut() {
@@ -342,6 +336,12 @@ pub fn remap_config_ids(cfg: &Value, map: &HashMap<u32, u32>, vocab_size: Option
     Ok(out)
 }
 
+/// The rule for every merge list: a merge survives only if both parts and their
+/// concatenation are among the `kept` token strings.
+fn merge_survives(kept: &HashSet<&str>, a: &str, b: &str) -> bool {
+    kept.contains(a) && kept.contains(b) && kept.contains(format!("{a}{b}").as_str())
+}
+
 /// Rewrites a `{token: id}` file for the kept ids: the slow tokenizers' `vocab.json`
 /// (entries whose token is removed are dropped) or `added_tokens.json` (`strict`: every
 /// entry names a protected token, so a removed one is an error).
@@ -371,7 +371,7 @@ pub fn prune_merges_txt(text: &str, kept: &HashSet<&str>) -> Result<String> {
             true
         } else {
             let (a, b) = line.split_once(' ').ok_or_else(|| Error::format("merges.txt", format!("line {} {line:?} is not \"a b\"", i + 1)))?;
-            kept.contains(a) && kept.contains(b) && kept.contains(format!("{a}{b}").as_str())
+            merge_survives(kept, a, b)
         };
         if keep {
             out.push_str(line);
