@@ -64,6 +64,9 @@ pub fn DownloadStep() -> impl IntoView {
                 <button id="save-importance" class="link" on:click=save>"importance.safetensors"</button></p>
         }
     });
+    // A pruned vocabulary without SentencePiece's tokenizer.model (which the converter
+    // reads instead) needs the converter's pre-tokenizer named from the dense model.
+    let bpe_vocab_pruned = outcome.kept.is_some() && !files.iter().any(|f| f.name == crate::tokenizer::sentencepiece::FILE);
     let picker = super::js::has_directory_picker();
     view! {
         <section id="download" class="card" aria-labelledby="download-title">
@@ -85,7 +88,13 @@ pub fn DownloadStep() -> impl IntoView {
                 Ok(t) => view! { <p id="download-status" class="ok" role="status">{t}</p> }.into_any(),
                 Err(t) => view! { <p class="error" role="alert">{t}</p> }.into_any(),
             })}
-            <p class="hint">"A standard Hugging Face folder: it loads in transformers and vLLM, and llama.cpp's convert_hf_to_gguf.py converts it."</p>
+            <p class="hint" id="interop">"A standard Hugging Face folder: it loads in transformers and vLLM, and llama.cpp's convert_hf_to_gguf.py converts it"
+                {if bpe_vocab_pruned {
+                    view! { " through compact's "<code>"scripts/llama-cpp-convert.py --dense ORIGINAL_FOLDER"</code>
+                        ": the converter recognises a byte-level BPE tokenizer by the ids it gives a test string, and pruning changed them." }.into_any()
+                } else {
+                    ".".into_any()
+                }}</p>
         </section>
     }
     .into_any()

@@ -140,6 +140,8 @@ test('prune in the browser, download, verify natively', async () => {
     assert.equal(await page.locator('#heatmap').count(), 1);
     assert.equal(await page.locator('#layer-shares tr').count(), 31);
     assert.match(await page.locator('#plan-ratio').textContent(), /^2\d\.\d%$/);
+    // A pruned byte-level BPE vocabulary: llama.cpp's converter needs the helper script.
+    assert.match(await page.locator('#interop').textContent(), /llama-cpp-convert\.py --dense/);
 
     // Compare: both models continue a prompt on WebGPU.
     await page.locator('#new-tokens').fill('2');
