@@ -56,8 +56,9 @@ pub const DEFAULT_SEQ_LEN: usize = 512;
 /// Calibration text from a file's bytes: a `.jsonl` file gives the `text` field of
 /// every line (joined by blank lines); anything else must be UTF-8 text.
 pub fn text_from_bytes(name: &str, bytes: &[u8]) -> Result<String> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| Error::format(name, format!("is not UTF-8 text (is it a binary file?): invalid byte at offset {}", e.valid_up_to())))?;
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        Error::format(name, format!("is not UTF-8 text (is it a binary file?): invalid byte at offset {}", e.valid_up_to()))
+    })?;
     if text.contains('\0') {
         return Err(Error::format(name, "contains NUL bytes: it looks like a binary file, not text"));
     }
@@ -174,7 +175,8 @@ pub async fn importance<S: crate::io::ByteSource>(
             for (group, w) in windows.tokens.chunks(per_pass * t).zip(weights.chunks(per_pass * t)) {
                 cancel.check()?;
                 let seqs: Vec<&[u32]> = group.chunks_exact(t).collect();
-                let opts = cpu::ForwardOptions { act2_weights: Some(w), logits: cpu::Logits::None, cancel: Some(cancel), ..Default::default() };
+                let opts =
+                    cpu::ForwardOptions { act2_weights: Some(w), logits: cpu::Logits::None, cancel: Some(cancel), ..Default::default() };
                 for (acc, imp) in total.iter_mut().zip(cpu::forward_batch(cfg, ck, &seqs, &opts).await?.importance) {
                     acc.iter_mut().zip(imp).for_each(|(a, b)| *a += b);
                 }

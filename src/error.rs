@@ -47,7 +47,9 @@ pub enum Error {
 pub enum HeaderError {
     #[error("the file is {len} bytes, shorter than the 8-byte header length prefix")]
     TooShort { len: u64 },
-    #[error("the header length prefix says {header_len} bytes but the file has only {available} after it (truncated or not a safetensors file)")]
+    #[error(
+        "the header length prefix says {header_len} bytes but the file has only {available} after it (truncated or not a safetensors file)"
+    )]
     LengthPastEnd { header_len: u64, available: u64 },
     #[error("the header length prefix ({header_len} bytes) is over the {limit}-byte limit (corrupt or not a safetensors file)")]
     LengthTooLarge { header_len: u64, limit: u64 },

@@ -70,7 +70,9 @@ pub fn parse_requests(file: &str, text: &str, limit: Option<usize>) -> Result<Ve
         if doc >= 1_000_000 {
             continue;
         }
-        let field = |k: &str| v.pointer(&format!("/request/{k}")).and_then(serde_json::Value::as_str).ok_or_else(|| bad(&format!("no request.{k}")));
+        let field = |k: &str| {
+            v.pointer(&format!("/request/{k}")).and_then(serde_json::Value::as_str).ok_or_else(|| bad(&format!("no request.{k}")))
+        };
         let pair = (field("context")?.to_string(), field("continuation")?.to_string());
         let order = docs.len();
         if limit.is_some_and(|l| order >= l) && !docs.contains_key(&doc) {
@@ -285,7 +287,12 @@ pub async fn score<S: ByteSource>(
                     tokens.resize((w + 1) * t, input[0]);
                     picked.extend(s.targets.clone().map(|p| w * t + p - 1));
                 }
-                let opts = forward::GpuOptions { logits: cpu::Logits::All, logit_positions: Some(picked), cache: Some(cache.clone()), ..Default::default() };
+                let opts = forward::GpuOptions {
+                    logits: cpu::Logits::All,
+                    logit_positions: Some(picked),
+                    cache: Some(cache.clone()),
+                    ..Default::default()
+                };
                 let windows = forward::Windows { tokens: &tokens, t, act2_weights: None };
                 let logits = forward::run(gpu, cfg, ck, windows, &opts, &mut crate::progress::Silent, cancel).await?.logits;
                 let mut row = 0;
@@ -336,9 +343,12 @@ pub fn id_map(pruned: &Tokenizer, dense: &Tokenizer) -> Result<Vec<u32>> {
     let n = pruned.get_vocab_size(true);
     (0..n as u32)
         .map(|id| {
-            let token = pruned.id_to_token(id).ok_or_else(|| Error::Invalid(format!("the pruned tokenizer has no token with id {id} (of {n})")))?;
+            let token =
+                pruned.id_to_token(id).ok_or_else(|| Error::Invalid(format!("the pruned tokenizer has no token with id {id} (of {n})")))?;
             dense.token_to_id(&token).ok_or_else(|| {
-                Error::Invalid(format!("token {token:?} of the pruned model is not in the dense model's vocabulary: is --dense the model it was pruned from?"))
+                Error::Invalid(format!(
+                    "token {token:?} of the pruned model is not in the dense model's vocabulary: is --dense the model it was pruned from?"
+                ))
             })
         })
         .collect()
@@ -357,7 +367,9 @@ pub fn reencode_check(pruned: &Tokenizer, dense: &Tokenizer, text: &str) -> Resu
         }
         let got: Vec<String> = crate::tokenizer::encode_plain(pruned, p)?.iter().filter_map(|&id| pruned.id_to_token(id)).collect();
         if got != want {
-            return Err(Error::Invalid(format!("the pruned tokenizer splits {p:?} as {got:?}, the dense one as {want:?}, though every token is kept")));
+            return Err(Error::Invalid(format!(
+                "the pruned tokenizer splits {p:?} as {got:?}, the dense one as {want:?}, though every token is kept"
+            )));
         }
         paragraphs += 1;
         tokens += want.len();
@@ -383,9 +395,11 @@ pub fn perplexity(scores: &[Vec<TokenScore>]) -> f64 {
 /// Share of positions where the pruned model's top token (mapped to dense ids by
 /// `to_dense`) is the dense model's.
 pub fn agreement(pruned: &[Vec<TokenScore>], dense: &[Vec<TokenScore>], to_dense: &[u32]) -> f64 {
-    let (same, n) = pruned.iter().flatten().zip(dense.iter().flatten()).fold((0usize, 0usize), |(s, n), (p, d)| {
-        (s + (to_dense.get(p.top1 as usize) == Some(&d.top1)) as usize, n + 1)
-    });
+    let (same, n) = pruned
+        .iter()
+        .flatten()
+        .zip(dense.iter().flatten())
+        .fold((0usize, 0usize), |(s, n), (p, d)| (s + (to_dense.get(p.top1 as usize) == Some(&d.top1)) as usize, n + 1));
     same as f64 / n.max(1) as f64
 }
 

@@ -131,7 +131,10 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
             match &slice {
                 Slice::Copy => {}
                 Slice::Rows(r) | Slice::Cols(r) if shape.len() != 2 => {
-                    return Err(Error::format(&index.file, format!("tensor {:?} should be 2-D to slice {} entries, it is {shape:?}", t.name, r.len())));
+                    return Err(Error::format(
+                        &index.file,
+                        format!("tensor {:?} should be 2-D to slice {} entries, it is {shape:?}", t.name, r.len()),
+                    ));
                 }
                 Slice::Rows(r) => {
                     check_bound(t, r, shape[0])?;
@@ -198,7 +201,12 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
 /// `added_tokens.json`, and SentencePiece's `tokenizer.model` (checked to name the same
 /// token at every kept id). Copying them unchanged would hand those tools the dense
 /// vocabulary with the pruned embedding.
-async fn slow_tokenizer_files<F: ModelFolder>(folder: &F, pruned: &Value, keep: &[u32], map: &HashMap<u32, u32>) -> Result<Vec<(String, Vec<u8>)>> {
+async fn slow_tokenizer_files<F: ModelFolder>(
+    folder: &F,
+    pruned: &Value,
+    keep: &[u32],
+    map: &HashMap<u32, u32>,
+) -> Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     if let Some(v) = read_json(folder, "vocab.json").await? {
         out.push(("vocab.json".into(), pretty(&surgery::prune_token_map(&v, map, "vocab.json", false)?)));
@@ -216,7 +224,8 @@ async fn slow_tokenizer_files<F: ModelFolder>(folder: &F, pruned: &Value, keep: 
         let model = sentencepiece::prune(&src.read_to_end().await?, keep)?;
         // Ids → strings of the pruned tokenizer.json, its added tokens included (some
         // files list a special piece only there).
-        let added = pruned["added_tokens"].as_array().into_iter().flatten().filter_map(|t| Some((t["id"].as_u64()?, t["content"].as_str()?)));
+        let added =
+            pruned["added_tokens"].as_array().into_iter().flatten().filter_map(|t| Some((t["id"].as_u64()?, t["content"].as_str()?)));
         let by_id: HashMap<u64, &str> = added.chain(vocab.iter().filter_map(|(s, id)| Some((id.as_u64()?, s.as_str())))).collect();
         for (id, piece) in sentencepiece::pieces(&model)?.iter().enumerate() {
             if by_id.get(&(id as u64)) != Some(&piece.as_str()) {
@@ -328,11 +337,23 @@ mod tests {
 
     #[test]
     fn weights_in_other_formats_are_recognised() {
-        for name in ["pytorch_model.bin", "pytorch_model-00001-of-00002.bin", "pytorch_model.bin.index.json", "consolidated.safetensors",
-            "consolidated.00.pth", "tf_model.h5", "flax_model.msgpack", "model.gguf", "model.onnx", "model.safetensors.index.json"] {
+        for name in [
+            "pytorch_model.bin",
+            "pytorch_model-00001-of-00002.bin",
+            "pytorch_model.bin.index.json",
+            "consolidated.safetensors",
+            "consolidated.00.pth",
+            "tf_model.h5",
+            "flax_model.msgpack",
+            "model.gguf",
+            "model.onnx",
+            "model.safetensors.index.json",
+        ] {
             assert!(other_weights(name), "{name}");
         }
-        for name in ["config.json", "tokenizer.model", "merges.txt", "README.md", "LICENSE", "chat_template.jinja", "special_tokens_map.json"] {
+        for name in
+            ["config.json", "tokenizer.model", "merges.txt", "README.md", "LICENSE", "chat_template.jinja", "special_tokens_map.json"]
+        {
             assert!(!other_weights(name), "{name}");
         }
     }

@@ -24,11 +24,11 @@
 //! | [`viz`] | the web app's pictures as data (importance heatmap) |
 //! | `app` | the leptos web app (wasm32 only) |
 
-pub mod engine;
 pub mod calib;
-pub mod export;
+pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod gguf;
 pub mod io;
 pub mod model;
@@ -36,10 +36,10 @@ pub mod pipeline;
 pub mod plan;
 pub mod progress;
 pub mod prune;
-pub mod tokenizer;
-pub mod viz;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
+pub mod tokenizer;
+pub mod viz;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
+use crate::ProgressSink;
 use crate::calib::{self, CalibWindows};
 use crate::error::{Error, Result};
 use crate::io::{ByteSource, ModelFolder};
@@ -18,7 +19,6 @@ use crate::model::{Checkpoint, ModelConfig};
 use crate::plan::{Policy, PrunePlan};
 use crate::progress::Cancel;
 use crate::tokenizer::surgery::Vocab;
-use crate::ProgressSink;
 
 /// What to prune to.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,8 +54,8 @@ impl TokenizerFile {
     pub async fn read(folder: &impl ModelFolder, cfg: &ModelConfig) -> Result<Option<Self>> {
         let Some(src) = folder.open(crate::tokenizer::FILE).await? else { return Ok(None) };
         let bytes = src.read_to_end().await?;
-        let json: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::format(crate::tokenizer::FILE, format!("is not valid JSON: {e}")))?;
+        let json: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| Error::format(crate::tokenizer::FILE, format!("is not valid JSON: {e}")))?;
         let vocab = Vocab::from_tokenizer(&json, cfg.vocab_size);
         Ok(Some(Self { bytes, vocab }))
     }
@@ -106,10 +106,8 @@ pub fn kept_tokens(
     if v2 >= cfg.vocab_size {
         return Ok(None);
     }
-    let tokenizer = tokenizer.ok_or_else(|| Error::MissingFile {
-        file: crate::tokenizer::FILE.into(),
-        hint: "vocabulary pruning rewrites it".into(),
-    })?;
+    let tokenizer = tokenizer
+        .ok_or_else(|| Error::MissingFile { file: crate::tokenizer::FILE.into(), hint: "vocabulary pruning rewrites it".into() })?;
     let vocab = tokenizer.vocab.as_ref().map_err(|e| Error::Invalid(e.to_string()))?;
     let frequency = match rare_by {
         RareBy::Id => None,
@@ -171,7 +169,13 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// The calibration windows of `text` and their act² weights (0 where the token is not
 /// in `kept`; all 1 with `kept = None`, plain act²). Fails when the text is shorter
 /// than one window.
-pub fn prepare_windows(tok: &Tokenizer, text: &str, samples: usize, seq_len: usize, kept: Option<&[u32]>) -> Result<(CalibWindows, Vec<f32>)> {
+pub fn prepare_windows(
+    tok: &Tokenizer,
+    text: &str,
+    samples: usize,
+    seq_len: usize,
+    kept: Option<&[u32]>,
+) -> Result<(CalibWindows, Vec<f32>)> {
     let windows = calib::windows(tok, text, samples, seq_len)?;
     let weights = calib::mask(&windows.tokens, kept);
     Ok((windows, weights))

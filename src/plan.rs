@@ -16,8 +16,8 @@
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::model::params::ParamCounts;
 use crate::model::ModelConfig;
+use crate::model::params::ParamCounts;
 
 /// V' is rounded to a multiple of this.
 pub const VOCAB_MULTIPLE: usize = 64;
@@ -106,11 +106,7 @@ impl PrunePlan {
             let drop = rest.div_ceil(per_channel.max(1)) as usize;
             let i2 = round_down(i.saturating_sub(drop), FFN_MULTIPLE).max(i_min);
             let ffn_removed = (i - i2) as u64 * per_channel;
-            if vocab_at_floor + ffn_removed >= need {
-                (v_floor, i2)
-            } else {
-                (rows_for(need - ffn_removed, v, v_min), i2)
-            }
+            if vocab_at_floor + ffn_removed >= need { (v_floor, i2) } else { (rows_for(need - ffn_removed, v, v_min), i2) }
         };
         let plan = Self::explicit(cfg, counts, Some(v2), Some(i2))?;
         debug_assert!(plan.reduction() + 1e-12 >= ratio);

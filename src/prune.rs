@@ -85,7 +85,10 @@ impl KeepSet {
             }
             for (l, c) in ch.iter().enumerate() {
                 if c.len() != n {
-                    return Err(Error::Invalid(format!("layer {l} keeps {} channels, layer 0 keeps {n}: I' must be the same in every layer", c.len())));
+                    return Err(Error::Invalid(format!(
+                        "layer {l} keeps {} channels, layer 0 keeps {n}: I' must be the same in every layer",
+                        c.len()
+                    )));
                 }
                 check_sorted(c, cfg.intermediate_size, &format!("layer {l} channels"))?;
             }
@@ -109,9 +112,10 @@ fn check_sorted(ids: &[u32], bound: usize, what: &str) -> Result<()> {
         return Err(Error::Invalid(format!("{what} must be ascending and unique ({} then {})", w[0], w[1])));
     }
     if let Some(&last) = ids.last()
-        && last as usize >= bound {
-            return Err(Error::Invalid(format!("{what}: {last} is out of range (< {bound})")));
-        }
+        && last as usize >= bound
+    {
+        return Err(Error::Invalid(format!("{what}: {last} is out of range (< {bound})")));
+    }
     Ok(())
 }
 
@@ -154,7 +158,8 @@ mod tests {
     #[test]
     fn validate_names_the_problem() {
         let cfg = crate::model::ModelConfig::from_value(serde_json::json!({"model_type": "llama", "hidden_size": 8,
-            "intermediate_size": 4, "num_hidden_layers": 2, "num_attention_heads": 2, "vocab_size": 10})).unwrap();
+            "intermediate_size": 4, "num_hidden_layers": 2, "num_attention_heads": 2, "vocab_size": 10}))
+        .unwrap();
         let ok = KeepSet { tokens: Some(vec![0, 3, 9]), channels: Some(vec![vec![0, 2], vec![1, 3]]) };
         ok.validate(&cfg).unwrap();
         assert_eq!((ok.vocab_size(&cfg), ok.intermediate_size(&cfg)), (3, 2));
@@ -169,7 +174,8 @@ mod tests {
     #[test]
     fn importance_files_round_trip_with_metadata() {
         let cfg = crate::model::ModelConfig::from_value(serde_json::json!({"model_type": "llama", "hidden_size": 8,
-            "intermediate_size": 3, "num_hidden_layers": 2, "num_attention_heads": 2, "vocab_size": 10})).unwrap();
+            "intermediate_size": 3, "num_hidden_layers": 2, "num_attention_heads": 2, "vocab_size": 10}))
+        .unwrap();
         let imp = vec![vec![1.5, 0.25, 3.0], vec![0.0, 7.0, 2.0]];
         let meta = std::collections::BTreeMap::from([("model".to_string(), "tiny".to_string()), ("samples".into(), "16".into())]);
         let bytes = importance_file(&imp, &meta);

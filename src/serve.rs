@@ -111,9 +111,10 @@ fn read_request(stream: &TcpStream) -> io::Result<Request> {
             break;
         }
         if let Some((k, v)) = h.split_once(':')
-            && k.trim().eq_ignore_ascii_case("range") {
-                range = Some(v.trim().to_string());
-            }
+            && k.trim().eq_ignore_ascii_case("range")
+        {
+            range = Some(v.trim().to_string());
+        }
     }
     let path = target.split(['?', '#']).next().unwrap_or("/").to_string();
     Ok(Request { method, path: percent_decode(&path), range })
@@ -124,12 +125,14 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len()
-            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
         out.push(b[i]);
         i += 1;
     }

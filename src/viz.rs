@@ -6,7 +6,8 @@ pub const ROW: usize = 8;
 
 /// A perceptual-ish dark-blue → yellow ramp for `x` in 0..=1.
 pub fn color(x: f64) -> [u8; 3] {
-    const STOPS: [[f64; 3]; 5] = [[13.0, 8.0, 135.0], [126.0, 3.0, 168.0], [204.0, 71.0, 120.0], [248.0, 149.0, 64.0], [240.0, 249.0, 33.0]];
+    const STOPS: [[f64; 3]; 5] =
+        [[13.0, 8.0, 135.0], [126.0, 3.0, 168.0], [204.0, 71.0, 120.0], [248.0, 149.0, 64.0], [240.0, 249.0, 33.0]];
     let x = x.clamp(0.0, 1.0) * (STOPS.len() - 1) as f64;
     let (i, f) = ((x.floor() as usize).min(STOPS.len() - 2), x - x.floor());
     let c = |k: usize| (STOPS[i][k] + (STOPS[i + 1][k] - STOPS[i][k]) * f) as u8;

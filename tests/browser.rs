@@ -95,7 +95,17 @@ async fn calibration_in_the_browser_matches_the_reference() {
 
     let gpu = gpu::Gpu::new().await.unwrap();
     let t0 = js_sys::Date::now();
-    let out = forward::run(&gpu, cfg, &ck, Windows { tokens, t, act2_weights: Some(&weights) }, &GpuOptions::default(), &mut Silent, &Cancel::default()).await.unwrap();
+    let out = forward::run(
+        &gpu,
+        cfg,
+        &ck,
+        Windows { tokens, t, act2_weights: Some(&weights) },
+        &GpuOptions::default(),
+        &mut Silent,
+        &Cancel::default(),
+    )
+    .await
+    .unwrap();
     let gpu_ms = js_sys::Date::now() - t0;
 
     let mut want = vec![vec![0f64; cfg.intermediate_size]; cfg.num_layers];
@@ -105,7 +115,11 @@ async fn calibration_in_the_browser_matches_the_reference() {
         want.iter_mut().zip(r.importance).for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(x, y)| *x += y));
     }
     let worst = out.importance.iter().zip(&want).map(|(g, c)| cases::rel_l2(g, c)).fold(0f64, f64::max);
-    let memory = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length();
+    let memory = wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length();
     wasm_bindgen_test::console_log!(
         "browser calibration: {windows}×{t} tokens in {:.1} s on {:?} kernels; worst importance relative L2 {worst:.2e}; peak GPU buffers {:.1} MiB; wasm memory {:.1} MiB",
         gpu_ms / 1000.0,

@@ -29,8 +29,22 @@ fn cli_importance_matches_the_cpu_reference_and_the_mask_removes_rare_positions(
     let tmp = std::env::temp_dir().join(format!("compact-calib-{}", std::process::id()));
     let imp_file = tmp.with_extension("safetensors");
     let (ok, _, err) = compact(&[
-        "prune", "--model", dir.to_str().unwrap(), "--out", tmp.to_str().unwrap(), "--force", "--vocab", &VOCAB.to_string(),
-        "--ffn", "1024", "--samples", "2", "--seq-len", "64", "--save-importance", imp_file.to_str().unwrap(),
+        "prune",
+        "--model",
+        dir.to_str().unwrap(),
+        "--out",
+        tmp.to_str().unwrap(),
+        "--force",
+        "--vocab",
+        &VOCAB.to_string(),
+        "--ffn",
+        "1024",
+        "--samples",
+        "2",
+        "--seq-len",
+        "64",
+        "--save-importance",
+        imp_file.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
     let (info, ck, tok) = open(&dir);
@@ -45,7 +59,11 @@ fn cli_importance_matches_the_cpu_reference_and_the_mask_removes_rare_positions(
     let run = |w: &[f32]| block_on(calib::importance(&Backend::Cpu, cfg, &ck, &windows, w, &mut Silent, &Cancel::default())).unwrap();
     let reference = run(&mask);
     let worst = saved.iter().zip(&reference).map(|(a, b)| rel_l2(a, b)).fold(0.0, f64::max);
-    eprintln!("CLI (GPU) vs CPU reference: worst relative L2 {worst:.2e} over {} layers; {rare} of {} positions masked", cfg.num_layers, mask.len());
+    eprintln!(
+        "CLI (GPU) vs CPU reference: worst relative L2 {worst:.2e} over {} layers; {rare} of {} positions masked",
+        cfg.num_layers,
+        mask.len()
+    );
     assert!(worst < 1e-3, "worst relative L2 {worst}");
 
     // act² is linear in the weights: unmasked − masked must be exactly the rare
@@ -76,8 +94,20 @@ fn short_or_binary_calibration_text_is_refused() {
     let out = tmp.join("out");
     for (file, expect) in [(&short, "tokens, fewer than one window of 64"), (&binary, "binary"), (&empty, "no text")] {
         let (ok, _, err) = compact(&[
-            "prune", "--model", dir.to_str().unwrap(), "--out", out.to_str().unwrap(), "--force", "--ffn", "1024",
-            "--seq-len", "64", "--calib", file.to_str().unwrap(), "--backend", "cpu",
+            "prune",
+            "--model",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--force",
+            "--ffn",
+            "1024",
+            "--seq-len",
+            "64",
+            "--calib",
+            file.to_str().unwrap(),
+            "--backend",
+            "cpu",
         ]);
         assert!(!ok, "{} was accepted", file.display());
         assert!(err.contains(expect), "{}: {err}", file.display());

@@ -40,12 +40,8 @@ fn gpu_and_batched_cpu_scores_match_the_reference_logits() {
     let gpu = block_on(compact::engine::gpu::Gpu::new()).expect("a GPU adapter (lavapipe here)");
     for (name, backend) in [("GPU", Backend::Gpu(&gpu)), ("CPU", Backend::Cpu)] {
         let got = block_on(eval::score(&backend, cfg, &ck, &seqs, &mut Silent, &Cancel::default())).unwrap();
-        let worst = got
-            .iter()
-            .flatten()
-            .zip(expect.iter().flatten())
-            .map(|(g, e)| (g.logprob - e).abs() / e.abs().max(1.0))
-            .fold(0.0, f64::max);
+        let worst =
+            got.iter().flatten().zip(expect.iter().flatten()).map(|(g, e)| (g.logprob - e).abs() / e.abs().max(1.0)).fold(0.0, f64::max);
         eprintln!("{name} scorer vs reference log-likelihoods: worst relative error {worst:.2e}");
         assert!(worst < 1e-3, "{name}: {worst}");
         if name == "CPU" {
@@ -68,8 +64,23 @@ fn cli_reports_accuracy_perplexity_and_agreement() {
     assert!(ok, "{err}");
     let run = |model: &std::path::Path| {
         let (ok, stdout, err) = compact(&[
-            "eval", "--model", model.to_str().unwrap(), "--dense", dir.to_str().unwrap(), "--tasks", "winogrande", "--limit", "2",
-            "--ppl-windows", "1", "--ppl-seq-len", "64", "--backend", "cpu", "--json", json.to_str().unwrap(),
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--dense",
+            dir.to_str().unwrap(),
+            "--tasks",
+            "winogrande",
+            "--limit",
+            "2",
+            "--ppl-windows",
+            "1",
+            "--ppl-seq-len",
+            "64",
+            "--backend",
+            "cpu",
+            "--json",
+            json.to_str().unwrap(),
         ]);
         assert!(ok, "{err}");
         (stdout, serde_json::from_slice::<serde_json::Value>(&std::fs::read(&json).unwrap()).unwrap())

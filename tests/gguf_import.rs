@@ -132,8 +132,7 @@ fn check_weights(name: &str) {
         let (b, e) = (entry["data_offsets"][0].as_u64().unwrap(), entry["data_offsets"][1].as_u64().unwrap());
         let mut bytes = vec![0u8; (e - b) as usize];
         f.read_exact_at(&mut bytes, data_start + b).unwrap();
-        let values: Vec<f32> =
-            bytes.chunks_exact(2).map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)).collect();
+        let values: Vec<f32> = bytes.chunks_exact(2).map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)).collect();
 
         // Each sampled gguf-py value, rounded to bf16, is exactly what we stored.
         for s in t["samples"].as_array().unwrap() {
@@ -150,11 +149,7 @@ fn check_weights(name: &str) {
             wsum += v * ((i % 1009) + 1) as f64;
         }
         let tol = |k: &str| 1e-9 * t[k].as_f64().unwrap() + 1e-12;
-        assert!(
-            (sum - t["bf16_sum"].as_f64().unwrap()).abs() <= tol("abs_sum"),
-            "{name} {hf}: sum {sum} vs {}",
-            t["bf16_sum"]
-        );
+        assert!((sum - t["bf16_sum"].as_f64().unwrap()).abs() <= tol("abs_sum"), "{name} {hf}: sum {sum} vs {}", t["bf16_sum"]);
         assert!(
             (sumsq - t["bf16_sumsq"].as_f64().unwrap()).abs() <= tol("bf16_sumsq"),
             "{name} {hf}: sum of squares {sumsq} vs {}",
@@ -240,8 +235,7 @@ fn gemma3_tokenizer() {
     let want = &golden("gemma3-270m")["tokenizer"]["merges"];
     assert_eq!(merges.len() as u64, want["count"].as_u64().unwrap());
     assert_eq!(&merges[..5], want["first"].as_array().unwrap().as_slice());
-    let text: Vec<String> =
-        merges.iter().map(|m| format!("{}\t{}", m[0].as_str().unwrap(), m[1].as_str().unwrap())).collect();
+    let text: Vec<String> = merges.iter().map(|m| format!("{}\t{}", m[0].as_str().unwrap(), m[1].as_str().unwrap())).collect();
     assert_eq!(format!("{:x}", Sha256::digest(text.join("\n"))), want["sha256"].as_str().unwrap(), "merge order");
     // SentencePiece's tokenizer.model, as published folders have it: the same pieces at the same ids.
     let model = std::fs::read(model_dir("gemma3-270m").join("tokenizer.model")).unwrap();

@@ -2,9 +2,9 @@
 //! against transformers in tests/reference.rs): the residual stream after every layer,
 //! the logits of each window's last position, and the masked act² importance.
 
-mod common;
 #[path = "common/kernel_cases.rs"]
 mod cases;
+mod common;
 
 use cases::rel_l2;
 use common::{block_on, fixture, open};
@@ -39,7 +39,16 @@ fn check(model: &str, windows: usize, t: usize, rare_from: u32) {
     // weights are exercised too.
     let opts = GpuOptions { keep_layer_outputs: true, logits: Logits::Last, activation_budget: 1, ..Default::default() };
     let mut events = Vec::new();
-    let got = block_on(forward::run(&gpu, cfg, &ck, Windows { tokens, t, act2_weights: Some(&weights) }, &opts, &mut |p: Progress| events.push(p), &Cancel::default())).unwrap();
+    let got = block_on(forward::run(
+        &gpu,
+        cfg,
+        &ck,
+        Windows { tokens, t, act2_weights: Some(&weights) },
+        &opts,
+        &mut |p: Progress| events.push(p),
+        &Cancel::default(),
+    ))
+    .unwrap();
     assert_eq!(got.stats.batches, windows, "{model}: one window per batch under a tiny budget");
     assert_eq!(events.len(), windows * cfg.num_layers);
     assert_eq!(events.last().map(|e| (e.done, e.total)), Some(((windows * cfg.num_layers) as u64, (windows * cfg.num_layers) as u64)));
@@ -50,7 +59,12 @@ fn check(model: &str, windows: usize, t: usize, rare_from: u32) {
     let mut worst_logits = 0f32;
     for w in 0..windows {
         let r = w * t..(w + 1) * t;
-        let opts = ForwardOptions { act2_weights: Some(&weights[r.clone()]), keep_layer_outputs: true, logits: Logits::Last, ..Default::default() };
+        let opts = ForwardOptions {
+            act2_weights: Some(&weights[r.clone()]),
+            keep_layer_outputs: true,
+            logits: Logits::Last,
+            ..Default::default()
+        };
         let want = block_on(cpu::forward(cfg, &ck, &tokens[r.clone()], &opts)).unwrap();
         for (l, acc) in cpu_imp.iter_mut().enumerate() {
             let e = worst_row(&got.layer_outputs[l][r.start * d..r.end * d], &want.layer_outputs[l], d);
@@ -65,7 +79,10 @@ fn check(model: &str, windows: usize, t: usize, rare_from: u32) {
         worst_logits = worst_logits.max(gl.iter().zip(&want.logits).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale);
         assert_eq!(cpu::argmax(gl), cpu::argmax(&want.logits), "{model}: window {w} next token differs");
     }
-    println!("{model}: worst per-position relative error of the residual stream {:.2e} (layer {}); logits {worst_logits:.2e}", worst_hidden.0, worst_hidden.1);
+    println!(
+        "{model}: worst per-position relative error of the residual stream {:.2e} (layer {}); logits {worst_logits:.2e}",
+        worst_hidden.0, worst_hidden.1
+    );
     assert!(worst_hidden.0 < 1e-3, "{model}: hidden states differ by {:.2e} at layer {}", worst_hidden.0, worst_hidden.1);
     assert!(worst_logits < 1e-3, "{model}: logits differ by {worst_logits:.2e}");
 
@@ -92,7 +109,10 @@ fn check(model: &str, windows: usize, t: usize, rare_from: u32) {
             }
         }
     }
-    println!("{model}: worst importance relative L2 {worst_imp:.2e}; peak GPU memory {:.1} MiB", got.stats.peak_gpu_bytes as f64 / 1048576.0);
+    println!(
+        "{model}: worst importance relative L2 {worst_imp:.2e}; peak GPU memory {:.1} MiB",
+        got.stats.peak_gpu_bytes as f64 / 1048576.0
+    );
 }
 
 #[test]
@@ -122,7 +142,15 @@ fn cancel_stops_between_layers() {
             c.cancel();
         }
     };
-    let r = block_on(forward::run(&gpu, &info.config, &ck, Windows { tokens: &tokens, t: 32, act2_weights: None }, &GpuOptions::default(), &mut on_progress, &cancel));
+    let r = block_on(forward::run(
+        &gpu,
+        &info.config,
+        &ck,
+        Windows { tokens: &tokens, t: 32, act2_weights: None },
+        &GpuOptions::default(),
+        &mut on_progress,
+        &cancel,
+    ));
     assert!(matches!(r, Err(compact::Error::Cancelled)), "{r:?}");
 }
 

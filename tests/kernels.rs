@@ -2,9 +2,9 @@
 //! here; `WGPU_BACKEND` picks one). The same bodies run in headless Chromium from
 //! tests/browser.rs.
 
-mod common;
 #[path = "common/kernel_cases.rs"]
 mod cases;
+mod common;
 
 use common::block_on;
 use compact::engine::gpu::Gpu;

@@ -13,8 +13,21 @@ fn ratio_plans_first_and_the_report_matches_the_output() {
     let tmp = temp_dir("ratio");
     let (out, report) = (tmp.path().join("out"), tmp.path().join("report.json"));
     let (ok, stdout, err) = compact(&[
-        "prune", "--model", dir.to_str().unwrap(), "--out", out.to_str().unwrap(), "--ratio", "35%", "--samples", "1",
-        "--seq-len", "64", "--backend", "cpu", "--report", report.to_str().unwrap(),
+        "prune",
+        "--model",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--ratio",
+        "35%",
+        "--samples",
+        "1",
+        "--seq-len",
+        "64",
+        "--backend",
+        "cpu",
+        "--report",
+        report.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
     // The default policy: vocabulary to a third (49152 / 3 = 16384), then FFN channels.
@@ -33,7 +46,10 @@ fn ratio_plans_first_and_the_report_matches_the_output() {
     // The folder is what the plan said.
     let (info, _, tok) = open(&out);
     assert_eq!((info.config.vocab_size, info.config.intermediate_size), (16384, ffn));
-    assert_eq!(info.breakdown().counted.total(), r["plan"]["after"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>());
+    assert_eq!(
+        info.breakdown().counted.total(),
+        r["plan"]["after"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>()
+    );
     assert_eq!(tok.get_vocab_size(true), 16384);
 }
 
@@ -52,8 +68,17 @@ fn rare_by_frequency_keeps_the_calibration_texts_tokens() {
     for (rare_by, kept_all) in [("id", false), ("freq", true)] {
         let out = tmp.path().join(rare_by);
         let (ok, _, err) = compact(&[
-            "prune", "--model", dir.to_str().unwrap(), "--out", out.to_str().unwrap(), "--vocab", "8192", "--rare-by", rare_by,
-            "--calib", text.to_str().unwrap(),
+            "prune",
+            "--model",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--vocab",
+            "8192",
+            "--rare-by",
+            rare_by,
+            "--calib",
+            text.to_str().unwrap(),
         ]);
         assert!(ok, "{err}");
         let (_, _, tok) = open(&out);

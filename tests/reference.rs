@@ -20,7 +20,8 @@ fn check_against_golden(name: &str) {
     for (p, pos) in golden["positions"].as_array().unwrap().iter().enumerate() {
         let row = &out.logits[p * v..(p + 1) * v];
         let scale = row.iter().fold(0f32, |m, x| m.max(x.abs())) as f64;
-        let mut pairs: Vec<(usize, f64)> = pos["top"].as_array().unwrap().iter().map(|t| (t[0].as_u64().unwrap() as usize, t[1].as_f64().unwrap())).collect();
+        let mut pairs: Vec<(usize, f64)> =
+            pos["top"].as_array().unwrap().iter().map(|t| (t[0].as_u64().unwrap() as usize, t[1].as_f64().unwrap())).collect();
         pairs.extend(probe.iter().zip(pos["probe"].as_array().unwrap()).map(|(&i, x)| (i, x.as_f64().unwrap())));
         for (i, want) in pairs {
             let err = (row[i] as f64 - want).abs() / scale.max(1e-6);

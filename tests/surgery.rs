@@ -176,7 +176,8 @@ fn output_is_deterministic() {
     let keep = KeepSet { tokens: Some(vocab_keep(&dense_dir, 8000)), channels: Some((0..30).map(|l| (l..l + 512).collect()).collect()) };
     let (a, b) = (prune_to(&dense_dir, &keep), prune_to(&dense_dir, &keep));
     for file in ["model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
-        let (x, y) = (std::fs::read(a.path().join("pruned").join(file)).unwrap(), std::fs::read(b.path().join("pruned").join(file)).unwrap());
+        let (x, y) =
+            (std::fs::read(a.path().join("pruned").join(file)).unwrap(), std::fs::read(b.path().join("pruned").join(file)).unwrap());
         assert!(x == y, "{file} differs between two runs");
     }
 }
@@ -303,7 +304,13 @@ fn sharded_checkpoints_read_and_prune_like_single_files() {
     let mut weight_map = serde_json::Map::new();
     for (i, part) in names.chunks(names.len() / 2 + 1).enumerate() {
         let file = format!("model-{:05}-of-00002.safetensors", i + 1);
-        let specs = part.iter().map(|n| { let t = ck.info(n).unwrap(); TensorSpec { name: n.clone(), dtype: t.dtype, shape: t.shape.clone() } }).collect();
+        let specs = part
+            .iter()
+            .map(|n| {
+                let t = ck.info(n).unwrap();
+                TensorSpec { name: n.clone(), dtype: t.dtype, shape: t.shape.clone() }
+            })
+            .collect();
         let layout = Layout::new(specs, &info.shards[0].metadata).unwrap();
         let mut bytes = layout.header.clone();
         for (spec, _) in &layout.tensors {
@@ -312,7 +319,11 @@ fn sharded_checkpoints_read_and_prune_like_single_files() {
         }
         std::fs::write(sharded.path().join(&file), bytes).unwrap();
     }
-    std::fs::write(sharded.path().join("model.safetensors.index.json"), serde_json::json!({"metadata": {}, "weight_map": weight_map}).to_string()).unwrap();
+    std::fs::write(
+        sharded.path().join("model.safetensors.index.json"),
+        serde_json::json!({"metadata": {}, "weight_map": weight_map}).to_string(),
+    )
+    .unwrap();
 
     let (sinfo, sck, _) = open(sharded.path());
     assert_eq!(sinfo.shards.len(), 2);

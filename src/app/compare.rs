@@ -39,12 +39,22 @@ async fn generate<S: ByteSource>(gpu: Option<&Gpu>, side: &Side<S>, prompt: &str
 }
 
 /// Greedy continuations of `prompt` by the dense and the pruned model.
-async fn continuations(state: AppState, s: &Session, o: &Outcome, prompt: &str, n: usize, cpu_only: bool) -> crate::Result<(String, String)> {
+async fn continuations(
+    state: AppState,
+    s: &Session,
+    o: &Outcome,
+    prompt: &str,
+    n: usize,
+    cpu_only: bool,
+) -> crate::Result<(String, String)> {
     let gpu = if cpu_only { None } else { Some(state.gpu().await?) };
     let dense = Side {
         cfg: s.info.config.clone(),
         ck: Checkpoint::open(&s.folder, &s.info).await?,
-        tok: s.tok.clone().ok_or_else(|| crate::Error::MissingFile { file: crate::tokenizer::FILE.into(), hint: "generation needs it".into() })?,
+        tok: s
+            .tok
+            .clone()
+            .ok_or_else(|| crate::Error::MissingFile { file: crate::tokenizer::FILE.into(), hint: "generation needs it".into() })?,
     };
     let pruned = pruned_side(&o.folder()).await?;
     Ok((generate(gpu.as_deref(), &dense, prompt, n).await?, generate(gpu.as_deref(), &pruned, prompt, n).await?))
@@ -55,11 +65,15 @@ async fn agreement(state: AppState, s: &Session, o: &Outcome, windows: usize, t:
     let gpu = if cpu_only { None } else { Some(state.gpu().await?) };
     let backend = gpu.as_deref().map_or(Backend::Cpu, Backend::Gpu);
     let pruned = pruned_side(&o.folder()).await?;
-    let dense_tok = s.tok.as_ref().ok_or_else(|| crate::Error::MissingFile { file: crate::tokenizer::FILE.into(), hint: "agreement needs it".into() })?;
+    let dense_tok = s
+        .tok
+        .as_ref()
+        .ok_or_else(|| crate::Error::MissingFile { file: crate::tokenizer::FILE.into(), hint: "agreement needs it".into() })?;
     let w = crate::calib::windows(&pruned.tok, &o.text.text, windows, t)?;
     let seqs: Vec<Scored> = w.tokens.chunks_exact(w.seq_len).map(|x| Scored { tokens: x.to_vec(), targets: 1..x.len() }).collect();
     let map = eval::id_map(&pruned.tok, dense_tok)?;
-    let mapped: Vec<Scored> = seqs.iter().map(|x| Scored { tokens: x.tokens.iter().map(|&id| map[id as usize]).collect(), targets: x.targets.clone() }).collect();
+    let mapped: Vec<Scored> =
+        seqs.iter().map(|x| Scored { tokens: x.tokens.iter().map(|&id| map[id as usize]).collect(), targets: x.targets.clone() }).collect();
     let cancel = Cancel::default();
     let p = eval::score(&backend, &pruned.cfg, &pruned.ck, &seqs, &mut Silent, &cancel).await?;
     let dense_ck = Checkpoint::open(&s.folder, &s.info).await?;

@@ -39,7 +39,8 @@ pub fn DownloadStep() -> impl IntoView {
     let save_zip = {
         let (files, base) = (files.clone(), base.clone());
         move |_| {
-            let named: Vec<_> = files.iter().map(|f| crate::io::web::BlobFile { name: format!("{base}/{}", f.name), ..f.clone() }).collect();
+            let named: Vec<_> =
+                files.iter().map(|f| crate::io::web::BlobFile { name: format!("{base}/{}", f.name), ..f.clone() }).collect();
             message.set(Some(match zip_blob(&named) {
                 Ok(blob) => {
                     super::js::download_blob(&blob, &format!("{base}.zip"));

@@ -41,7 +41,8 @@ pub fn InspectStep() -> impl IntoView {
         ctx.line_to(x, height as f64);
         ctx.stroke();
     });
-    let shares: Vec<(usize, f64)> = removed_shares(&importance, outcome.channels.as_deref().unwrap_or_default()).into_iter().enumerate().collect();
+    let shares: Vec<(usize, f64)> =
+        removed_shares(&importance, outcome.channels.as_deref().unwrap_or_default()).into_iter().enumerate().collect();
     let worst = shares.iter().copied().fold((0, 0.0), |a, b| if b.1 > a.1 { b } else { a });
     view! {
         <section id="inspect" class="card" aria-labelledby="inspect-title">

@@ -13,8 +13,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::HtmlInputElement;
 
 use super::{AppState, LoadState, Session};
-use crate::io::web::{BlobFolder, HttpFolder, HttpSource, WebFolder};
 use crate::io::ByteSource;
+use crate::io::web::{BlobFolder, HttpFolder, HttpSource, WebFolder};
 use crate::model::ModelInfo;
 use crate::pipeline::TokenizerFile;
 

@@ -54,7 +54,14 @@ impl Shown {
 }
 
 /// Calibrates (when the FFN is pruned) and exports; `show` gets every progress event.
-async fn prune(state: AppState, s: &Session, plan: &PrunePlan, set: &Settings, show: RwSignal<Shown>, cancel: &Cancel) -> crate::Result<Outcome> {
+async fn prune(
+    state: AppState,
+    s: &Session,
+    plan: &PrunePlan,
+    set: &Settings,
+    show: RwSignal<Shown>,
+    cancel: &Cancel,
+) -> crate::Result<Outcome> {
     let start = now();
     let cfg = &s.info.config;
     let (v2, i2) = (plan.vocab.1, plan.ffn.1);
@@ -62,7 +69,9 @@ async fn prune(state: AppState, s: &Session, plan: &PrunePlan, set: &Settings, s
     let tok = match (needs_text, &s.tok) {
         (false, _) => None,
         (true, Some(t)) => Some(t),
-        (true, None) => return Err(crate::Error::MissingFile { file: crate::tokenizer::FILE.into(), hint: "calibration tokenizes text".into() }),
+        (true, None) => {
+            return Err(crate::Error::MissingFile { file: crate::tokenizer::FILE.into(), hint: "calibration tokenizes text".into() });
+        }
     };
     let kept = pipeline::kept_tokens(cfg, s.tokenizer.as_ref(), v2, set.rare_by, tok.map(|t| (t, &*set.text.text)))?;
 
@@ -132,7 +141,9 @@ pub fn RunStep() -> impl IntoView {
     spawn_local(async move {
         match crate::engine::gpu::probe().await {
             Err(_) => device.set(Device::Cpu),
-            Ok(r) if r.is_software() => software.set(Some(if r.name == crate::engine::gpu::UNNAMED_ADAPTER { String::new() } else { format!(" ({})", r.name) })),
+            Ok(r) if r.is_software() => {
+                software.set(Some(if r.name == crate::engine::gpu::UNNAMED_ADAPTER { String::new() } else { format!(" ({})", r.name) }))
+            }
             Ok(_) => {}
         }
     });
@@ -167,15 +178,28 @@ pub fn RunStep() -> impl IntoView {
     let start = move |_| {
         let (Some(s), Some(plan)) = (state.session(), state.plan.get()) else { return };
         let cancel = Cancel::default();
-        show.set(Shown { phase: "preparing".into(), stage: "tokenizing the calibration text, opening the GPU".into(), started: now(), ..Default::default() });
+        show.set(Shown {
+            phase: "preparing".into(),
+            stage: "tokenizing the calibration text, opening the GPU".into(),
+            started: now(),
+            ..Default::default()
+        });
         running.set(Some(cancel.clone()));
         error.set(None);
         state.outcome.set(None);
-        let set = Settings { samples: samples.get(), seq_len: seq_len.get(), rare_by: rare_by.get(), device: device.get(), text: state.text.get() };
+        let set = Settings {
+            samples: samples.get(),
+            seq_len: seq_len.get(),
+            rare_by: rare_by.get(),
+            device: device.get(),
+            text: state.text.get(),
+        };
         spawn_local(async move {
             match prune(state, &s, &plan, &set, show, &cancel).await {
                 Ok(o) => state.outcome.set(Some(Rc::new(o))),
-                Err(crate::Error::Cancelled) => error.set(Some("Cancelled. Nothing was written; change the settings and run again.".into())),
+                Err(crate::Error::Cancelled) => {
+                    error.set(Some("Cancelled. Nothing was written; change the settings and run again.".into()))
+                }
                 Err(e) => error.set(Some(advice(&e.to_string()))),
             }
             running.set(None);
@@ -282,7 +306,9 @@ pub fn RunStep() -> impl IntoView {
 fn advice(msg: &str) -> String {
     let lower = msg.to_lowercase();
     if lower.contains("device lost") || lower.contains("device was lost") {
-        format!("{msg}. The GPU was reset (another tab, a driver update or too much memory): reload the page and try fewer windows or shorter ones.")
+        format!(
+            "{msg}. The GPU was reset (another tab, a driver update or too much memory): reload the page and try fewer windows or shorter ones."
+        )
     } else if lower.contains("out of memory") || lower.contains("allocation") {
         format!("{msg}. The GPU ran out of memory: try fewer windows or fewer tokens per window, or close other GPU-heavy tabs.")
     } else {

@@ -170,7 +170,11 @@ mod cli {
                 println!("compact: serving {} on http://{addr}/", dist.display());
                 if let Some(m) = &models {
                     let names: Vec<_> = serve::list_models(m).into_iter().map(|m| m.name).collect();
-                    println!("compact: demo models from {}: {}", m.display(), if names.is_empty() { "none".into() } else { names.join(", ") });
+                    println!(
+                        "compact: demo models from {}: {}",
+                        m.display(),
+                        if names.is_empty() { "none".into() } else { names.join(", ") }
+                    );
                 }
                 serve::run(listener, ServeConfig { dist, models, cors })?;
             }
@@ -218,7 +222,13 @@ mod cli {
             let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let (d, i) = (cfg.hidden_size, cfg.intermediate_size);
             println!("{name}: matmul kernel, bf16 weights, {M} rows");
-            let shapes = [("q_proj", cfg.q_dim(), d), ("k_proj/v_proj", cfg.kv_dim(), d), ("o_proj", d, cfg.q_dim()), ("gate/up_proj", i, d), ("down_proj", d, i)];
+            let shapes = [
+                ("q_proj", cfg.q_dim(), d),
+                ("k_proj/v_proj", cfg.kv_dim(), d),
+                ("o_proj", d, cfg.q_dim()),
+                ("gate/up_proj", i, d),
+                ("down_proj", d, i),
+            ];
             let per_layer = [1.0, 2.0, 1.0, 2.0, 1.0];
             let (mut flops, mut secs) = (0.0, 0.0);
             for ((label, n, k), reps) in shapes.iter().zip(per_layer) {
@@ -232,20 +242,38 @@ mod cli {
             println!("  {:14} {:13} {layer:8.1} GFLOP/s  {:5.1}% of peak", "one layer", "", 100.0 * layer / peak);
             if with_cpu {
                 let (blocked, plain) = compact::engine::bench::cpu_matmul_gflops(M, i, d);
-                println!("  CPU reference matmul, gate/up_proj: {blocked:.1} GFLOP/s ({:.1}× the row-by-row dot loop on one core, {plain:.1})", blocked / plain);
+                println!(
+                    "  CPU reference matmul, gate/up_proj: {blocked:.1} GFLOP/s ({:.1}× the row-by-row dot loop on one core, {plain:.1})",
+                    blocked / plain
+                );
                 if blocked > peak {
-                    println!("  note: this adapter's own FMA peak ({peak:.1} GFLOP/s) is below what the CPU reference's matmul reaches, so no kernel on it can make GPU calibration faster than the CPU path here");
+                    println!(
+                        "  note: this adapter's own FMA peak ({peak:.1} GFLOP/s) is below what the CPU reference's matmul reaches, so no kernel on it can make GPU calibration faster than the CPU path here"
+                    );
                 }
             }
             let g = attention_gflops(&gpu, 1, seq_len, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim).await?;
-            println!("  attention kernel, {} heads × {seq_len} positions: {g:.1} GFLOP/s  {:5.1}% of peak", cfg.num_heads, 100.0 * g / peak);
+            println!(
+                "  attention kernel, {} heads × {seq_len} positions: {g:.1} GFLOP/s  {:5.1}% of peak",
+                cfg.num_heads,
+                100.0 * g / peak
+            );
 
             let tok = compact::tokenizer::load(&folder.require(compact::tokenizer::FILE, "benchmark text").await?.read_to_end().await?)?;
             let sample = compact::tokenizer::encode(&tok, include_str!("../../tests/data/sample.txt"))?;
             let tokens: Vec<u32> = sample.iter().cycle().take(windows * seq_len).copied().collect();
             let weights = vec![1f32; tokens.len()];
             let ck = Checkpoint::open(&folder, &info).await?;
-            let run = forward::run(&gpu, cfg, &ck, Windows { tokens: &tokens, t: seq_len, act2_weights: Some(&weights) }, &GpuOptions::default(), &mut Silent, &Cancel::default()).await?;
+            let run = forward::run(
+                &gpu,
+                cfg,
+                &ck,
+                Windows { tokens: &tokens, t: seq_len, act2_weights: Some(&weights) },
+                &GpuOptions::default(),
+                &mut Silent,
+                &Cancel::default(),
+            )
+            .await?;
             let s = &run.stats;
             println!(
                 "  calibration on the GPU: {windows} × {seq_len} tokens in {:.2} s = {:.0} tokens/s ({} batch(es), peak GPU memory {:.0} MiB, weights {:.0} MiB)",
@@ -260,7 +288,11 @@ mod cli {
                 let opts = ForwardOptions { act2_weights: Some(&weights[..seq_len]), logits: Logits::None, ..Default::default() };
                 cpu::forward(cfg, &ck, &tokens[..seq_len], &opts).await?;
                 let cpu_tps = seq_len as f64 / t0.elapsed().as_secs_f64();
-                println!("  CPU reference:          1 × {seq_len} tokens in {:.2} s = {cpu_tps:.0} tokens/s → GPU/CPU {:.2}×", t0.elapsed().as_secs_f64(), s.tokens_per_second / cpu_tps);
+                println!(
+                    "  CPU reference:          1 × {seq_len} tokens in {:.2} s = {cpu_tps:.0} tokens/s → GPU/CPU {:.2}×",
+                    t0.elapsed().as_secs_f64(),
+                    s.tokens_per_second / cpu_tps
+                );
             }
             println!();
         }

@@ -76,12 +76,18 @@ pub fn cpu_matmul_gflops(t: usize, n: usize, k: usize) -> (f64, f64) {
     let x: Vec<f32> = (0..t * k).map(|i| (i as f32 * 0.37).sin()).collect();
     let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
     let flops = 2.0 * (t * n * k) as f64;
-    let best = |f: &dyn Fn() -> Vec<f32>| (0..3).map(|_| {
-        let start = crate::progress::now();
-        std::hint::black_box(f());
-        crate::progress::now() - start
-    }).fold(f64::MAX, f64::min);
+    let best = |f: &dyn Fn() -> Vec<f32>| {
+        (0..3)
+            .map(|_| {
+                let start = crate::progress::now();
+                std::hint::black_box(f());
+                crate::progress::now() - start
+            })
+            .fold(f64::MAX, f64::min)
+    };
     let blocked = best(&|| cpu::matmul(&x, t, &w, n, k));
-    let plain = best(&|| (0..t).flat_map(|r| (0..n).map(move |o| (r, o))).map(|(r, o)| cpu::dot(&x[r * k..(r + 1) * k], &w[o * k..(o + 1) * k])).collect());
+    let plain = best(&|| {
+        (0..t).flat_map(|r| (0..n).map(move |o| (r, o))).map(|(r, o)| cpu::dot(&x[r * k..(r + 1) * k], &w[o * k..(o + 1) * k])).collect()
+    });
     (flops / blocked / 1e9, flops / plain / 1e9)
 }

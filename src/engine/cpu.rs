@@ -63,7 +63,12 @@ pub struct ForwardOutput {
 }
 
 /// Runs the model on `tokens` (one sequence, positions 0..T).
-pub async fn forward<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, tokens: &[u32], opts: &ForwardOptions<'_>) -> Result<ForwardOutput> {
+pub async fn forward<S: ByteSource>(
+    cfg: &ModelConfig,
+    ck: &Checkpoint<S>,
+    tokens: &[u32],
+    opts: &ForwardOptions<'_>,
+) -> Result<ForwardOutput> {
     forward_batch(cfg, ck, &[tokens], opts).await
 }
 
@@ -71,7 +76,12 @@ pub async fn forward<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, token
 /// every layer's weights are read once for all of them. Outputs are the sequences'
 /// rows one after the other; [`Logits::Last`] gives one row per sequence, and the
 /// act² weights and importance cover all rows.
-pub async fn forward_batch<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, seqs: &[&[u32]], opts: &ForwardOptions<'_>) -> Result<ForwardOutput> {
+pub async fn forward_batch<S: ByteSource>(
+    cfg: &ModelConfig,
+    ck: &Checkpoint<S>,
+    seqs: &[&[u32]],
+    opts: &ForwardOptions<'_>,
+) -> Result<ForwardOutput> {
     let segments: Vec<Segment> = seqs.iter().map(|&tokens| Segment { tokens, prefix: None }).collect();
     forward_segments(cfg, ck, &segments, opts).await
 }
@@ -90,7 +100,12 @@ pub struct Segment<'a> {
 /// [`forward_batch`] over segments that may continue a shared prefix. Outputs are the
 /// segments' own rows one after the other, bit-identical to those rows of a forward
 /// pass over the prefix and the segment as one sequence.
-pub async fn forward_segments<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, segments: &[Segment<'_>], opts: &ForwardOptions<'_>) -> Result<ForwardOutput> {
+pub async fn forward_segments<S: ByteSource>(
+    cfg: &ModelConfig,
+    ck: &Checkpoint<S>,
+    segments: &[Segment<'_>],
+    opts: &ForwardOptions<'_>,
+) -> Result<ForwardOutput> {
     run(cfg, ck, segments, None, opts).await
 }
 
@@ -111,12 +126,24 @@ impl KvCache {
 /// Runs `tokens` as the continuation of the positions in `cache` (from position 0 when
 /// it is empty) and appends their keys and values to it. Rows are bit-identical to the
 /// same rows of [`forward`] over the whole sequence.
-pub async fn forward_cached<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, tokens: &[u32], cache: &mut KvCache, opts: &ForwardOptions<'_>) -> Result<ForwardOutput> {
+pub async fn forward_cached<S: ByteSource>(
+    cfg: &ModelConfig,
+    ck: &Checkpoint<S>,
+    tokens: &[u32],
+    cache: &mut KvCache,
+    opts: &ForwardOptions<'_>,
+) -> Result<ForwardOutput> {
     cache.layers.resize_with(cfg.num_layers, Default::default);
     run(cfg, ck, &[Segment { tokens, prefix: None }], Some(cache), opts).await
 }
 
-async fn run<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, segments: &[Segment<'_>], mut cache: Option<&mut KvCache>, opts: &ForwardOptions<'_>) -> Result<ForwardOutput> {
+async fn run<S: ByteSource>(
+    cfg: &ModelConfig,
+    ck: &Checkpoint<S>,
+    segments: &[Segment<'_>],
+    mut cache: Option<&mut KvCache>,
+    opts: &ForwardOptions<'_>,
+) -> Result<ForwardOutput> {
     let d = cfg.hidden_size;
     let lens: Vec<usize> = segments.iter().map(|s| s.tokens.len()).collect();
     let t: usize = lens.iter().sum();
@@ -125,14 +152,16 @@ async fn run<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, segments: &[S
     }
     for (i, s) in segments.iter().enumerate() {
         if let Some(p) = s.prefix
-            && (p >= i || segments[p].prefix.is_some()) {
-                return Err(Error::Invalid(format!("segment {i} continues segment {p}, which is not an earlier segment without a prefix")));
-            }
+            && (p >= i || segments[p].prefix.is_some())
+        {
+            return Err(Error::Invalid(format!("segment {i} continues segment {p}, which is not an earlier segment without a prefix")));
+        }
     }
     if let Some(w) = opts.act2_weights
-        && w.len() != t {
-            return Err(Error::Invalid(format!("{} act² weights for {t} positions", w.len())));
-        }
+        && w.len() != t
+    {
+        return Err(Error::Invalid(format!("{} act² weights for {t} positions", w.len())));
+    }
     ck.expect_shape(EMBED, &[cfg.vocab_size, d])?;
     let mut x = Vec::with_capacity(t * d);
     let scale = cfg.embed_scale();
@@ -178,7 +207,13 @@ async fn run<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, segments: &[S
 /// Greedy decoding on the reference path: appends up to `max_new` arg-max tokens to
 /// `prompt`, stopping after any of `stop`. The prompt runs once, then one token per
 /// step against a [`KvCache`] (each step still streams every layer's weights).
-pub async fn generate_greedy<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, prompt: &[u32], max_new: usize, stop: &[u32]) -> Result<Vec<u32>> {
+pub async fn generate_greedy<S: ByteSource>(
+    cfg: &ModelConfig,
+    ck: &Checkpoint<S>,
+    prompt: &[u32],
+    max_new: usize,
+    stop: &[u32],
+) -> Result<Vec<u32>> {
     let mut cache = KvCache::default();
     let (mut new, mut input) = (Vec::new(), prompt.to_vec());
     while new.len() < max_new {
@@ -349,10 +384,13 @@ pub fn rope(x: &mut [f32], t: usize, start: usize, heads: usize, hd: usize, inv_
     let half = hd / 2;
     for row in 0..t {
         let pos = start + row;
-        let angles: Vec<(f32, f32)> = inv_freq.iter().map(|&f| {
-            let a = pos as f64 * f;
-            (a.cos() as f32, a.sin() as f32)
-        }).collect();
+        let angles: Vec<(f32, f32)> = inv_freq
+            .iter()
+            .map(|&f| {
+                let a = pos as f64 * f;
+                (a.cos() as f32, a.sin() as f32)
+            })
+            .collect();
         for h in 0..heads {
             let base = row * heads * hd + h * hd;
             for (j, &(c, s)) in angles.iter().enumerate() {
@@ -368,7 +406,18 @@ pub fn rope(x: &mut [f32], t: usize, start: usize, heads: usize, hd: usize, inv_
 /// keys at `0..past + T`. `q` is `T × H·hd`, `k`/`v` are `(past + T) × KV·hd`; query
 /// head h reads kv head h / (H/KV). With a window w, position i sees j when i − j < w.
 #[allow(clippy::too_many_arguments)]
-pub fn attention(q: &[f32], k: &[f32], v: &[f32], t: usize, past: usize, heads: usize, kv_heads: usize, hd: usize, scale: f32, window: Option<usize>) -> Vec<f32> {
+pub fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    t: usize,
+    past: usize,
+    heads: usize,
+    kv_heads: usize,
+    hd: usize,
+    scale: f32,
+    window: Option<usize>,
+) -> Vec<f32> {
     // Heads are independent: each worker takes a contiguous range of them (same
     // arithmetic per head, so the result does not depend on the number of workers).
     split_columns(t, heads, hd, |h0, h1| {

@@ -19,8 +19,8 @@ use super::gpu::{Buffer, Gpu};
 use super::kernels::{self, AttnShape, Matrix, Norm, Out, WeightType};
 use crate::error::{Error, Result};
 use crate::io::ByteSource;
-use crate::model::names::{self, EMBED, FINAL_NORM, LM_HEAD};
 use crate::model::checkpoint::unsupported_dtype;
+use crate::model::names::{self, EMBED, FINAL_NORM, LM_HEAD};
 use crate::model::safetensors::{Dtype, TensorInfo};
 use crate::model::{Checkpoint, ModelConfig};
 use crate::progress::{self, Cancel, Progress, ProgressSink};
@@ -76,7 +76,14 @@ impl std::fmt::Debug for WeightCache {
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        Self { keep_layer_outputs: false, logits: Logits::None, logit_positions: None, activation_budget: 384 << 20, weight_budget: 1 << 30, cache: None }
+        Self {
+            keep_layer_outputs: false,
+            logits: Logits::None,
+            logit_positions: None,
+            activation_budget: 384 << 20,
+            weight_budget: 1 << 30,
+            cache: None,
+        }
     }
 }
 
@@ -313,7 +320,8 @@ pub async fn run<S: ByteSource>(
     gpu.reset_peak();
     let per_batch = windows_per_batch(gpu, cfg, t, count, opts.activation_budget)?;
     let batches = count.div_ceil(per_batch);
-    let mut out = GpuOutput { importance: vec![vec![0f64; i_dim]; if windows.act2_weights.is_some() { layers } else { 0 }], ..Default::default() };
+    let mut out =
+        GpuOutput { importance: vec![vec![0f64; i_dim]; if windows.act2_weights.is_some() { layers } else { 0 }], ..Default::default() };
     if opts.keep_layer_outputs {
         out.layer_outputs = vec![Vec::with_capacity(count * t * d); layers];
     }
@@ -362,7 +370,9 @@ pub async fn run<S: ByteSource>(
             up: gpu.storage("up", f(i_dim))?,
         };
         let act2 = match windows.act2_weights {
-            Some(w) => Some((gpu.upload_f32("act² weights", &w[rows.clone()])?, gpu.storage("importance", (layers * nb * i_dim * 4) as u64)?)),
+            Some(w) => {
+                Some((gpu.upload_f32("act² weights", &w[rows.clone()])?, gpu.storage("importance", (layers * nb * i_dim * 4) as u64)?))
+            }
             None => None,
         };
 
@@ -446,7 +456,17 @@ struct BatchPos {
 /// After layer `l` of a batch finished: its output read back when asked for, progress
 /// reported (windows·layers done, tokens/s).
 #[allow(clippy::too_many_arguments)]
-async fn layer_done(out: &mut GpuOutput, gpu: &Gpu, x: &Buffer, keep: bool, l: usize, at: BatchPos, d: usize, start: f64, progress: &mut dyn ProgressSink) -> Result<()> {
+async fn layer_done(
+    out: &mut GpuOutput,
+    gpu: &Gpu,
+    x: &Buffer,
+    keep: bool,
+    l: usize,
+    at: BatchPos,
+    d: usize,
+    start: f64,
+    progress: &mut dyn ProgressSink,
+) -> Result<()> {
     if keep {
         out.layer_outputs[l].extend(gpu.read_f32(x, 0, at.nb * at.t * d).await?);
     }
@@ -496,15 +516,8 @@ fn encode_layer(
     }
     kernels::rope(gpu, enc, &act.q, rope, m, cfg.num_heads, hd, t);
     kernels::rope(gpu, enc, &act.k, rope, m, cfg.num_kv_heads, hd, t);
-    let shape = AttnShape {
-        t,
-        rows: m,
-        heads: cfg.num_heads,
-        kv_heads: cfg.num_kv_heads,
-        hd,
-        scale: cfg.attn_scale,
-        window: cfg.window_for(l),
-    };
+    let shape =
+        AttnShape { t, rows: m, heads: cfg.num_heads, kv_heads: cfg.num_kv_heads, hd, scale: cfg.attn_scale, window: cfg.window_for(l) };
     kernels::attention(gpu, enc, &act.q, &act.k, &act.v, &act.attn, shape)?;
     kernels::matmul(gpu, enc, &act.attn, m, &lw.o, None, &act.o, out(d));
     if let Some(w) = &lw.post_attn_norm {
@@ -547,7 +560,14 @@ async fn embed_rows<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, tokens
 /// Logits of rows `picked` of the residual stream `x` (`m × D`): the final norm on the
 /// GPU, then the output matrix (lm_head, or the tied embedding) streamed in chunks of
 /// rows that fit a binding, each chunk's logits read back before the next is uploaded.
-pub(crate) async fn final_logits<S: ByteSource>(gpu: &Gpu, cfg: &ModelConfig, ck: &Checkpoint<S>, x: &Buffer, m: usize, picked: &[usize]) -> Result<Vec<f32>> {
+pub(crate) async fn final_logits<S: ByteSource>(
+    gpu: &Gpu,
+    cfg: &ModelConfig,
+    ck: &Checkpoint<S>,
+    x: &Buffer,
+    m: usize,
+    picked: &[usize],
+) -> Result<Vec<f32>> {
     let (d, v) = (cfg.hidden_size, cfg.vocab_size);
     let rows = picked.len();
     let name = if ck.contains(LM_HEAD) { LM_HEAD } else { EMBED };

@@ -138,7 +138,9 @@ pub async fn adapter() -> Result<wgpu::Adapter> {
     let options = wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() };
     instance().request_adapter(&options).await.map_err(|e| {
         Error::Gpu(if cfg!(target_arch = "wasm32") {
-            format!("{NO_WEBGPU_HELP} (This browser has the WebGPU API but offered no adapter: it may be disabled or blocklisted for this GPU.)")
+            format!(
+                "{NO_WEBGPU_HELP} (This browser has the WebGPU API but offered no adapter: it may be disabled or blocklisted for this GPU.)"
+            )
         } else {
             format!(
                 "no GPU adapter found ({e}). Install a Vulkan driver (on Debian/Ubuntu without a GPU: \
@@ -241,7 +243,12 @@ impl Gpu {
         }
         let limits = limits.unwrap_or_else(|| adapter.limits());
         let features = adapter.features() & wgpu::Features::SUBGROUP;
-        let desc = wgpu::DeviceDescriptor { label: Some("compact"), required_limits: limits.clone(), required_features: features, ..Default::default() };
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("compact"),
+            required_limits: limits.clone(),
+            required_features: features,
+            ..Default::default()
+        };
         let (device, queue) = adapter.request_device(&desc).await.map_err(|e| {
             Error::Gpu(format!("{} refused a device with the limits calibration needs ({e}); try another GPU or browser", report.name))
         })?;
@@ -258,9 +265,9 @@ impl Gpu {
         let uncaptured = failure.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             let msg = match &e {
-                wgpu::Error::OutOfMemory { .. } => format!(
-                    "out of GPU memory ({e}). Try fewer or shorter calibration windows, or close other GPU-heavy programs"
-                ),
+                wgpu::Error::OutOfMemory { .. } => {
+                    format!("out of GPU memory ({e}). Try fewer or shorter calibration windows, or close other GPU-heavy programs")
+                }
                 _ => format!("the GPU reported an error (a bug in compact; please report it): {e}"),
             };
             uncaptured.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(msg);
@@ -271,7 +278,19 @@ impl Gpu {
         // `COMPACT_SUBGROUPS=off` (natively) measures the Lanes kernels without them.
         let allowed = cfg!(target_arch = "wasm32") || std::env::var("COMPACT_SUBGROUPS").as_deref() != Ok("off");
         let subgroups = allowed && features.contains(wgpu::Features::SUBGROUP) && report.subgroups.is_some_and(|(lo, _)| lo >= 8);
-        Ok(Self { device, queue, report, limits, style, subgroups, pipelines: Pipelines::default(), dummy, scratch: Default::default(), memory, failure })
+        Ok(Self {
+            device,
+            queue,
+            report,
+            limits,
+            style,
+            subgroups,
+            pipelines: Pipelines::default(),
+            dummy,
+            scratch: Default::default(),
+            memory,
+            failure,
+        })
     }
 
     /// A zeroed storage buffer of `bytes` (rounded up to 4, at least 16). Fails when it
@@ -397,9 +416,9 @@ impl Gpu {
     /// in the browser the event loop does that and this returns at once.
     fn poll(&self) -> Result<()> {
         #[cfg(not(target_arch = "wasm32"))]
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| {
-            self.check().err().unwrap_or_else(|| Error::Gpu(format!("waiting for the GPU failed: {e}")))
-        })?;
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| self.check().err().unwrap_or_else(|| Error::Gpu(format!("waiting for the GPU failed: {e}"))))?;
         Ok(())
     }
 
@@ -426,7 +445,6 @@ impl Gpu {
         self.memory.peak.store(self.live_bytes(), Ordering::Relaxed);
     }
 }
-
 
 #[cfg(target_arch = "wasm32")]
 fn browser_has_webgpu() -> bool {

@@ -73,7 +73,9 @@ impl Kernel {
     fn source(self) -> &'static str {
         match self {
             Kernel::Matmul(..) => include_str!("../../shaders/matmul.wgsl"),
-            Kernel::MatmulSubgroup(_) => concat!(include_str!("../../shaders/matmul.wgsl"), include_str!("../../shaders/matmul_subgroup.wgsl")),
+            Kernel::MatmulSubgroup(_) => {
+                concat!(include_str!("../../shaders/matmul.wgsl"), include_str!("../../shaders/matmul_subgroup.wgsl"))
+            }
             Kernel::Peak => include_str!("../../shaders/peak.wgsl"),
             Kernel::NormInPlace | Kernel::NormCopy => include_str!("../../shaders/norm.wgsl"),
             Kernel::Add | Kernel::Glu => include_str!("../../shaders/elementwise.wgsl"),
@@ -138,16 +140,20 @@ impl Pipelines {
 }
 
 /// Records one dispatch of `kernel`: `params` at binding 0, then `(binding, buffer)`.
-fn dispatch<P: Pod>(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, kernel: Kernel, params: &P, buffers: &[(u32, &wgpu::Buffer)], groups: [u32; 3]) {
+fn dispatch<P: Pod>(
+    gpu: &Gpu,
+    enc: &mut wgpu::CommandEncoder,
+    kernel: Kernel,
+    params: &P,
+    buffers: &[(u32, &wgpu::Buffer)],
+    groups: [u32; 3],
+) {
     let (pipeline, layout) = gpu.pipelines.get(&gpu.device, kernel);
     let uniform = gpu.uniform(bytemuck::bytes_of(params));
     let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
     entries.extend(buffers.iter().map(|&(binding, b)| wgpu::BindGroupEntry { binding, resource: b.as_entire_binding() }));
-    let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some(kernel.entry()),
-        layout: &layout,
-        entries: &entries,
-    });
+    let bind_group =
+        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(kernel.entry()), layout: &layout, entries: &entries });
     let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.entry()), timestamp_writes: None });
     pass.set_pipeline(&pipeline);
     pass.set_bind_group(0, &bind_group, &[]);
@@ -384,7 +390,17 @@ struct Act2Params {
 /// Per window of `t` rows of `h` (`windows·t × i_dim`), `Σ_i w_i h_ik²` written to
 /// `imp[out_off + window · i_dim + k]`.
 #[allow(clippy::too_many_arguments)]
-pub fn act2(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, h: &Buffer, weights: &Buffer, imp: &Buffer, windows: usize, t: usize, i_dim: usize, out_off: usize) {
+pub fn act2(
+    gpu: &Gpu,
+    enc: &mut wgpu::CommandEncoder,
+    h: &Buffer,
+    weights: &Buffer,
+    imp: &Buffer,
+    windows: usize,
+    t: usize,
+    i_dim: usize,
+    out_off: usize,
+) {
     let params = Act2Params { i_dim: i_dim as u32, t: t as u32, out_off: out_off as u32, _pad: 0 };
     dispatch(gpu, enc, Kernel::Act2, &params, &[(1, h), (2, weights), (3, imp)], [i_dim.div_ceil(256) as u32, windows as u32, 1]);
 }
@@ -471,7 +487,13 @@ const SCORE_BUDGET: u64 = 32 << 20;
 
 /// [`attention`] as products: vᵀ once, then per chunk of windows and per head the
 /// scores, their causal softmax in place, and scores · v into the head's columns.
-fn attention_by_products(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, (q, k, v, out): (&Buffer, &Buffer, &Buffer, &Buffer), s: AttnShape, params: AttnParams) -> Result<()> {
+fn attention_by_products(
+    gpu: &Gpu,
+    enc: &mut wgpu::CommandEncoder,
+    (q, k, v, out): (&Buffer, &Buffer, &Buffer, &Buffer),
+    s: AttnShape,
+    params: AttnParams,
+) -> Result<()> {
     let (t, hd) = (s.t, s.hd);
     let windows = s.rows / t;
     let (qd, kvd) = (s.heads * hd, s.kv_heads * hd);

@@ -64,10 +64,7 @@ pub fn import(gguf: &Path, out_dir: &Path, progress: &mut dyn FnMut(&str, u64, u
         if range.end > file_len {
             return Err(Error::format(
                 &name,
-                format!(
-                    "tensor {:?} ends at byte {} but the file has {file_len} bytes (truncated?)",
-                    t.source.name, range.end
-                ),
+                format!("tensor {:?} ends at byte {} but the file has {file_len} bytes (truncated?)", t.source.name, range.end),
             ));
         }
     }
@@ -118,10 +115,7 @@ impl Source<'_> {
         let mut buf = vec![0; len];
         self.file.read_exact_at(&mut buf, offset).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                Error::format(
-                    self.name,
-                    format!("truncated: {len} bytes at offset {offset} are past the end of the file"),
-                )
+                Error::format(self.name, format!("truncated: {len} bytes at offset {offset} are past the end of the file"))
             } else {
                 Error::io(self.name, e)
             }
@@ -139,10 +133,7 @@ impl Source<'_> {
                 Err(ParseError::NeedMore(n)) if n > self.len || want == self.len => {
                     return Err(Error::format(
                         self.name,
-                        format!(
-                            "truncated or corrupt GGUF: the header needs at least {n} bytes but the file has {}",
-                            self.len
-                        ),
+                        format!("truncated or corrupt GGUF: the header needs at least {n} bytes but the file has {}", self.len),
                     ));
                 }
                 Err(ParseError::NeedMore(n)) => want = n.max(want.saturating_mul(2)).min(self.len),
@@ -157,8 +148,7 @@ impl Source<'_> {
         let row_bytes = (range.end - range.start) / (t.numel() / row_len).max(1);
         let bytes = self.read(range.start + rows.start * row_bytes, ((rows.end - rows.start) * row_bytes) as usize)?;
         out.resize(((rows.end - rows.start) * row_len) as usize, 0.0);
-        quant::dequantize(t.ggml_type, &bytes, out)
-            .map_err(|m| Error::format(self.name, format!("tensor {:?}: {m}", t.name)))
+        quant::dequantize(t.ggml_type, &bytes, out).map_err(|m| Error::format(self.name, format!("tensor {:?}: {m}", t.name)))
     }
 
     /// Whether `a` and `b` (same dims) hold the same matrix up to quantization noise.
@@ -169,10 +159,7 @@ impl Source<'_> {
             }
             let r = header.data_range(t).map_err(|m| Error::format(self.name, m))?;
             if r.end > self.len {
-                return Err(Error::format(
-                    self.name,
-                    format!("tensor {:?} is past the end of the file (truncated?)", t.name),
-                ));
+                return Err(Error::format(self.name, format!("tensor {:?} is past the end of the file (truncated?)", t.name)));
             }
         }
         let row_len = a.dims[0] as usize;
@@ -249,11 +236,7 @@ fn write_safetensors(
     out: &mut Staged,
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Result<u64> {
-    let specs = plan
-        .tensors
-        .iter()
-        .map(|t| TensorSpec { name: t.name.clone(), dtype: Dtype::BF16, shape: t.shape.clone() })
-        .collect();
+    let specs = plan.tensors.iter().map(|t| TensorSpec { name: t.name.clone(), dtype: Dtype::BF16, shape: t.shape.clone() }).collect();
     let metadata = [("format".to_string(), "pt".to_string())].into_iter().collect();
     let layout = Layout::new(specs, &metadata)?;
     let total = layout.file_len();
@@ -265,8 +248,7 @@ fn write_safetensors(
     let stage = "writing model.safetensors";
     progress(stage, pos, total);
 
-    let by_name: std::collections::HashMap<&str, &OutTensor> =
-        plan.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
+    let by_name: std::collections::HashMap<&str, &OutTensor> = plan.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
     let (mut values, mut scratch, mut bytes) = (Vec::new(), Vec::new(), Vec::new());
     for (spec, range) in &layout.tensors {
         debug_assert_eq!(pos, range.start);
@@ -288,10 +270,7 @@ fn write_safetensors(
             r = end;
         }
         if pos != range.end {
-            return Err(Error::Invalid(format!(
-                "internal: tensor {} wrote up to byte {pos}, expected {}",
-                spec.name, range.end
-            )));
+            return Err(Error::Invalid(format!("internal: tensor {} wrote up to byte {pos}, expected {}", spec.name, range.end)));
         }
     }
     w.flush().map_err(io)?;
@@ -320,9 +299,7 @@ mod tests {
     fn tiny_llama() -> Vec<u8> {
         let hidden = 32u64;
         let f32s = |n: usize, v: f32| (0..n).flat_map(|_| v.to_le_bytes()).collect::<Vec<u8>>();
-        let q8 = |rows: u64| {
-            (0..rows).flat_map(|r| q8_block(0.5, move |i| (r as i64 - i as i64) as i8)).collect::<Vec<u8>>()
-        };
+        let q8 = |rows: u64| (0..rows).flat_map(|r| q8_block(0.5, move |i| (r as i64 - i as i64) as i8)).collect::<Vec<u8>>();
         let mut b = Builder::default()
             .kv_str("general.architecture", "llama")
             .kv_u32("llama.block_count", 1)
@@ -341,15 +318,9 @@ mod tests {
             .kv_u32("tokenizer.ggml.eos_token_id", 0)
             .tensor("token_embd.weight", &[hidden, 4], 8, &q8(4))
             .tensor("output_norm.weight", &[hidden], 0, &f32s(32, 1.0));
-        for (name, rows) in [
-            ("attn_q", 32),
-            ("attn_k", 16),
-            ("attn_v", 16),
-            ("attn_output", 32),
-            ("ffn_gate", 32),
-            ("ffn_up", 32),
-            ("ffn_down", 32),
-        ] {
+        for (name, rows) in
+            [("attn_q", 32), ("attn_k", 16), ("attn_v", 16), ("attn_output", 32), ("ffn_gate", 32), ("ffn_up", 32), ("ffn_down", 32)]
+        {
             b = b.tensor(&format!("blk.0.{name}.weight"), &[hidden, rows], 8, &q8(rows));
         }
         b.tensor("blk.0.attn_norm.weight", &[hidden], 0, &f32s(32, 2.0))
@@ -383,9 +354,7 @@ mod tests {
         assert_eq!(row(1, 0), 0.5 * 2.0);
         assert_eq!(row(8, 0), 0.5 * 1.0, "HF row 8 = i 1, j 0 = GGUF row 1");
         assert!(idx.get("lm_head.weight").is_none());
-        assert!(
-            std::fs::read_dir(&out).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".partial"))
-        );
+        assert!(std::fs::read_dir(&out).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".partial")));
     }
 
     #[test]

@@ -157,10 +157,7 @@ impl Meta<'_> {
     }
 
     pub fn usize(&self, key: &str) -> Result<usize> {
-        self.get(key)
-            .and_then(Value::as_u64)
-            .and_then(|v| usize::try_from(v).ok())
-            .ok_or_else(|| self.bad(key, "a non-negative integer"))
+        self.get(key).and_then(Value::as_u64).and_then(|v| usize::try_from(v).ok()).ok_or_else(|| self.bad(key, "a non-negative integer"))
     }
 
     pub fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
@@ -192,21 +189,14 @@ impl Plan {
     /// Decides the conversion of the GGUF whose header is `header` (`file` names it in
     /// errors). `tie_output` is asked, only when the file has both `output.weight` and
     /// `token_embd.weight`, whether they hold the same matrix (see the native importer).
-    pub fn new(
-        header: &Header,
-        file: &str,
-        tie_output: impl FnOnce(&TensorInfo, &TensorInfo) -> Result<bool>,
-    ) -> Result<Self> {
+    pub fn new(header: &Header, file: &str, tie_output: impl FnOnce(&TensorInfo, &TensorInfo) -> Result<bool>) -> Result<Self> {
         let meta = Meta { header, file };
-        let arch = meta
-            .opt_str("general.architecture")?
-            .ok_or_else(|| Error::format(file, "metadata \"general.architecture\" is missing"))?;
+        let arch =
+            meta.opt_str("general.architecture")?.ok_or_else(|| Error::format(file, "metadata \"general.architecture\" is missing"))?;
         let family = Family::from_arch(arch)?;
         let hp = hparams(&meta, family)?;
 
-        let embed = header
-            .tensor("token_embd.weight")
-            .ok_or_else(|| Error::format(file, "tensor \"token_embd.weight\" is missing"))?;
+        let embed = header.tensor("token_embd.weight").ok_or_else(|| Error::format(file, "tensor \"token_embd.weight\" is missing"))?;
         let tied = match header.tensor("output.weight") {
             None => true,
             Some(out) if out.dims == embed.dims => tie_output(out, embed)?,
@@ -223,9 +213,8 @@ impl Plan {
             if t.name == "output.weight" && tied {
                 continue;
             }
-            let (name, transform) = hf_name(&t.name, &hp).ok_or_else(|| {
-                Error::format(file, format!("tensor {:?} has no Hugging Face counterpart for {arch} models", t.name))
-            })?;
+            let (name, transform) = hf_name(&t.name, &hp)
+                .ok_or_else(|| Error::format(file, format!("tensor {:?} has no Hugging Face counterpart for {arch} models", t.name)))?;
             if !t.ggml_type.is_supported() {
                 return Err(Error::format(
                     file,
@@ -242,19 +231,13 @@ impl Plan {
             if let Transform::Unpermute { head_dim } = transform
                 && (!shape[0].is_multiple_of(head_dim as u64) || !head_dim.is_multiple_of(2))
             {
-                return Err(Error::format(
-                    file,
-                    format!("tensor {:?}: {} rows are not whole heads of {head_dim}", t.name, shape[0]),
-                ));
+                return Err(Error::format(file, format!("tensor {:?}: {} rows are not whole heads of {head_dim}", t.name, shape[0])));
             }
             tensors.push(OutTensor { name, source: t.clone(), shape, transform });
         }
         let expect = hp.vocab_rows as u64;
         if embed.dims.get(1) != Some(&expect) || embed.dims[0] != hp.hidden as u64 {
-            return Err(Error::format(
-                file,
-                format!("token_embd.weight has dims {:?}, expected [{}, {expect}]", embed.dims, hp.hidden),
-            ));
+            return Err(Error::format(file, format!("token_embd.weight has dims {:?}, expected [{}, {expect}]", embed.dims, hp.hidden)));
         }
         Ok(Plan { hparams: hp, tied, tensors })
     }
@@ -278,10 +261,8 @@ fn hparams(meta: &Meta, family: Family) -> Result<Hparams> {
         Some(d) => d,
         None => hidden / heads,
     };
-    let embed = meta
-        .header
-        .tensor("token_embd.weight")
-        .ok_or_else(|| Error::format(meta.file, "tensor \"token_embd.weight\" is missing"))?;
+    let embed =
+        meta.header.tensor("token_embd.weight").ok_or_else(|| Error::format(meta.file, "tensor \"token_embd.weight\" is missing"))?;
     let vocab_rows = embed.dims.get(1).copied().unwrap_or(0) as usize;
     let rope_scaling = match meta.opt_str(&k("rope.scaling.type"))? {
         None | Some("none") => Json::Null,

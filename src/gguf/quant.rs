@@ -172,28 +172,19 @@ pub fn supported_names() -> String {
 /// `src` must hold exactly `dst.len() / block` blocks; `dst.len()` must be a multiple
 /// of the block size.
 pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), String> {
-    let (block, size) = ty
-        .block()
-        .ok_or_else(|| format!("{ty} cannot be dequantized by this importer (supported: {})", supported_names()))?;
+    let (block, size) =
+        ty.block().ok_or_else(|| format!("{ty} cannot be dequantized by this importer (supported: {})", supported_names()))?;
     let (block, size) = (block as usize, size as usize);
     if !dst.len().is_multiple_of(block) || src.len() != dst.len() / block * size {
-        return Err(format!(
-            "{ty}: {} bytes for {} weights (expected {} bytes per {block} weights)",
-            src.len(),
-            dst.len(),
-            size
-        ));
+        return Err(format!("{ty}: {} bytes for {} weights (expected {} bytes per {block} weights)", src.len(), dst.len(), size));
     }
     let blocks = src.chunks_exact(size).zip(dst.chunks_exact_mut(block));
     match ty {
-        GgmlType::F32 => {
-            src.chunks_exact(4).zip(dst.iter_mut()).for_each(|(b, y)| *y = f32::from_le_bytes(b.try_into().unwrap()))
-        }
+        GgmlType::F32 => src.chunks_exact(4).zip(dst.iter_mut()).for_each(|(b, y)| *y = f32::from_le_bytes(b.try_into().unwrap())),
         GgmlType::F16 => src.chunks_exact(2).zip(dst.iter_mut()).for_each(|(b, y)| *y = half(b)),
-        GgmlType::BF16 => src
-            .chunks_exact(2)
-            .zip(dst.iter_mut())
-            .for_each(|(b, y)| *y = bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()),
+        GgmlType::BF16 => {
+            src.chunks_exact(2).zip(dst.iter_mut()).for_each(|(b, y)| *y = bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
+        }
         GgmlType::Q4_0 => blocks.for_each(|(b, y)| q4_0(b, y)),
         GgmlType::Q4_1 => blocks.for_each(|(b, y)| q4_1(b, y)),
         GgmlType::Q5_0 => blocks.for_each(|(b, y)| q5_0(b, y)),
@@ -320,11 +311,7 @@ fn q3_k(b: &[u8], y: &mut [f32]) {
 
 /// The 6-bit scale and min of sub-block `j` from the 12 packed bytes of Q4_K / Q5_K.
 fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
-    if j < 4 {
-        (q[j] & 63, q[j + 4] & 63)
-    } else {
-        ((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
-    }
+    if j < 4 { (q[j] & 63, q[j + 4] & 63) } else { ((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4)) }
 }
 
 /// `d`, `dmin`, 12 bytes of scales/mins, 128 bytes of 4-bit values.
@@ -522,15 +509,12 @@ mod tests {
     /// Random blocks of every type, dequantized by gguf-py (tests/golden/make_gguf_golden.py).
     #[test]
     fn matches_gguf_py_bit_for_bit() {
-        let golden: serde_json::Value =
-            serde_json::from_str(include_str!("../../tests/golden/quant_blocks.json")).unwrap();
+        let golden: serde_json::Value = serde_json::from_str(include_str!("../../tests/golden/quant_blocks.json")).unwrap();
         for ty in GgmlType::SUPPORTED.into_iter().filter(|&t| t != GgmlType::F32) {
             let entry = &golden[ty.name()];
             let src = unhex(entry["bytes"].as_str().unwrap_or_else(|| panic!("no golden for {ty}")));
-            let want: Vec<u32> = unhex(entry["f32_le"].as_str().unwrap())
-                .chunks_exact(4)
-                .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
-                .collect();
+            let want: Vec<u32> =
+                unhex(entry["f32_le"].as_str().unwrap()).chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().unwrap())).collect();
             let got: Vec<u32> = deq(ty, &src).iter().map(|v| v.to_bits()).collect();
             assert_eq!(got.len(), want.len(), "{ty}");
             if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {

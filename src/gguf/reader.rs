@@ -185,18 +185,13 @@ impl Header {
         let mut c = Cursor { bytes, pos: 0 };
         let magic = c.take(4)?;
         if magic != b"GGUF" {
-            return Err(ParseError::Invalid(format!(
-                "not a GGUF file (the first bytes are {:02x?}, not \"GGUF\")",
-                magic
-            )));
+            return Err(ParseError::Invalid(format!("not a GGUF file (the first bytes are {:02x?}, not \"GGUF\")", magic)));
         }
         let version = c.u32()?;
         match version {
             2 | 3 => {}
             1 => {
-                return Err(ParseError::Invalid(
-                    "GGUF version 1 is not supported (re-convert with a current llama.cpp)".into(),
-                ));
+                return Err(ParseError::Invalid("GGUF version 1 is not supported (re-convert with a current llama.cpp)".into()));
             }
             v if v.swap_bytes() <= 3 => {
                 return Err(ParseError::Invalid("big-endian GGUF files are not supported".into()));
@@ -221,18 +216,14 @@ impl Header {
             let name = c.string()?;
             let n_dims = c.u32()?;
             if n_dims == 0 || n_dims > 4 {
-                return Err(ParseError::Invalid(format!(
-                    "tensor {name:?} has {n_dims} dimensions (GGUF allows 1 to 4)"
-                )));
+                return Err(ParseError::Invalid(format!("tensor {name:?} has {n_dims} dimensions (GGUF allows 1 to 4)")));
             }
             let mut dims = Vec::with_capacity(n_dims as usize);
             for _ in 0..n_dims {
                 dims.push(c.u64()?);
             }
             if dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).is_none() {
-                return Err(ParseError::Invalid(format!(
-                    "tensor {name:?} has dimensions {dims:?} whose product overflows"
-                )));
+                return Err(ParseError::Invalid(format!("tensor {name:?} has dimensions {dims:?} whose product overflows")));
             }
             let ggml_type = GgmlType::from_id(c.u32()?);
             let offset = c.u64()?;
@@ -276,15 +267,11 @@ impl Header {
     pub fn data_range(&self, t: &TensorInfo) -> Result<Range<u64>, String> {
         let len = t.byte_len().ok_or_else(|| match t.ggml_type.block() {
             None => format!("tensor {:?} has {}, which has no known block layout", t.name, t.ggml_type),
-            Some((block, _)) => format!(
-                "tensor {:?}: row length {} is not a multiple of the {} block size {block}",
-                t.name, t.dims[0], t.ggml_type
-            ),
+            Some((block, _)) => {
+                format!("tensor {:?}: row length {} is not a multiple of the {} block size {block}", t.name, t.dims[0], t.ggml_type)
+            }
         })?;
-        let start = self
-            .data_start
-            .checked_add(t.offset)
-            .ok_or_else(|| format!("tensor {:?}: offset {} overflows", t.name, t.offset))?;
+        let start = self.data_start.checked_add(t.offset).ok_or_else(|| format!("tensor {:?}: offset {} overflows", t.name, t.offset))?;
         let end = start.checked_add(len).ok_or_else(|| format!("tensor {:?}: size overflows", t.name))?;
         Ok(start..end)
     }
@@ -368,9 +355,7 @@ impl<'a> Cursor<'a> {
                     4..=6 => 4,
                     8..=12 => 8,
                     _ => {
-                        return Err(ParseError::Invalid(format!(
-                            "metadata {key:?}: unknown array element type {elem}"
-                        )));
+                        return Err(ParseError::Invalid(format!("metadata {key:?}: unknown array element type {elem}")));
                     }
                 };
                 self.check_count(n, min)?;

@@ -31,8 +31,7 @@ const UNUSED: i64 = 5;
 const BYTE: i64 = 6;
 
 /// Qwen2's pre-tokenizer regex (as published in its tokenizer.json).
-const QWEN2_REGEX: &str =
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const QWEN2_REGEX: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// The rebuilt tokenizer files.
 #[derive(Debug, Clone)]
@@ -111,9 +110,7 @@ fn numbers(meta: &Meta, key: &str, n: usize, f: impl Fn(&Value) -> Option<f64>) 
 fn special_id(meta: &Meta, key: &str, n: usize) -> Result<Option<u32>> {
     match meta.opt_usize(key)? {
         Some(id) if id < n => Ok(Some(id as u32)),
-        Some(id) => {
-            Err(Error::format(meta.file, format!("metadata {key:?} = {id} is outside the {n}-token vocabulary")))
-        }
+        Some(id) => Err(Error::format(meta.file, format!("metadata {key:?} = {id} is outside the {n}-token vocabulary"))),
         None => Ok(None),
     }
 }
@@ -162,8 +159,8 @@ pub fn build(header: &Header, file: &str, family: Family, context: usize) -> Res
             (byte_level_tokenizer(&vocab, n, merges, pieces, pre == "qwen2"), class)
         }
         ("llama", Family::Gemma3) => {
-            let scores = piece_scores(&vocab, n)
-                .ok_or_else(|| Error::format(file, "SentencePiece vocabulary without \"tokenizer.ggml.scores\""))?;
+            let scores =
+                piece_scores(&vocab, n).ok_or_else(|| Error::format(file, "SentencePiece vocabulary without \"tokenizer.ggml.scores\""))?;
             let add_dummy_prefix = meta.opt_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(false);
             sentencepiece = Some(sentencepiece_model(&vocab, &scores, &ids, add_dummy_prefix));
             (gemma_tokenizer(&vocab, &scores, ids.unk), "GemmaTokenizer")
@@ -234,17 +231,7 @@ impl Sorted for Json {
 fn reorder(t: Json) -> Json {
     let Json::Object(mut m) = t else { return t };
     let mut out = Map::new();
-    for k in [
-        "version",
-        "truncation",
-        "padding",
-        "added_tokens",
-        "normalizer",
-        "pre_tokenizer",
-        "post_processor",
-        "decoder",
-        "model",
-    ] {
+    for k in ["version", "truncation", "padding", "added_tokens", "normalizer", "pre_tokenizer", "post_processor", "decoder", "model"] {
         out.insert(k.to_string(), m.remove(k).unwrap_or(Json::Null));
     }
     Json::Object(out)
@@ -451,9 +438,7 @@ pub fn sentencepiece_merges(pieces: &[String], scores: &[f64]) -> Vec<(usize, us
         local.sort_by_key(|m| (m.0, m.1));
         merges.extend_from_slice(&local);
     }
-    merges.sort_by(|x, y| {
-        y.2.partial_cmp(&x.2).unwrap_or(std::cmp::Ordering::Equal).then(y.3.cmp(&x.3)).then(y.4.cmp(&x.4))
-    });
+    merges.sort_by(|x, y| y.2.partial_cmp(&x.2).unwrap_or(std::cmp::Ordering::Equal).then(y.3.cmp(&x.3)).then(y.4.cmp(&x.4)));
     merges.into_iter().map(|m| (m.0, m.1)).collect()
 }
 

@@ -37,10 +37,7 @@ pub trait ByteSource {
     /// Reads a small file (a JSON config or tokenizer) whole.
     async fn read_to_end(&self) -> Result<Vec<u8>> {
         if self.len() > SMALL_FILE_LIMIT {
-            return Err(Error::format(
-                self.name(),
-                format!("{} bytes is too large for a configuration file", self.len()),
-            ));
+            return Err(Error::format(self.name(), format!("{} bytes is too large for a configuration file", self.len())));
         }
         self.read_at(0, self.len() as usize).await
     }
@@ -65,10 +62,9 @@ pub trait ModelFolder {
 
     /// Opens `name` or fails with [`Error::MissingFile`] explaining what it is for.
     async fn require(&self, name: &str, hint: &str) -> Result<Self::Source> {
-        self.open(name).await?.ok_or_else(|| Error::MissingFile {
-            file: name.to_string(),
-            hint: format!("{hint} (looked in {})", self.describe()),
-        })
+        self.open(name)
+            .await?
+            .ok_or_else(|| Error::MissingFile { file: name.to_string(), hint: format!("{hint} (looked in {})", self.describe()) })
     }
 }
 
@@ -108,10 +104,9 @@ pub fn hub_folder_url(base: &str, repo: &str) -> String {
 pub(crate) fn check_range(name: &str, size: u64, offset: u64, len: usize) -> Result<()> {
     match offset.checked_add(len as u64) {
         Some(end) if end <= size => Ok(()),
-        _ => Err(Error::format(
-            name,
-            format!("read of {len} bytes at offset {offset} is past the end of the {size}-byte file (truncated?)"),
-        )),
+        _ => {
+            Err(Error::format(name, format!("read of {len} bytes at offset {offset} is past the end of the {size}-byte file (truncated?)")))
+        }
     }
 }
 
@@ -146,7 +141,10 @@ impl ByteSource for MemSource {
 mod tests {
     #[test]
     fn hub_urls() {
-        assert_eq!(super::hub_folder_url("https://huggingface.co/", "HuggingFaceTB/SmolLM2-135M"), "https://huggingface.co/HuggingFaceTB/SmolLM2-135M/resolve/main");
+        assert_eq!(
+            super::hub_folder_url("https://huggingface.co/", "HuggingFaceTB/SmolLM2-135M"),
+            "https://huggingface.co/HuggingFaceTB/SmolLM2-135M/resolve/main"
+        );
         assert_eq!(super::hub_folder_url(" http://mirror/models/smol ", ""), "http://mirror/models/smol");
     }
 }

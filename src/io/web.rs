@@ -14,11 +14,7 @@ use super::{ByteSink, ByteSource, ModelFolder, OutputFolder, check_range};
 use crate::error::{Error, Result};
 
 fn js_err(file: &str, e: JsValue) -> Error {
-    let msg = e
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| format!("{e:?}"));
+    let msg = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"));
     Error::io(file, msg)
 }
 
@@ -50,10 +46,7 @@ impl ByteSource for BlobSource {
     }
     async fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
         check_range(&self.name, self.len(), offset, len)?;
-        let part = self
-            .blob
-            .slice_with_f64_and_f64(offset as f64, (offset + len as u64) as f64)
-            .map_err(|e| js_err(&self.name, e))?;
+        let part = self.blob.slice_with_f64_and_f64(offset as f64, (offset + len as u64) as f64).map_err(|e| js_err(&self.name, e))?;
         let buf = JsFuture::from(part.array_buffer()).await.map_err(|e| js_err(&self.name, e))?;
         Ok(Uint8Array::new(&buf).to_vec())
     }
@@ -71,10 +64,8 @@ impl BlobFolder {
     pub fn from_files(files: impl IntoIterator<Item = File>) -> Self {
         let mut out = Self::default();
         for f in files {
-            let rel = js_sys::Reflect::get(&f, &JsValue::from_str("webkitRelativePath"))
-                .ok()
-                .and_then(|v| v.as_string())
-                .unwrap_or_default();
+            let rel =
+                js_sys::Reflect::get(&f, &JsValue::from_str("webkitRelativePath")).ok().and_then(|v| v.as_string()).unwrap_or_default();
             if rel.matches('/').count() > 1 {
                 continue; // inside a subfolder of the picked folder
             }
@@ -354,7 +345,13 @@ impl ByteSink for BlobSink {
 impl OutputFolder for BlobOutput {
     type Sink = BlobSink;
     async fn create(&mut self, name: &str) -> Result<BlobSink> {
-        Ok(BlobSink { name: name.into(), parts: js_sys::Array::new(), buf: Vec::with_capacity(BLOB_PART), crc: crc32fast::Hasher::new(), staged: self.staged.clone() })
+        Ok(BlobSink {
+            name: name.into(),
+            parts: js_sys::Array::new(),
+            buf: Vec::with_capacity(BLOB_PART),
+            crc: crc32fast::Hasher::new(),
+            staged: self.staged.clone(),
+        })
     }
     async fn commit(self) -> Result<()> {
         *self.published.borrow_mut() = Some(self.staged.take());

@@ -63,7 +63,10 @@ pub fn layout(entries: &[ZipEntry]) -> Result<Vec<ZipPart>> {
     let mut offset = 0u64;
     for (n, e) in entries.iter().enumerate() {
         if e.size > LIMIT || e.name.len() > u16::MAX as usize {
-            return Err(Error::Invalid(format!("{} is too large for a zip archive ({} bytes); save into a folder instead", e.name, e.size)));
+            return Err(Error::Invalid(format!(
+                "{} is too large for a zip archive ({} bytes); save into a folder instead",
+                e.name, e.size
+            )));
         }
         let mut local = Vec::with_capacity(30 + e.name.len());
         put32(&mut local, 0x0403_4b50);

@@ -36,7 +36,10 @@ impl<S: ByteSource> Checkpoint<S> {
 
     /// The shard and header entry of `name`.
     fn entry(&self, name: &str) -> Result<(usize, &TensorInfo)> {
-        self.tensors.get(name).map(|(s, t)| (*s, t)).ok_or_else(|| Error::format("model.safetensors", format!("tensor {name:?} is missing")))
+        self.tensors
+            .get(name)
+            .map(|(s, t)| (*s, t))
+            .ok_or_else(|| Error::format("model.safetensors", format!("tensor {name:?} is missing")))
     }
 
     /// The header entry of `name`.

@@ -125,15 +125,12 @@ impl ModelConfig {
             .and_then(Value::as_bool)
             .unwrap_or(arch.default_tied());
         let num_layers = req(&c, "num_hidden_layers")?;
-        let activation = Activation::parse(
-            ["hidden_activation", "hidden_act"].iter().find_map(|k| c.get(*k).and_then(Value::as_str)),
-            arch,
-        )?;
+        let activation =
+            Activation::parse(["hidden_activation", "hidden_act"].iter().find_map(|k| c.get(*k).and_then(Value::as_str)), arch)?;
         let (rope, rope_local) = Rope::parse(&c, arch)?;
         let sliding_layers = sliding_layers(&c, arch, num_layers)?;
         // Gemma3TextConfig's default window is 4096.
-        let sliding_window =
-            if sliding_layers.iter().any(|&s| s) { Some(opt(&c, "sliding_window")?.unwrap_or(4096)) } else { None };
+        let sliding_window = if sliding_layers.iter().any(|&s| s) { Some(opt(&c, "sliding_window")?.unwrap_or(4096)) } else { None };
         let attn_scale = match (arch, c.get("query_pre_attn_scalar").and_then(Value::as_f64)) {
             (Arch::Gemma3, Some(s)) if s > 0.0 => 1.0 / (s as f32).sqrt(),
             _ => 1.0 / (head_dim as f32).sqrt(),
@@ -184,10 +181,7 @@ impl ModelConfig {
         if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return Err(Error::format(
                 FILE,
-                format!(
-                    "num_attention_heads ({}) is not a multiple of num_key_value_heads ({})",
-                    self.num_heads, self.num_kv_heads
-                ),
+                format!("num_attention_heads ({}) is not a multiple of num_key_value_heads ({})", self.num_heads, self.num_kv_heads),
             ));
         }
         Ok(())
@@ -288,9 +282,16 @@ pub struct Rope {
 pub enum RopeScaling {
     None,
     /// All frequencies divided by `factor`.
-    Linear { factor: f64 },
+    Linear {
+        factor: f64,
+    },
     /// Llama-3's band-wise rescaling.
-    Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max_position_embeddings: f64 },
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max_position_embeddings: f64,
+    },
 }
 
 impl Rope {
@@ -312,10 +313,8 @@ impl Rope {
             None | Some(Value::Null) => RopeScaling::None,
             Some(s) => RopeScaling::parse(s)?,
         };
-        let local = (arch == Arch::Gemma3).then(|| Rope {
-            theta: c.get("rope_local_base_freq").and_then(Value::as_f64).unwrap_or(10_000.0),
-            scaling: RopeScaling::None,
-        });
+        let local = (arch == Arch::Gemma3)
+            .then(|| Rope { theta: c.get("rope_local_base_freq").and_then(Value::as_f64).unwrap_or(10_000.0), scaling: RopeScaling::None });
         Ok((Rope { theta, scaling }, local))
     }
 
@@ -354,9 +353,8 @@ impl Rope {
 impl RopeScaling {
     fn parse(s: &Value) -> Result<Self> {
         let kind = s.get("rope_type").or_else(|| s.get("type")).and_then(Value::as_str).unwrap_or("default");
-        let num = |k: &str| {
-            s.get(k).and_then(Value::as_f64).ok_or_else(|| Error::format(FILE, format!("rope scaling {kind:?} needs \"{k}\"")))
-        };
+        let num =
+            |k: &str| s.get(k).and_then(Value::as_f64).ok_or_else(|| Error::format(FILE, format!("rope scaling {kind:?} needs \"{k}\"")));
         match kind {
             "default" => Ok(RopeScaling::None),
             "linear" => Ok(RopeScaling::Linear { factor: num("factor")? }),
@@ -390,20 +388,17 @@ fn sliding_layers(c: &Value, arch: Arch, n: usize) -> Result<Vec<bool>> {
             })
             .collect();
     }
-    let pattern = ["sliding_window_pattern", "_sliding_window_pattern"]
-        .iter()
-        .find_map(|k| c.get(*k).and_then(Value::as_u64))
-        .unwrap_or(6) as usize;
+    let pattern =
+        ["sliding_window_pattern", "_sliding_window_pattern"].iter().find_map(|k| c.get(*k).and_then(Value::as_u64)).unwrap_or(6) as usize;
     Ok((0..n).map(|i| pattern == 0 || (i + 1) % pattern != 0).collect())
 }
 
 fn opt(c: &Value, key: &str) -> Result<Option<usize>> {
     match c.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(|n| Some(n as usize))
-            .ok_or_else(|| Error::format(FILE, format!("\"{key}\" is {v}, not a non-negative integer"))),
+        Some(v) => {
+            v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| Error::format(FILE, format!("\"{key}\" is {v}, not a non-negative integer")))
+        }
     }
 }
 

@@ -126,13 +126,19 @@ impl ModelInfo {
         let have: BTreeMap<&str, &TensorInfo> = self.tensors().map(|t| (t.name.as_str(), t)).collect();
         for (name, shape) in want {
             let t = have.get(name.as_str()).ok_or_else(|| {
-                Error::format(WEIGHTS, format!("tensor {name:?} is missing (config.json describes a {} model with {} layers)", c.arch.name(), c.num_layers))
+                Error::format(
+                    WEIGHTS,
+                    format!("tensor {name:?} is missing (config.json describes a {} model with {} layers)", c.arch.name(), c.num_layers),
+                )
             })?;
             if t.shape.iter().map(|&x| x as usize).ne(shape.iter().copied()) {
                 return Err(Error::format(WEIGHTS, format!("tensor {name:?} has shape {:?} but config.json implies {shape:?}", t.shape)));
             }
             if !t.dtype.is_float() {
-                return Err(Error::format(WEIGHTS, format!("tensor {name:?} is {}, not a float type (quantized checkpoints are not supported)", t.dtype)));
+                return Err(Error::format(
+                    WEIGHTS,
+                    format!("tensor {name:?} is {}, not a float type (quantized checkpoints are not supported)", t.dtype),
+                ));
             }
         }
         Ok(())
@@ -202,10 +208,7 @@ impl ModelInfo {
 fn shard_files(index_json: &[u8]) -> Result<Vec<String>> {
     let v: serde_json::Value =
         serde_json::from_slice(index_json).map_err(|e| Error::format(WEIGHTS_INDEX, format!("not valid JSON: {e}")))?;
-    let map = v
-        .get("weight_map")
-        .and_then(|m| m.as_object())
-        .ok_or_else(|| Error::format(WEIGHTS_INDEX, "no \"weight_map\" object"))?;
+    let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| Error::format(WEIGHTS_INDEX, "no \"weight_map\" object"))?;
     let mut files: Vec<String> = map.values().filter_map(|f| f.as_str().map(str::to_string)).collect();
     if files.len() != map.len() {
         return Err(Error::format(WEIGHTS_INDEX, "a weight_map value is not a file name"));
@@ -252,7 +255,11 @@ impl std::fmt::Display for ModelSummary {
         writeln!(f, "intermediate   {}", self.intermediate_size)?;
         writeln!(f, "vocab          {}", self.vocab_size)?;
         writeln!(f, "attention      {} heads, {} kv heads, head_dim {}", self.heads, self.kv_heads, self.head_dim)?;
-        writeln!(f, "embeddings     {}", if self.tied_embeddings { "tied (lm_head shares the embedding)" } else { "untied (separate lm_head)" })?;
+        writeln!(
+            f,
+            "embeddings     {}",
+            if self.tied_embeddings { "tied (lm_head shares the embedding)" } else { "untied (separate lm_head)" }
+        )?;
         writeln!(
             f,
             "weights        {} in {} tensors, {:.1} MB ({} header bytes read)",
@@ -275,7 +282,15 @@ impl std::fmt::Display for ModelSummary {
             }
             writeln!(f, "{:<12} {:>14} {:>7.1}% {:>14}  {}", part.label(), c, 100.0 * c as f64 / total as f64, pred, human(c))?;
         }
-        writeln!(f, "{:<12} {:>14} {:>7.1}% {:>14}  {}", "total", p.counted.total(), 100.0, p.predicted.paper.total(), human(p.counted.total()))?;
+        writeln!(
+            f,
+            "{:<12} {:>14} {:>7.1}% {:>14}  {}",
+            "total",
+            p.counted.total(),
+            100.0,
+            p.predicted.paper.total(),
+            human(p.counted.total())
+        )?;
         writeln!(f)?;
         for line in &self.explanation {
             writeln!(f, "{line}")?;

@@ -146,7 +146,8 @@ impl Breakdown {
         if c.other > 0 {
             out.push(format!("  other tensors: {} (+{}), outside the paper's groups", human(c.other), c.other));
         }
-        let explained = p.attention_exact as i128 - p.paper.attention as i128 + p.attention_bias as i128 + c.norms as i128 + c.other as i128;
+        let explained =
+            p.attention_exact as i128 - p.paper.attention as i128 + p.attention_bias as i128 + c.norms as i128 + c.other as i128;
         if explained != diff {
             let rest = diff - explained;
             let mut parts = BTreeMap::new();

@@ -159,8 +159,7 @@ impl TensorIndex {
         check_header_len(header_len, file_len)?;
         let data_start = 8 + header_len;
         let data_len = file_len - data_start;
-        let json: Value =
-            serde_json::from_slice(header).map_err(|e| HeaderError::Json { msg: e.to_string() })?;
+        let json: Value = serde_json::from_slice(header).map_err(|e| HeaderError::Json { msg: e.to_string() })?;
         let Value::Object(map) = json else {
             return Err(HeaderError::Json { msg: "the header is not a JSON object".into() });
         };
@@ -179,9 +178,10 @@ impl TensorIndex {
         let mut last: Option<&TensorInfo> = None;
         for t in tensors.iter().filter(|t| !t.range.is_empty()) {
             if let Some(prev) = last
-                && t.range.start < prev.range.end {
-                    return Err(HeaderError::Overlap { a: prev.name.clone(), b: t.name.clone() });
-                }
+                && t.range.start < prev.range.end
+            {
+                return Err(HeaderError::Overlap { a: prev.name.clone(), b: t.name.clone() });
+            }
             last = Some(t);
         }
         let by_name = tensors.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
@@ -240,8 +240,8 @@ fn parse_entry(name: String, v: &Value, data_start: u64, data_len: u64) -> Resul
     let bad = |msg: String| HeaderError::Entry { tensor: name.clone(), msg };
     let Value::Object(e) = v else { return Err(bad("entry is not an object".into())) };
     let dtype_name = e.get("dtype").and_then(Value::as_str).ok_or_else(|| bad("no \"dtype\" string".into()))?;
-    let dtype = Dtype::parse(dtype_name)
-        .ok_or_else(|| HeaderError::UnknownDtype { tensor: name.clone(), dtype: dtype_name.to_string() })?;
+    let dtype =
+        Dtype::parse(dtype_name).ok_or_else(|| HeaderError::UnknownDtype { tensor: name.clone(), dtype: dtype_name.to_string() })?;
     let shape = e
         .get("shape")
         .and_then(Value::as_array)
@@ -320,10 +320,7 @@ impl Layout {
         let mut rel = Vec::with_capacity(specs.len());
         for s in &specs {
             let end = offset + s.byte_len();
-            json.insert(
-                s.name.clone(),
-                serde_json::json!({ "dtype": s.dtype.as_str(), "shape": s.shape, "data_offsets": [offset, end] }),
-            );
+            json.insert(s.name.clone(), serde_json::json!({ "dtype": s.dtype.as_str(), "shape": s.shape, "data_offsets": [offset, end] }));
             rel.push(offset..end);
             offset = end;
         }
@@ -388,14 +385,8 @@ mod tests {
             e(r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, 12),
             HeaderError::Overlap { .. }
         ));
-        assert!(matches!(
-            e(r#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, 4),
-            HeaderError::Entry { .. }
-        ));
-        assert!(matches!(
-            e(r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#, 4),
-            HeaderError::Entry { .. }
-        ));
+        assert!(matches!(e(r#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, 4), HeaderError::Entry { .. }));
+        assert!(matches!(e(r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#, 4), HeaderError::Entry { .. }));
         assert!(matches!(e(r#"{"__metadata__":{"x":1}}"#, 0), HeaderError::Entry { .. }));
         assert!(matches!(e(r#"{"a":{"dtype":"F32","shape":[1]}}"#, 4), HeaderError::Entry { .. }));
     }
@@ -408,14 +399,8 @@ mod tests {
 
     #[test]
     fn length_prefix_is_checked_before_reading() {
-        assert!(matches!(
-            check_header_len(u64::MAX, 100),
-            Err(HeaderError::LengthTooLarge { .. })
-        ));
-        assert!(matches!(
-            check_header_len(93, 100),
-            Err(HeaderError::LengthPastEnd { header_len: 93, available: 92 })
-        ));
+        assert!(matches!(check_header_len(u64::MAX, 100), Err(HeaderError::LengthTooLarge { .. })));
+        assert!(matches!(check_header_len(93, 100), Err(HeaderError::LengthPastEnd { header_len: 93, available: 92 })));
         assert!(check_header_len(92, 100).is_ok());
     }
 

@@ -107,7 +107,10 @@ pub fn pieces(model: &[u8]) -> Result<Vec<String>> {
         .iter()
         .filter(|f| f.number == PIECES && f.wire == LEN)
         .map(|f| {
-            let s = fields(f.payload)?.into_iter().find(|p| p.number == PIECE_STRING && p.wire == LEN).ok_or_else(|| bad("a piece has no string"))?;
+            let s = fields(f.payload)?
+                .into_iter()
+                .find(|p| p.number == PIECE_STRING && p.wire == LEN)
+                .ok_or_else(|| bad("a piece has no string"))?;
             String::from_utf8(s.payload.to_vec()).map_err(|_| bad("a piece is not UTF-8"))
         })
         .collect()

@@ -45,15 +45,17 @@ impl Vocab {
         if kind != "BPE" {
             return Err(Error::format(
                 FILE,
-                format!("vocabulary pruning supports BPE tokenizers; this one is {kind} (FFN-only pruning still works: keep the full vocabulary)"),
+                format!(
+                    "vocabulary pruning supports BPE tokenizers; this one is {kind} (FFN-only pruning still works: keep the full vocabulary)"
+                ),
             ));
         }
         let vocab = model.get("vocab").and_then(Value::as_object).ok_or_else(|| Error::format(FILE, "model.vocab is not an object"))?;
         let mut tokens: Vec<Option<String>> = vec![None; rows];
         let mut place = |id: u64, s: &str| -> Result<()> {
-            let slot = tokens.get_mut(id as usize).ok_or_else(|| {
-                Error::format(FILE, format!("token {s:?} has id {id}, outside the model's {rows} embedding rows"))
-            })?;
+            let slot = tokens
+                .get_mut(id as usize)
+                .ok_or_else(|| Error::format(FILE, format!("token {s:?} has id {id}, outside the model's {rows} embedding rows")))?;
             if let Some(prev) = slot.as_ref().filter(|p| *p != s) {
                 return Err(Error::format(FILE, format!("id {id} is used by both {prev:?} and {s:?}")));
             }
@@ -80,8 +82,7 @@ impl Vocab {
                 protected.insert(id as u32);
             }
         }
-        let ids: HashMap<&str, u32> =
-            tokens.iter().enumerate().filter_map(|(i, t)| Some((t.as_deref()?, i as u32))).collect();
+        let ids: HashMap<&str, u32> = tokens.iter().enumerate().filter_map(|(i, t)| Some((t.as_deref()?, i as u32))).collect();
         let mut parts = vec![None; rows];
         for m in model.get("merges").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
             let (a, b) = merge_pair(m)?;
@@ -175,11 +176,7 @@ fn merge_pair(m: &Value) -> Result<(&str, &str)> {
 fn added_tokens(tok: &Value) -> Vec<(u32, String)> {
     tok.get("added_tokens")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| Some((t.get("id")?.as_u64()? as u32, t.get("content")?.as_str()?.to_string())))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|t| Some((t.get("id")?.as_u64()? as u32, t.get("content")?.as_str()?.to_string()))).collect())
         .unwrap_or_default()
 }
 
@@ -269,9 +266,10 @@ fn remap_post_processor(pp: &mut Value, map: &HashMap<u32, u32>) -> Result<()> {
             }
             for key in ["sep", "cls"] {
                 if let Some(Value::Array(pair)) = m.get_mut(key)
-                    && let Some(id) = pair.get_mut(1) {
-                        re(id)?;
-                    }
+                    && let Some(id) = pair.get_mut(1)
+                {
+                    re(id)?;
+                }
             }
             if let Some(Value::Array(children)) = m.get_mut("processors") {
                 for c in children {
@@ -291,7 +289,8 @@ pub fn prune_tokenizer_config(cfg: &Value, map: &HashMap<u32, u32>) -> Result<Va
     if let Some(Value::Object(dec)) = out.get_mut("added_tokens_decoder") {
         let mut new = BTreeMap::new();
         for (k, v) in dec.iter() {
-            let old: u32 = k.parse().map_err(|_| Error::format("tokenizer_config.json", format!("added_tokens_decoder key {k:?} is not an id")))?;
+            let old: u32 =
+                k.parse().map_err(|_| Error::format("tokenizer_config.json", format!("added_tokens_decoder key {k:?} is not an id")))?;
             let n = map.get(&old).ok_or_else(|| Error::Invalid(format!("added token {old} would be removed")))?;
             new.insert(*n, v.clone());
         }
@@ -370,7 +369,8 @@ pub fn prune_merges_txt(text: &str, kept: &HashSet<&str>) -> Result<String> {
         let keep = if line.starts_with("#version") || line.is_empty() {
             true
         } else {
-            let (a, b) = line.split_once(' ').ok_or_else(|| Error::format("merges.txt", format!("line {} {line:?} is not \"a b\"", i + 1)))?;
+            let (a, b) =
+                line.split_once(' ').ok_or_else(|| Error::format("merges.txt", format!("line {} {line:?} is not \"a b\"", i + 1)))?;
             merge_survives(kept, a, b)
         };
         if keep {

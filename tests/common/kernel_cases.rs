@@ -70,7 +70,20 @@ async fn read(gpu: &Gpu, b: &Buffer, n: usize) -> Vec<f32> {
 /// Matmul for every weight type on shapes that cut tiles, with and without bias, and
 /// writing into a column window of a wider output.
 pub async fn matmul(gpu: &Gpu) {
-    for (i, &(m, n, k)) in [(37, 70, 45), (65, 129, 96), (1, 200, 576), (130, 3, 17), (3, 33, 50), (20, 600, 64), (9, 1030, 136), (37, 70, 576), (50, 72, 2056)].iter().enumerate() {
+    for (i, &(m, n, k)) in [
+        (37, 70, 45),
+        (65, 129, 96),
+        (1, 200, 576),
+        (130, 3, 17),
+        (3, 33, 50),
+        (20, 600, 64),
+        (9, 1030, 136),
+        (37, 70, 576),
+        (50, 72, 2056),
+    ]
+    .iter()
+    .enumerate()
+    {
         for t in [WeightType::BF16, WeightType::F16, WeightType::F32] {
             let x = random(m * k, 1 + i as u64);
             let (bytes, w) = encode(&random(n * k, 100 + i as u64), t);
@@ -120,7 +133,8 @@ pub async fn rope(gpu: &Gpu) {
     let rows = t * windows;
     let inv: Vec<f64> = (0..hd / 2).map(|j| 1.0 / 10000f64.powf(2.0 * j as f64 / hd as f64)).collect();
     let x = random(rows * heads * hd, 9);
-    let table: Vec<f32> = (0..t).flat_map(|p| inv.iter().flat_map(move |f| [(p as f64 * f).cos() as f32, (p as f64 * f).sin() as f32])).collect();
+    let table: Vec<f32> =
+        (0..t).flat_map(|p| inv.iter().flat_map(move |f| [(p as f64 * f).cos() as f32, (p as f64 * f).sin() as f32])).collect();
     let mut want = Vec::new();
     for w in 0..windows {
         let mut part = x[w * t * heads * hd..(w + 1) * t * heads * hd].to_vec();
@@ -163,7 +177,12 @@ pub async fn attention(gpu: &Gpu) {
         let out = gpu.storage("out", (rows * heads * hd * 4) as u64).unwrap();
         let shape = AttnShape { t, rows, heads, kv_heads: kv, hd, scale, window };
         run(gpu, |enc| kernels::attention(gpu, enc, &qb, &kb, &vb, &out, shape).unwrap()).await;
-        assert_close(&format!("attention {:?} t={t} hd={hd} window={window:?}", gpu.style), &read(gpu, &out, want.len()).await, &want, 2e-5);
+        assert_close(
+            &format!("attention {:?} t={t} hd={hd} window={window:?}", gpu.style),
+            &read(gpu, &out, want.len()).await,
+            &want,
+            2e-5,
+        );
     }
 }
 

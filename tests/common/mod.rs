@@ -35,7 +35,9 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// Loads a model folder: its info, an open checkpoint, and its tokenizer.
-pub fn open(dir: &std::path::Path) -> (compact::model::ModelInfo, compact::model::Checkpoint<compact::io::FileSource>, tokenizers::Tokenizer) {
+pub fn open(
+    dir: &std::path::Path,
+) -> (compact::model::ModelInfo, compact::model::Checkpoint<compact::io::FileSource>, tokenizers::Tokenizer) {
     use compact::io::{ByteSource, DirFolder, ModelFolder};
     let folder = DirFolder::new(dir).unwrap();
     block_on(async {
@@ -49,7 +51,11 @@ pub fn open(dir: &std::path::Path) -> (compact::model::ModelInfo, compact::model
 /// The folder of the evaluation request files (`scripts/fetch-eval.sh` makes it).
 pub fn eval_data() -> PathBuf {
     let dir = cache().join("eval");
-    assert!(dir.join("arc_easy.jsonl").is_file(), "evaluation data is missing at {}: run `scripts/fetch-eval.sh` (make test does)", dir.display());
+    assert!(
+        dir.join("arc_easy.jsonl").is_file(),
+        "evaluation data is missing at {}: run `scripts/fetch-eval.sh` (make test does)",
+        dir.display()
+    );
     dir
 }
 

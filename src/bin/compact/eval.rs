@@ -61,7 +61,8 @@ impl Model {
         let folder = DirFolder::new(dir)?;
         let info = ModelInfo::load(&folder).await?;
         info.check_tensors()?;
-        let tok = compact::tokenizer::load(&folder.require(compact::tokenizer::FILE, "evaluation tokenizes text").await?.read_to_end().await?)?;
+        let tok =
+            compact::tokenizer::load(&folder.require(compact::tokenizer::FILE, "evaluation tokenizes text").await?.read_to_end().await?)?;
         let bos = calib::bos_of(&tok)?;
         Ok(Self { name: dir.display().to_string(), info, folder, tok, bos })
     }
@@ -107,7 +108,8 @@ pub async fn run(a: &EvalArgs) -> Result<()> {
         Some(d) => Some(Model::open(d).await?),
         None => None,
     };
-    let tasks: Vec<eval::Task> = if a.tasks.iter().any(|t| t == "none") { Vec::new() } else { a.tasks.iter().map(|t| eval::task(t)).collect::<Result<_, _>>()? };
+    let tasks: Vec<eval::Task> =
+        if a.tasks.iter().any(|t| t == "none") { Vec::new() } else { a.tasks.iter().map(|t| eval::task(t)).collect::<Result<_, _>>()? };
     let data = match &a.data {
         Some(d) => d.clone(),
         None => std::env::var_os("COMPACT_CACHE")
@@ -141,16 +143,22 @@ pub async fn run(a: &EvalArgs) -> Result<()> {
     // Perplexity on held-out text as the evaluated model splits it; the dense model
     // reads the same tokens (mapped to its ids).
     let windows = calib::windows(&model.tok, eval::held_out_text(), a.ppl_windows, a.ppl_seq_len)?;
-    let seqs: Vec<Scored> = windows.tokens.chunks_exact(windows.seq_len).map(|w| Scored { tokens: w.to_vec(), targets: 1..w.len() }).collect();
+    let seqs: Vec<Scored> =
+        windows.tokens.chunks_exact(windows.seq_len).map(|w| Scored { tokens: w.to_vec(), targets: 1..w.len() }).collect();
     let scores = model.score(&backend, &seqs, "perplexity").await?;
     let ppl = eval::perplexity(&scores);
     let (mut dense_ppl, mut agreement, mut reencoded) = (None, None, None);
     if let Some(d) = &dense {
         let (paragraphs, tokens) = eval::reencode_check(&model.tok, &d.tok, eval::held_out_text())?;
-        println!("tokenizer: {paragraphs} held-out paragraphs ({tokens} tokens) made of kept tokens re-encode exactly as with the dense tokenizer");
+        println!(
+            "tokenizer: {paragraphs} held-out paragraphs ({tokens} tokens) made of kept tokens re-encode exactly as with the dense tokenizer"
+        );
         reencoded = Some(paragraphs);
         let map = eval::id_map(&model.tok, &d.tok)?;
-        let mapped: Vec<Scored> = seqs.iter().map(|s| Scored { tokens: s.tokens.iter().map(|&t| map[t as usize]).collect(), targets: s.targets.clone() }).collect();
+        let mapped: Vec<Scored> = seqs
+            .iter()
+            .map(|s| Scored { tokens: s.tokens.iter().map(|&t| map[t as usize]).collect(), targets: s.targets.clone() })
+            .collect();
         let dense_scores = d.score(&backend, &mapped, "perplexity (dense)").await?;
         dense_ppl = Some(eval::perplexity(&dense_scores));
         agreement = Some(eval::agreement(&scores, &dense_scores, &map));
@@ -161,10 +169,15 @@ pub async fn run(a: &EvalArgs) -> Result<()> {
         println!("top-1 agreement with the dense model: {:.1}%", 100.0 * g);
     }
     if !rows.is_empty() {
-        let mean = |f: &dyn Fn(&TaskRow) -> Option<f64>| -> Option<f64> { rows.iter().map(f).sum::<Option<f64>>().map(|s| s / rows.len() as f64) };
+        let mean =
+            |f: &dyn Fn(&TaskRow) -> Option<f64>| -> Option<f64> { rows.iter().map(f).sum::<Option<f64>>().map(|s| s / rows.len() as f64) };
         let avg = mean(&|r| Some(r.model.acc)).unwrap_or_default();
         let dense_avg = mean(&|r| r.dense.as_ref().map(|d| d.acc));
-        println!("average acc {:.1}{}", 100.0 * avg, dense_avg.map_or(String::new(), |d| format!(" (dense {:.1}: {:.1}% of it)", 100.0 * d, 100.0 * avg / d)));
+        println!(
+            "average acc {:.1}{}",
+            100.0 * avg,
+            dense_avg.map_or(String::new(), |d| format!(" (dense {:.1}: {:.1}% of it)", 100.0 * d, 100.0 * avg / d))
+        );
     }
     let seconds = start.elapsed().as_secs_f64();
     eprintln!("evaluated in {seconds:.0} s");

@@ -84,7 +84,6 @@ pub enum Backend {
     Cpu,
 }
 
-
 /// `0.35`, `35%`.
 fn parse_ratio(s: &str) -> std::result::Result<f64, String> {
     let (num, scale) = match s.strip_suffix('%') {
@@ -219,12 +218,22 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
     }
 
     let peak = peak_resident_bytes();
-    println!("\nwrote {} in {:.1} s (plan {:.1} s, calibration {:.1} s, export {:.1} s)", a.out.display(), phases.total, phases.plan, phases.calibration, phases.export);
+    println!(
+        "\nwrote {} in {:.1} s (plan {:.1} s, calibration {:.1} s, export {:.1} s)",
+        a.out.display(),
+        phases.total,
+        phases.plan,
+        phases.calibration,
+        phases.export
+    );
     for (name, size) in &summary.files {
         println!("  {name:28} {:>10.1} MB", *size as f64 / 1e6);
     }
     if !summary.skipped.is_empty() {
-        println!("left out: {} (the dense weights in another format; they would contradict the pruned config.json)", summary.skipped.join(", "));
+        println!(
+            "left out: {} (the dense weights in another format; they would contradict the pruned config.json)",
+            summary.skipped.join(", ")
+        );
     }
     if let Some(c) = &calib_report {
         println!("calibration: {} × {} tokens at {:.0} tokens/s on {}", c.windows, c.seq_len, c.tokens_per_second, c.backend);
@@ -259,7 +268,13 @@ fn print_plan(dir: &Path, plan: &PrunePlan, bytes_per_param: u64) {
     let (b, a) = (&plan.before, &plan.after);
     println!("{}: V {} → {}, I {} → {}", dir.display(), plan.vocab.0, plan.vocab.1, plan.ffn.0, plan.ffn.1);
     println!("  {:<12} {:>10} {:>10} {:>8}", "parameters", "before", "after", "removed");
-    let rows = [("embedding", b.embedding, a.embedding), ("lm_head", b.lm_head, a.lm_head), ("FFN", b.ffn, a.ffn), ("attention", b.attention, a.attention), ("norms", b.norms, a.norms)];
+    let rows = [
+        ("embedding", b.embedding, a.embedding),
+        ("lm_head", b.lm_head, a.lm_head),
+        ("FFN", b.ffn, a.ffn),
+        ("attention", b.attention, a.attention),
+        ("norms", b.norms, a.norms),
+    ];
     for (label, x, y) in rows.into_iter().chain(std::iter::once(("total", b.total(), a.total()))) {
         if x == 0 && label == "lm_head" {
             println!("  {label:<12} {:>10} {:>10}", "(tied)", "(tied)");
@@ -267,7 +282,11 @@ fn print_plan(dir: &Path, plan: &PrunePlan, bytes_per_param: u64) {
         }
         println!("  {label:<12} {:>10} {:>10} {:>7.1}%", human(x), human(y), 100.0 * (1.0 - y as f64 / x.max(1) as f64));
     }
-    println!("  model.safetensors ≈ {:.0} MB (from {:.0} MB)\n", plan.file_bytes(bytes_per_param) as f64 / 1e6, (b.total() * bytes_per_param) as f64 / 1e6);
+    println!(
+        "  model.safetensors ≈ {:.0} MB (from {:.0} MB)\n",
+        plan.file_bytes(bytes_per_param) as f64 / 1e6,
+        (b.total() * bytes_per_param) as f64 / 1e6
+    );
 }
 
 /// A progress bar in the CLI's one style.
@@ -289,7 +308,8 @@ async fn calibrate(
     kept: Option<&[u32]>,
 ) -> Result<(Vec<Vec<f64>>, CalibReport)> {
     let cfg = &info.config;
-    let (windows, weights) = pipeline::prepare_windows(tok, text, a.samples, a.seq_len, kept).map_err(|e| anyhow::anyhow!("calibration text {name}: {e}"))?;
+    let (windows, weights) =
+        pipeline::prepare_windows(tok, text, a.samples, a.seq_len, kept).map_err(|e| anyhow::anyhow!("calibration text {name}: {e}"))?;
     if windows.windows < a.samples {
         eprintln!("note: {name} has {} tokens, enough for {} of the {} windows asked for", windows.text_tokens, windows.windows, a.samples);
     }
@@ -318,7 +338,8 @@ async fn calibrate(
         let dir = &a.model;
         let model = dir.file_name().map_or(dir.display().to_string(), |n| n.to_string_lossy().into_owned());
         let meta = calibration.metadata(&model, name, text, kept.map_or(cfg.vocab_size, <[u32]>::len));
-        std::fs::write(path, compact::prune::importance_file(&importance, &meta)).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, compact::prune::importance_file(&importance, &meta))
+            .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("importance written to {}", path.display());
     }
     let report = CalibReport {
