@@ -7,6 +7,7 @@
 // model folders), NODE_TOOLS (where playwright-core is installed).
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -148,6 +149,8 @@ export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples
   const zipPath = join(dir, zip.suggestedFilename());
   await zip.saveAs(zipPath);
   t.download = Date.now() - t2;
+  // Printed so refactors can show the download is byte-identical before and after.
+  console.log(`${zip.suggestedFilename()} sha256 ${createHash('sha256').update(readFileSync(zipPath)).digest('hex')}`);
   const [imp] = await Promise.all([page.waitForEvent('download'), page.locator('#save-importance').click()]);
   const impPath = join(dir, 'browser.importance.safetensors');
   await imp.saveAs(impPath);
