@@ -2,20 +2,20 @@
 .PHONY: demo test setup fixtures bench
 
 demo:
-	bash scripts/demo.sh
+	bash scripts/dev/demo.sh
 
 test:
-	bash scripts/test.sh
+	bash scripts/dev/test.sh
 
 setup:
-	bash scripts/setup.sh
+	bash scripts/dev/setup.sh
 
 fixtures:
-	bash scripts/fetch-model.sh all
+	bash scripts/fixtures/fetch-model.sh all
 
 # Figures, not tests: GPU peak / matmul / calibration throughput, pruning memory, and
 # the browser flow's wall time and wasm memory.
 bench:
-	bash scripts/bench-gpu.sh
-	bash scripts/bench-prune.sh
-	bash scripts/bench-web.sh
+	bash scripts/bench/bench-gpu.sh
+	bash scripts/bench/bench-prune.sh
+	bash scripts/bench/bench-web.sh

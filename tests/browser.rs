@@ -80,7 +80,7 @@ async fn calibration_in_the_browser_matches_the_reference() {
     use compact::progress::{Cancel, Silent};
 
     let Some(base) = option_env!("COMPACT_TEST_MODELS") else {
-        panic!("COMPACT_TEST_MODELS is not set: run through scripts/test-wasm.sh, which serves the fixtures");
+        panic!("COMPACT_TEST_MODELS is not set: run through scripts/dev/test-wasm.sh, which serves the fixtures");
     };
     let folder = HttpFolder::new(format!("{base}/smollm2-135m"));
     let info = ModelInfo::load(&folder).await.unwrap();

@@ -6,8 +6,9 @@
 mod common;
 
 use common::{block_on, compact, fixture, open};
-use compact::calib::{self, Backend};
+use compact::engine::Device;
 use compact::progress::{Cancel, Silent};
+use compact::prune::calib;
 
 const VOCAB: usize = 8192;
 
@@ -49,14 +50,16 @@ fn cli_importance_matches_the_cpu_reference_and_the_mask_removes_rare_positions(
     assert!(ok, "{err}");
     let (info, ck, tok) = open(&dir);
     let cfg = &info.config;
-    let saved = block_on(compact::prune::read_importance(&compact::io::FileSource::open(&imp_file).unwrap(), cfg)).unwrap();
+    let saved = block_on(compact::prune::select::read_importance(&compact::io::FileSource::open(&imp_file).unwrap(), cfg)).unwrap();
 
     let windows = calib::windows(&tok, calib::BUILTIN, 2, 64).unwrap();
     let keep = kept(&dir, cfg.vocab_size);
     let mask = calib::mask(&windows.tokens, Some(&keep));
     let rare = mask.iter().filter(|&&w| w == 0.0).count();
     assert!(rare > 0, "the windows must contain removed tokens for this test to mean anything");
-    let run = |w: &[f32]| block_on(calib::importance(&Backend::Cpu, cfg, &ck, &windows, w, &mut Silent, &Cancel::default())).unwrap();
+    let run = |w: &[f32]| {
+        block_on(Device::Cpu.importance(cfg, &ck, &windows.tokens, windows.seq_len, w, &mut Silent, &Cancel::default())).unwrap()
+    };
     let reference = run(&mask);
     let worst = saved.iter().zip(&reference).map(|(a, b)| rel_l2(a, b)).fold(0.0, f64::max);
     eprintln!(
@@ -123,9 +126,9 @@ fn default_calibration_stays_out_of_the_held_out_half() {
     for name in ["smollm2-135m", "qwen2.5-0.5b", "gemma3-270m"] {
         let (_, _, tok) = open(&fixture(name));
         let w = calib::windows(&tok, calib::BUILTIN, calib::DEFAULT_SAMPLES, calib::DEFAULT_SEQ_LEN).unwrap();
-        assert_eq!(w.windows, calib::DEFAULT_SAMPLES, "{name}: the built-in text holds 16 windows");
+        assert_eq!(w.count, calib::DEFAULT_SAMPLES, "{name}: the built-in text holds 16 windows");
         let first_half = tok.encode(&calib::BUILTIN[..calib::BUILTIN.len() - compact::eval::held_out_text().len()], false).unwrap().len();
-        let used = w.windows * (w.seq_len - w.bos.is_some() as usize);
+        let used = w.count * (w.seq_len - w.bos.is_some() as usize);
         eprintln!("{name}: calibration uses {used} of the first half's {first_half} tokens ({} in all)", w.text_tokens);
         assert!(used <= first_half, "{name}: calibration reaches into the held-out half");
     }
@@ -138,7 +141,7 @@ fn every_builtin_text_holds_the_default_windows() {
         for b in &calib::BUILTINS {
             let w = calib::windows(&tok, b.text, calib::DEFAULT_SAMPLES, calib::DEFAULT_SEQ_LEN).unwrap();
             eprintln!("{name}, {}: {} tokens", b.key, w.text_tokens);
-            assert_eq!(w.windows, calib::DEFAULT_SAMPLES, "{name}, {}", b.key);
+            assert_eq!(w.count, calib::DEFAULT_SAMPLES, "{name}, {}", b.key);
         }
     }
 }

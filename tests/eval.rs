@@ -6,8 +6,9 @@
 mod common;
 
 use common::{block_on, compact, eval_data, fixture, open, temp_dir};
-use compact::calib::Backend;
+use compact::engine::Device;
 use compact::engine::cpu::{self, ForwardOptions, Logits};
+use compact::engine::score::shared_prefixes;
 use compact::eval::{self, Scored};
 use compact::progress::{Cancel, Silent};
 
@@ -32,14 +33,14 @@ fn gpu_and_batched_cpu_scores_match_the_reference_logits() {
     let cfg = &info.config;
     let text = std::fs::read_to_string(eval_data().join("arc_easy.jsonl")).unwrap();
     let items = eval::parse_requests("arc_easy", &text, Some(3)).unwrap();
-    let seqs = eval::requests(&tok, compact::calib::bos_of(&tok).unwrap(), &items).unwrap();
+    let seqs = eval::requests(&tok, compact::prune::calib::bos_of(&tok).unwrap(), &items).unwrap();
     assert!(seqs.len() >= 9 && seqs.iter().any(|s| s.tokens.len() % 8 != 0), "varied lengths exercise the padding");
-    let groups = eval::shared_prefixes(&seqs);
+    let groups = shared_prefixes(&seqs);
     assert!(groups.iter().any(|(r, shared)| r.len() > 1 && *shared > 0), "the choices of an item share their context: {groups:?}");
     let expect: Vec<Vec<f64>> = seqs.iter().map(|s| reference(cfg, &ck, s)).collect();
-    let gpu = block_on(compact::engine::gpu::Gpu::new()).expect("a GPU adapter (lavapipe here)");
-    for (name, backend) in [("GPU", Backend::Gpu(&gpu)), ("CPU", Backend::Cpu)] {
-        let got = block_on(eval::score(&backend, cfg, &ck, &seqs, &mut Silent, &Cancel::default())).unwrap();
+    let gpu = block_on(Device::open(compact::engine::DeviceKind::Gpu)).expect("a GPU adapter (lavapipe here)");
+    for (name, device) in [("GPU", gpu), ("CPU", Device::Cpu)] {
+        let got = block_on(device.score(cfg, &ck, &seqs, &mut Silent, &Cancel::default())).unwrap();
         let worst =
             got.iter().flatten().zip(expect.iter().flatten()).map(|(g, e)| (g.logprob - e).abs() / e.abs().max(1.0)).fold(0.0, f64::max);
         eprintln!("{name} scorer vs reference log-likelihoods: worst relative error {worst:.2e}");

@@ -3,7 +3,7 @@
 //! every checked weight bit for bit, config values, token ids of fixed texts, and the
 //! ids of every special token.
 //!
-//! The converted models come from `scripts/fetch-model.sh NAME` (in
+//! The converted models come from `scripts/fixtures/fetch-model.sh NAME` (in
 //! `$COMPACT_CACHE/models`, default ~/.cache/compact/models). A missing model fails the
 //! test with that instruction: these are the fixtures every other test relies on.
 #![cfg(not(target_arch = "wasm32"))]
@@ -22,7 +22,7 @@ fn model_dir(name: &str) -> PathBuf {
     let dir = cache.join("models").join(name);
     assert!(
         dir.join(".imported").is_file(),
-        "the converted model {name} is missing from {}: run `scripts/fetch-model.sh {name}` first",
+        "the converted model {name} is missing from {}: run `scripts/fixtures/fetch-model.sh {name}` first",
         dir.display()
     );
     dir

@@ -89,8 +89,8 @@ fn check(model: &str, windows: usize, t: usize, rare_from: u32) {
     // Importance: relative L2 per layer, and the same top-I' channels at I' = 0.75·I
     // except for near-ties at the cut (reported).
     let keep = cfg.intermediate_size * 3 / 4;
-    let gpu_top = compact::prune::top_channels(&got.importance, keep).unwrap();
-    let cpu_top = compact::prune::top_channels(&cpu_imp, keep).unwrap();
+    let gpu_top = compact::prune::select::top_channels(&got.importance, keep).unwrap();
+    let cpu_top = compact::prune::select::top_channels(&cpu_imp, keep).unwrap();
     let mut worst_imp = 0f64;
     for l in 0..cfg.num_layers {
         let e = rel_l2(&got.importance[l], &cpu_imp[l]);

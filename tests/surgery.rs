@@ -9,11 +9,12 @@ use std::path::Path;
 
 use common::{block_on, fixture, open};
 use compact::engine::cpu::{self, ForwardOptions, Logits};
-use compact::export::export;
 use compact::io::{DirFolder, DirOutput};
 use compact::model::ModelInfo;
 use compact::progress::Silent;
-use compact::prune::{KeepSet, top_channels};
+use compact::prune::KeepSet;
+use compact::prune::export::export;
+use compact::prune::select::top_channels;
 use compact::tokenizer::sentencepiece;
 use compact::tokenizer::surgery::{Vocab, remap};
 use serde_json::Value;

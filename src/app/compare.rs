@@ -5,40 +5,58 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::{AppState, Outcome, Session};
-use crate::calib::Backend;
-use crate::engine::{cpu, forward, gpu::Gpu};
-use crate::eval::{self, Scored};
-use crate::io::web::BlobFolder;
+use super::{AppState, Outcome, Session, shown};
+use crate::engine::{Device, DeviceKind};
+use crate::eval::{self, Scorer};
+use crate::io::web::{BlobFolder, BlobSource};
 use crate::io::{ByteSource, ModelFolder};
 use crate::model::{Checkpoint, ModelConfig, ModelInfo};
-use crate::progress::{Cancel, Silent};
+use crate::progress::Cancel;
 
-/// One side of the comparison: a model ready to run.
+/// One side of the comparison: a model ready to run, and where its generations stop.
 struct Side<S> {
     cfg: ModelConfig,
     ck: Checkpoint<S>,
     tok: tokenizers::Tokenizer,
+    stop: Vec<u32>,
 }
 
-async fn pruned_side(folder: &BlobFolder) -> crate::Result<Side<crate::io::web::BlobSource>> {
+impl<S: ByteSource> Side<S> {
+    fn scorer(&self) -> Scorer<'_, S> {
+        Scorer { cfg: &self.cfg, ck: &self.ck, tok: &self.tok }
+    }
+
+    async fn generate(&self, device: &Device, prompt: &str, n: usize) -> crate::Result<String> {
+        let ids = crate::tokenizer::encode(&self.tok, prompt)?;
+        let out = device.generate(&self.cfg, &self.ck, &ids, n, &self.stop, &Cancel::default()).await?;
+        crate::tokenizer::decode(&self.tok, &out)
+    }
+}
+
+async fn pruned_side(folder: &BlobFolder) -> crate::Result<Side<BlobSource>> {
     let info = ModelInfo::load(folder).await?;
     let ck = Checkpoint::open(folder, &info).await?;
     let tok = crate::tokenizer::load(&folder.require(crate::tokenizer::FILE, "the pruned folder has one").await?.read_to_end().await?)?;
-    Ok(Side { cfg: info.config, ck, tok })
+    Ok(Side { stop: info.stop_tokens.clone(), cfg: info.config, ck, tok })
 }
 
-async fn generate<S: ByteSource>(gpu: Option<&Gpu>, side: &Side<S>, prompt: &str, n: usize) -> crate::Result<String> {
-    let ids = crate::tokenizer::encode(&side.tok, prompt)?;
-    let stop: Vec<u32> = side.tok.token_to_id("<|endoftext|>").into_iter().chain(side.tok.token_to_id("<|im_end|>")).collect();
-    let out = match gpu {
-        Some(g) => forward::generate_greedy(g, &side.cfg, &side.ck, &ids, n, &stop, &Cancel::default()).await?,
-        None => cpu::generate_greedy(&side.cfg, &side.ck, &ids, n, &stop).await?,
-    };
-    crate::tokenizer::decode(&side.tok, &out)
+async fn dense_side(s: &Session, needed_for: &str) -> crate::Result<Side<<crate::io::web::WebFolder as ModelFolder>::Source>> {
+    let m = &s.model;
+    Ok(Side {
+        cfg: m.info.config.clone(),
+        ck: Checkpoint::open(&m.folder, &m.info).await?,
+        tok: m.tokenizer(needed_for)?.clone(),
+        stop: m.info.stop_tokens.clone(),
+    })
 }
 
-/// Greedy continuations of `prompt` by the dense and the pruned model.
+/// The device the compare step runs on.
+async fn device(state: AppState, cpu_only: bool) -> crate::Result<Device> {
+    state.device(if cpu_only { DeviceKind::Cpu } else { DeviceKind::Gpu }).await
+}
+
+/// Greedy continuations of `prompt` by the dense and the pruned model, each stopping
+/// at its own end-of-sequence ids.
 async fn continuations(
     state: AppState,
     s: &Session,
@@ -47,38 +65,20 @@ async fn continuations(
     n: usize,
     cpu_only: bool,
 ) -> crate::Result<(String, String)> {
-    let gpu = if cpu_only { None } else { Some(state.gpu().await?) };
-    let dense = Side {
-        cfg: s.info.config.clone(),
-        ck: Checkpoint::open(&s.folder, &s.info).await?,
-        tok: s
-            .tok
-            .clone()
-            .ok_or_else(|| crate::Error::MissingFile { file: crate::tokenizer::FILE.into(), hint: "generation needs it".into() })?,
-    };
+    let device = device(state, cpu_only).await?;
+    let dense = dense_side(s, "generation needs it").await?;
     let pruned = pruned_side(&o.folder()).await?;
-    Ok((generate(gpu.as_deref(), &dense, prompt, n).await?, generate(gpu.as_deref(), &pruned, prompt, n).await?))
+    Ok((dense.generate(&device, prompt, n).await?, pruned.generate(&device, prompt, n).await?))
 }
 
 /// Top-1 agreement over `windows` × `t` tokens of the run's calibration text.
 async fn agreement(state: AppState, s: &Session, o: &Outcome, windows: usize, t: usize, cpu_only: bool) -> crate::Result<(f64, usize)> {
-    let gpu = if cpu_only { None } else { Some(state.gpu().await?) };
-    let backend = gpu.as_deref().map_or(Backend::Cpu, Backend::Gpu);
+    let device = device(state, cpu_only).await?;
     let pruned = pruned_side(&o.folder()).await?;
-    let dense_tok = s
-        .tok
-        .as_ref()
-        .ok_or_else(|| crate::Error::MissingFile { file: crate::tokenizer::FILE.into(), hint: "agreement needs it".into() })?;
-    let w = crate::calib::windows(&pruned.tok, &o.text.text, windows, t)?;
-    let seqs: Vec<Scored> = w.tokens.chunks_exact(w.seq_len).map(|x| Scored { tokens: x.to_vec(), targets: 1..x.len() }).collect();
-    let map = eval::id_map(&pruned.tok, dense_tok)?;
-    let mapped: Vec<Scored> =
-        seqs.iter().map(|x| Scored { tokens: x.tokens.iter().map(|&id| map[id as usize]).collect(), targets: x.targets.clone() }).collect();
-    let cancel = Cancel::default();
-    let p = eval::score(&backend, &pruned.cfg, &pruned.ck, &seqs, &mut Silent, &cancel).await?;
-    let dense_ck = Checkpoint::open(&s.folder, &s.info).await?;
-    let d = eval::score(&backend, &s.info.config, &dense_ck, &mapped, &mut Silent, &cancel).await?;
-    Ok((eval::agreement(&p, &d, &map), seqs.iter().map(|x| x.targets.len()).sum()))
+    let dense = dense_side(s, "agreement needs it").await?;
+    let c = eval::compare(&device, &pruned.scorer(), Some(&dense.scorer()), &o.text.text, windows, t, &mut |_, _| {}, &Cancel::default())
+        .await?;
+    Ok((c.agreement.unwrap_or_default(), c.tokens))
 }
 
 /// The compare step.
@@ -97,7 +97,7 @@ pub fn CompareStep() -> impl IntoView {
         result.set(None);
         spawn_local(async move {
             let r = continuations(state, &s, &o, &prompt.get_untracked(), tokens.get_untracked(), cpu_only.get_untracked()).await;
-            result.set(Some(r.map_err(|e| e.to_string())));
+            result.set(Some(r.map_err(|e| shown(&e))));
             busy.set(false);
         });
     };
@@ -107,7 +107,7 @@ pub fn CompareStep() -> impl IntoView {
         agree.set(None);
         spawn_local(async move {
             let r = agreement(state, &s, &o, 2, 128, cpu_only.get_untracked()).await;
-            agree.set(Some(r.map_err(|e| e.to_string())));
+            agree.set(Some(r.map_err(|e| shown(&e))));
             busy.set(false);
         });
     };

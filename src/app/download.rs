@@ -15,7 +15,7 @@ pub fn DownloadStep() -> impl IntoView {
     let state = expect_context::<AppState>();
     let Some(outcome) = state.outcome.get_untracked() else { return ().into_any() };
     let Some(session) = state.session() else { return ().into_any() };
-    let base = format!("{}-compact-v{}-i{}", session.name, outcome.plan.vocab.1, outcome.plan.ffn.1);
+    let base = format!("{}-compact-v{}-i{}", session.model.name, outcome.plan.vocab.1, outcome.plan.ffn.1);
     let message = RwSignal::new(None::<Result<String, String>>);
     let files = outcome.files.clone();
     let save_folder = {
@@ -50,10 +50,7 @@ pub fn DownloadStep() -> impl IntoView {
             }));
         }
     };
-    let importance = outcome.calibration.as_ref().map(|c| {
-        let text = &outcome.text;
-        let vocab_kept = outcome.plan.vocab.1;
-        let bytes = crate::prune::importance_file(&c.importance, &c.metadata(&session.name, &text.name, &text.text, vocab_kept));
+    let importance = outcome.importance_file(&session.model.name).map(|bytes| {
         let save = move |_| {
             let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes.as_slice()));
             if let Ok(blob) = web_sys::Blob::new_with_u8_array_sequence(&parts) {
@@ -67,7 +64,7 @@ pub fn DownloadStep() -> impl IntoView {
     });
     // A pruned vocabulary without SentencePiece's tokenizer.model (which the converter
     // reads instead) needs the converter's pre-tokenizer named from the dense model.
-    let bpe_vocab_pruned = outcome.kept.is_some() && !files.iter().any(|f| f.name == crate::tokenizer::sentencepiece::FILE);
+    let bpe_vocab_pruned = outcome.kept_tokens.is_some() && !files.iter().any(|f| f.name == crate::tokenizer::sentencepiece::FILE);
     let picker = super::js::has_directory_picker();
     view! {
         <section id="download" class="card" aria-labelledby="download-title">
@@ -91,7 +88,7 @@ pub fn DownloadStep() -> impl IntoView {
             })}
             <p class="hint" id="interop">"A standard Hugging Face folder: it loads in transformers and vLLM, and llama.cpp's convert_hf_to_gguf.py converts it"
                 {if bpe_vocab_pruned {
-                    view! { " through compact's "<code>"scripts/llama-cpp-convert.py --dense ORIGINAL_FOLDER"</code>
+                    view! { " through compact's "<code>"scripts/tools/llama-cpp-convert.py --dense ORIGINAL_FOLDER"</code>
                         ": the converter recognises a byte-level BPE tokenizer by the ids it gives a test string, and pruning changed them." }.into_any()
                 } else {
                     ".".into_any()

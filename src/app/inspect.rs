@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 
 use super::AppState;
-use crate::viz::{ROW, heatmap, removed_shares};
+use super::viz::{ROW, heatmap, removed_shares};
 
 /// The inspect step.
 #[component]

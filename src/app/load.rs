@@ -15,8 +15,6 @@ use web_sys::HtmlInputElement;
 use super::{AppState, LoadState, Session};
 use crate::io::ByteSource;
 use crate::io::web::{BlobFolder, HttpFolder, HttpSource, WebFolder};
-use crate::model::ModelInfo;
-use crate::pipeline::TokenizerFile;
 
 /// A model folder offered by the server, with its files.
 #[derive(Debug, Clone, Deserialize)]
@@ -40,15 +38,12 @@ async fn demo_models() -> Vec<DemoModel> {
 
 /// Reads the header, config and tokenizer of `folder`.
 async fn open_session(name: String, source: String, folder: WebFolder) -> crate::Result<Session> {
-    let info = ModelInfo::load(&folder).await?;
-    info.check_tensors()?;
-    let tokenizer = TokenizerFile::read(&folder, &info.config).await?;
-    let tok = match &tokenizer {
-        Some(t) => Some(t.tokenizer()?),
-        None => None,
-    };
-    let summary = info.summary();
-    Ok(Session { name, source, folder, info, summary, tokenizer, tok })
+    let model = crate::prune::Model::open(name, folder).await?;
+    if let Some(t) = &model.tokenizer {
+        t.tokenizer()?;
+    }
+    let summary = model.info.summary();
+    Ok(Session { source, model, summary })
 }
 
 /// Opens `folder` into the page's state, replacing any earlier model and results.
@@ -59,7 +54,7 @@ fn load(state: AppState, name: String, source: String, folder: WebFolder) {
     spawn_local(async move {
         state.load.set(match open_session(name, source, folder).await {
             Ok(s) => LoadState::Loaded(Rc::new(s)),
-            Err(e) => LoadState::Failed(e.to_string()),
+            Err(e) => LoadState::Failed(super::shown(&e)),
         });
     });
 }

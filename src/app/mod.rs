@@ -1,6 +1,6 @@
-//! The browser app (leptos, client-side rendered). A thin shell: every step calls the
-//! library ([`crate::pipeline`], [`crate::export`], the GPU engine); this module only
-//! holds UI state and renders it.
+//! The browser app (leptos, client-side rendered). A thin shell: the run step calls the
+//! library's job ([`crate::prune::run`]), the compare step the library's device and
+//! evaluation; this module only holds UI state and renders it.
 //!
 //! Flow: pick a model → its card and parameter chart → plan V'/I' → calibrate on
 //! WebGPU and prune into Blobs held by the browser → inspect channel importance →
@@ -17,29 +17,33 @@ mod js;
 mod load;
 mod plan;
 mod run;
+pub mod viz;
 
 use std::rc::Rc;
-use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use crate::engine::gpu;
+use crate::engine::{Device, DeviceKind, gpu};
 use crate::io::web::{BlobFile, BlobFolder, WebFolder};
-use crate::model::{ModelInfo, ModelSummary};
-use crate::pipeline::{Calibration, TokenizerFile};
-use crate::plan::PrunePlan;
+use crate::model::ModelSummary;
+use crate::prune::PrunePlan;
+pub use crate::prune::calib::CalibText;
 
 /// A model the page has opened: its header, its tokenizer, where its files are.
 pub struct Session {
-    /// A short name for the output ("smollm2-135m").
-    pub name: String,
     /// Where it came from, for headings and messages.
     pub source: String,
-    pub folder: WebFolder,
-    pub info: ModelInfo,
+    /// The model as the library's job takes it (its name is short: "smollm2-135m").
+    pub model: crate::prune::Model<WebFolder>,
+    /// Its parameters by part, for the card.
     pub summary: ModelSummary,
-    pub tokenizer: Option<TokenizerFile>,
-    pub tok: Option<tokenizers::Tokenizer>,
+}
+
+impl Session {
+    /// The parsed tokenizer, when the folder has one.
+    pub fn tok(&self) -> Option<&tokenizers::Tokenizer> {
+        self.model.tokenizer.as_ref().and_then(|t| t.tokenizer().ok())
+    }
 }
 
 /// What the page knows about the model being worked on.
@@ -55,24 +59,22 @@ pub enum LoadState {
     Failed(String),
 }
 
-/// The result of a pruning run: what was removed, why, and the new folder.
+/// The result of a pruning run: the library's outcome, and the new folder's files
+/// held by the browser.
 pub struct Outcome {
-    pub plan: PrunePlan,
-    /// Kept token ids (ascending), `None` when the vocabulary stayed whole.
-    pub kept: Option<Vec<u32>>,
-    pub calibration: Option<Calibration>,
-    /// The calibration text the run used.
-    pub text: CalibText,
-    /// Kept channels of every layer, when the FFN was pruned.
-    pub channels: Option<Vec<Vec<u32>>>,
-    /// The pruned folder's files, held by the browser.
+    /// What the job did.
+    pub job: crate::prune::Outcome,
+    /// The pruned folder's files.
     pub files: Vec<BlobFile>,
-    /// Input files left out: the weights in another format ([`crate::export::other_weights`]).
-    pub skipped: Vec<String>,
-    /// Seconds spent writing the folder.
-    pub export_seconds: f64,
-    /// Seconds of the whole run (calibration's own time is in `calibration`).
-    pub total_seconds: f64,
+    /// The run's calibration text (agreement is measured on it).
+    pub text: CalibText,
+}
+
+impl std::ops::Deref for Outcome {
+    type Target = crate::prune::Outcome;
+    fn deref(&self) -> &crate::prune::Outcome {
+        &self.job
+    }
 }
 
 impl Outcome {
@@ -86,26 +88,29 @@ impl Outcome {
     }
 }
 
-/// Calibration text: where it came from and the text.
-#[derive(Clone, PartialEq)]
-pub struct CalibText {
-    pub name: String,
-    pub text: Arc<str>,
+/// An error as the page shows it: the message, then what to do (once).
+pub fn shown(e: &crate::Error) -> String {
+    match e.hint() {
+        Some(h) => format!("{e}. {}", capitalized(&h)),
+        None => e.to_string(),
+    }
 }
 
-impl CalibText {
-    fn builtin(b: &crate::calib::Builtin) -> Self {
-        Self { name: b.name.into(), text: b.text.into() }
-    }
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 /// The page's shared state, all copyable handles.
 #[derive(Clone, Copy)]
 pub struct AppState {
+    /// The model being worked on.
     pub load: RwSignal<LoadState, LocalStorage>,
+    /// The plan step's current plan.
     pub plan: RwSignal<Option<PrunePlan>>,
     /// The calibration text (built-in until the user gives one).
     pub text: RwSignal<CalibText>,
+    /// The last run's result.
     pub outcome: RwSignal<Option<Rc<Outcome>>, LocalStorage>,
     /// The WebGPU device, opened on first use and shared by every step.
     pub gpu: StoredValue<Option<Rc<gpu::Gpu>>, LocalStorage>,
@@ -116,7 +121,7 @@ impl AppState {
         Self {
             load: RwSignal::new_local(LoadState::Idle),
             plan: RwSignal::new(None),
-            text: RwSignal::new(CalibText::builtin(&crate::calib::BUILTINS[0])),
+            text: RwSignal::new(CalibText::default()),
             outcome: RwSignal::new_local(None),
             gpu: StoredValue::new_local(None),
         }
@@ -130,14 +135,18 @@ impl AppState {
         }
     }
 
-    /// The WebGPU device, opened now if it was not yet.
-    pub async fn gpu(&self) -> crate::Result<Rc<gpu::Gpu>> {
+    /// The device `kind` names; the WebGPU device is opened on first use and then
+    /// shared by every step.
+    pub async fn device(&self, kind: DeviceKind) -> crate::Result<Device> {
+        if kind == DeviceKind::Cpu {
+            return Ok(Device::Cpu);
+        }
         if let Some(g) = self.gpu.get_value() {
-            return Ok(g);
+            return Ok(Device::Gpu(g));
         }
         let g = Rc::new(gpu::Gpu::new().await?);
         self.gpu.set_value(Some(g.clone()));
-        Ok(g)
+        Ok(Device::Gpu(g))
     }
 }
 
@@ -181,7 +190,7 @@ pub fn App() -> impl IntoView {
 /// The WebGPU adapter and its limits, or why there is none.
 #[component]
 fn GpuStatus() -> impl IntoView {
-    let status = LocalResource::new(|| async { gpu::probe().await.map_err(|e| e.to_string()) });
+    let status = LocalResource::new(|| async { gpu::probe().await.map_err(|e| shown(&e)) });
     view! {
         <p id="gpu-status" class="gpu-status" role="status">
             {move || match status.get() {

@@ -7,9 +7,11 @@
 use leptos::prelude::*;
 
 use super::{AppState, mb};
+use crate::engine::forward::GpuMemory;
 use crate::model::params::human;
-use crate::pipeline::{self, RareBy, Target};
-use crate::plan::PrunePlan;
+use crate::prune::calib::{DEFAULT_SAMPLES, DEFAULT_SEQ_LEN};
+use crate::prune::rare::{self, RareBy};
+use crate::prune::{PrunePlan, Target};
 
 /// Token strings of up to `n` of the removed ids, spread over the whole removed range.
 fn examples(tok: &tokenizers::Tokenizer, rows: usize, kept: &[u32], n: usize) -> (usize, Vec<String>) {
@@ -25,34 +27,27 @@ fn examples(tok: &tokenizers::Tokenizer, rows: usize, kept: &[u32], n: usize) ->
     (removed.len(), shown)
 }
 
-/// Bytes of activations one calibration window of `t` tokens keeps on the GPU (the
-/// residual stream, q/k/v, attention output, gate and up), in f32.
-fn activation_bytes(s: &crate::model::ModelSummary, t: usize) -> u64 {
-    let per_token = 3 * s.hidden_size + (s.heads + 2 * s.kv_heads) * s.head_dim + s.heads * s.head_dim + 2 * s.intermediate_size;
-    (4 * per_token * t) as u64
-}
-
 /// The plan step.
 #[component]
 pub fn PlanStep() -> impl IntoView {
     let state = expect_context::<AppState>();
     let Some(session) = state.session() else { return ().into_any() };
-    let cfg = session.info.config.clone();
-    let counts = session.info.breakdown().counted;
-    let min_vocab = session.tokenizer.as_ref().map_or(cfg.vocab_size, |t| t.min_rows(&cfg));
+    let cfg = session.model.info.config.clone();
+    let counts = session.model.info.breakdown().counted;
+    let min_vocab = session.model.tokenizer.as_ref().map_or(cfg.vocab_size, |t| t.min_rows(&cfg));
     let most = PrunePlan::max_reduction(&cfg, &counts, min_vocab).unwrap_or(0.0);
-    let bpp = session.info.dtype().map_or(2, |d| d.size());
+    let bpp = session.model.info.dtype().map_or(2, |d| d.size());
     let target = RwSignal::new(Target::Ratio(0.35f64.min(most)));
     let error = RwSignal::new(None::<String>);
-    let (cfg2, counts2) = (cfg.clone(), counts.clone());
+    let (cfg2, counts2, cfg3) = (cfg.clone(), counts.clone(), cfg.clone());
     Effect::new(move |_| {
         let Some(s) = state.session() else { return };
-        match pipeline::plan(&cfg2, &counts2, target.get(), s.tokenizer.as_ref()) {
+        match PrunePlan::for_target(&cfg2, &counts2, target.get(), s.model.tokenizer.as_ref()) {
             Ok(p) => {
                 error.set(None);
                 state.plan.set(Some(p));
             }
-            Err(e) => error.set(Some(e.to_string())),
+            Err(e) => error.set(Some(super::shown(&e))),
         }
     });
     let reduction = move || state.plan.get().map_or(0.0, |p| p.reduction());
@@ -76,19 +71,19 @@ pub fn PlanStep() -> impl IntoView {
     let kept = Memo::new(move |_| {
         let s = state.session()?;
         let v2 = state.plan.get()?.vocab.1;
-        pipeline::kept_tokens(&s.info.config, s.tokenizer.as_ref(), v2, RareBy::Id, None).ok().flatten()
+        rare::kept_tokens(&s.model.info.config, s.model.tokenizer.as_ref(), v2, RareBy::Id, None).ok().flatten()
     });
     let counts = Memo::new(move |_| {
         let s = state.session()?;
-        pipeline::token_counts(s.tok.as_ref()?, &state.text.get().text).ok()
+        rare::token_counts(s.tok()?, &state.text.get().text).ok()
     });
     let removed_view = move || {
         let s = state.session()?;
-        let tok = s.tok.as_ref()?;
+        let tok = s.tok()?;
         let kept = kept.get()?;
-        let (n, shown) = examples(tok, s.info.config.vocab_size, &kept, 24);
+        let (n, shown) = examples(tok, s.model.info.config.vocab_size, &kept, 24);
         let name = state.text.with(|t| t.name.clone());
-        let lost = counts.with(|c| c.as_ref().map(|c| pipeline::lost_share(c, &kept)));
+        let lost = counts.with(|c| c.as_ref().map(|c| rare::lost_share(c, &kept)));
         Some(view! {
             <p id="removed-tokens"><strong>{format!("{n} tokens removed")}</strong>", for example: " <span class="tokens">{shown.join(" ")}</span></p>
             {lost.map(|l| view! {
@@ -100,15 +95,14 @@ pub fn PlanStep() -> impl IntoView {
     let numbers = move || {
         let p = state.plan.get()?;
         let (b, a) = (p.before.total(), p.after.total());
-        let layer_weights = (p.before.attention + p.before.ffn + p.before.norms) * bpp;
-        let act = activation_bytes(&summary, crate::calib::DEFAULT_SEQ_LEN) * crate::calib::DEFAULT_SAMPLES as u64;
+        let memory = GpuMemory::estimate(&cfg3, &p.before, bpp, DEFAULT_SAMPLES, DEFAULT_SEQ_LEN);
         Some(view! {
             <table class="facts" id="plan-numbers">
                 <tr><th scope="row">"parameters"</th><td data-fact="params-after">{format!("{} → {} ({:.1}% removed)", human(b), human(a), 100.0 * p.reduction())}</td></tr>
                 <tr><th scope="row">"vocabulary V′"</th><td>{format!("{} → {}", p.vocab.0, p.vocab.1)}</td></tr>
                 <tr><th scope="row">"FFN channels I′"</th><td>{format!("{} → {} in each of the {} layers", p.ffn.0, p.ffn.1, summary.layers)}</td></tr>
                 <tr><th scope="row">"model.safetensors"</th><td>{format!("≈ {} (from {})", mb(p.file_bytes(bpp)), mb(b * bpp))}</td></tr>
-                <tr><th scope="row">"GPU memory"</th><td>{format!("≈ {} of layer weights (the embedding stays in the file) + ≤ {} of activations for 16 × 512 tokens", mb(layer_weights), mb(act.min(384 << 20)))}</td></tr>
+                <tr><th scope="row">"GPU memory"</th><td>{format!("≈ {} of layer weights (the embedding stays in the file) + ≤ {} of activations for {DEFAULT_SAMPLES} × {DEFAULT_SEQ_LEN} tokens", mb(memory.layer_weights), mb(memory.activations))}</td></tr>
             </table>
         })
     };

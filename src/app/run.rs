@@ -10,22 +10,12 @@ use leptos::task::spawn_local;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::HtmlInputElement;
 
-use super::{AppState, CalibText, Outcome, Session, mb};
-use crate::calib;
-use crate::export;
+use super::{AppState, CalibText, Outcome, Session, mb, shown};
+use crate::engine::DeviceKind;
 use crate::io::web::BlobOutput;
-use crate::model::Checkpoint;
-use crate::pipeline::{self, RareBy};
-use crate::plan::PrunePlan;
-use crate::progress::{Cancel, Progress, now};
-use crate::prune::{KeepSet, top_channels};
-
-/// Where calibration runs.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Device {
-    WebGpu,
-    Cpu,
-}
+use crate::progress::{Cancel, now};
+use crate::prune::calib;
+use crate::prune::{Event, ImportanceFile, Phase, PrunePlan, RareBy, Request, Target};
 
 /// The choices of one run.
 #[derive(Clone)]
@@ -33,8 +23,10 @@ struct Settings {
     samples: usize,
     seq_len: usize,
     rare_by: RareBy,
-    device: Device,
+    mask: bool,
+    device: DeviceKind,
     text: CalibText,
+    importance: Option<ImportanceFile>,
 }
 
 /// Progress shown on the page.
@@ -53,29 +45,33 @@ impl Shown {
     }
 }
 
-/// Calibrates (when the FFN is pruned) and exports; `show` gets every progress event.
+/// Runs the library's job on the session's model with the plan's sizes; `show` gets
+/// every progress event.
 async fn prune(
     state: AppState,
     s: &Session,
     plan: &PrunePlan,
-    set: &Settings,
+    set: Settings,
     show: RwSignal<Shown>,
     cancel: &Cancel,
 ) -> crate::Result<Outcome> {
-    let start = now();
-    let cfg = &s.info.config;
-    let (v2, i2) = (plan.vocab.1, plan.ffn.1);
-    let needs_text = i2 < cfg.intermediate_size || (set.rare_by == RareBy::Freq && v2 < cfg.vocab_size);
-    let tok = match (needs_text, &s.tok) {
-        (false, _) => None,
-        (true, Some(t)) => Some(t),
-        (true, None) => {
-            return Err(crate::Error::MissingFile { file: crate::tokenizer::FILE.into(), hint: "calibration tokenizes text".into() });
-        }
+    let request = Request {
+        rare_by: set.rare_by,
+        text: set.text,
+        samples: set.samples,
+        seq_len: set.seq_len,
+        mask: set.mask,
+        importance: set.importance,
+        ..Request::new(Target::Sizes { vocab: Some(plan.vocab.1), ffn: Some(plan.ffn.1) })
     };
-    let kept = pipeline::kept_tokens(cfg, s.tokenizer.as_ref(), v2, set.rare_by, tok.map(|t| (t, &*set.text.text)))?;
-
-    let report = |phase: &str, p: Progress| {
+    let device = state.device(set.device).await?;
+    let (out, files) = BlobOutput::new();
+    let mut events = |e: Event| {
+        let Event::Progress(phase, p) = e else { return };
+        let phase = match phase {
+            Phase::Calibrating => "calibrating",
+            Phase::Writing => "writing the pruned folder",
+        };
         show.update(|sh| {
             if sh.phase != phase {
                 *sh = Shown { phase: phase.into(), started: now(), ..Default::default() };
@@ -85,37 +81,8 @@ async fn prune(
             sh.total = p.total;
         })
     };
-    let (mut calibration, mut channels) = (None, None);
-    if let Some(tok) = tok.filter(|_| i2 < cfg.intermediate_size) {
-        let (windows, weights) = pipeline::prepare_windows(tok, &set.text.text, set.samples, set.seq_len, kept.as_deref())?;
-        let ck = Checkpoint::open(&s.folder, &s.info).await?;
-        let gpu = match set.device {
-            Device::WebGpu => Some(state.gpu().await?),
-            Device::Cpu => None,
-        };
-        let backend = gpu.as_deref().map_or(calib::Backend::Cpu, calib::Backend::Gpu);
-        let c = pipeline::calibrate(&backend, cfg, &ck, windows, &weights, &mut |p| report("calibrating", p), cancel).await?;
-        channels = Some(top_channels(&c.importance, i2)?);
-        calibration = Some(c);
-    }
-    cancel.check()?;
-    let t0 = now();
-    let (out, files) = BlobOutput::new();
-    let keep = KeepSet { tokens: kept.clone(), channels: channels.clone() };
-    let summary = export::export(&s.folder, &s.info, &keep, out, &mut |p| report("writing the pruned folder", p)).await?;
-    let files = files.take().unwrap_or_default();
-    let end = now();
-    Ok(Outcome {
-        plan: plan.clone(),
-        kept,
-        calibration,
-        text: set.text.clone(),
-        channels,
-        files,
-        skipped: summary.skipped,
-        export_seconds: end - t0,
-        total_seconds: end - start,
-    })
+    let job = crate::prune::run(&s.model, &request, &device, out, &mut events, cancel).await?;
+    Ok(Outcome { job, files: files.take().unwrap_or_default(), text: request.text })
 }
 
 fn number(ev: &web_sys::Event, min: usize) -> Option<usize> {
@@ -129,7 +96,9 @@ pub fn RunStep() -> impl IntoView {
     let samples = RwSignal::new(calib::DEFAULT_SAMPLES);
     let seq_len = RwSignal::new(calib::DEFAULT_SEQ_LEN);
     let rare_by = RwSignal::new(RareBy::Id);
-    let device = RwSignal::new(Device::WebGpu);
+    let mask = RwSignal::new(true);
+    let importance = RwSignal::new(None::<ImportanceFile>);
+    let device = RwSignal::new(DeviceKind::Gpu);
     let running = RwSignal::new(None::<Cancel>);
     let show = RwSignal::new(Shown::default());
     let error = RwSignal::new(None::<String>);
@@ -140,7 +109,7 @@ pub fn RunStep() -> impl IntoView {
     let software = RwSignal::new(None::<String>);
     spawn_local(async move {
         match crate::engine::gpu::probe().await {
-            Err(_) => device.set(Device::Cpu),
+            Err(_) => device.set(DeviceKind::Cpu),
             Ok(r) if r.is_software() => {
                 software.set(Some(if r.name == crate::engine::gpu::UNNAMED_ADAPTER { String::new() } else { format!(" ({})", r.name) }))
             }
@@ -162,7 +131,24 @@ pub fn RunStep() -> impl IntoView {
                     error.set(None);
                     state.text.set(CalibText { name, text: text.into() });
                 }
-                Err(e) => error.set(Some(e.to_string())),
+                Err(e) => error.set(Some(shown(&e))),
+            }
+        });
+    };
+    let on_importance = move |ev: web_sys::Event| {
+        let input: HtmlInputElement = event_target(&ev);
+        let Some(file) = input.files().and_then(|l| l.get(0)) else {
+            importance.set(None);
+            return;
+        };
+        spawn_local(async move {
+            let name = file.name();
+            match JsFuture::from(file.array_buffer()).await {
+                Ok(buf) => {
+                    error.set(None);
+                    importance.set(Some(ImportanceFile { name, bytes: js_sys::Uint8Array::new(&buf).to_vec() }));
+                }
+                Err(e) => error.set(Some(shown(&crate::Error::io(&name, super::js::message(&e))))),
             }
         });
     };
@@ -191,16 +177,18 @@ pub fn RunStep() -> impl IntoView {
             samples: samples.get(),
             seq_len: seq_len.get(),
             rare_by: rare_by.get(),
+            mask: mask.get(),
             device: device.get(),
             text: state.text.get(),
+            importance: importance.get(),
         };
         spawn_local(async move {
-            match prune(state, &s, &plan, &set, show, &cancel).await {
+            match prune(state, &s, &plan, set, show, &cancel).await {
                 Ok(o) => state.outcome.set(Some(Rc::new(o))),
                 Err(crate::Error::Cancelled) => {
                     error.set(Some("Cancelled. Nothing was written; change the settings and run again.".into()))
                 }
-                Err(e) => error.set(Some(advice(&e.to_string()))),
+                Err(e) => error.set(Some(shown(&e))),
             }
             running.set(None);
         });
@@ -228,20 +216,20 @@ pub fn RunStep() -> impl IntoView {
         let calib = o.calibration.as_ref().map(|c| {
             format!(
                 "Calibration: {} × {} tokens ({} masked as removed tokens) in {:.1} s, {:.0} tokens/s. ",
-                c.windows.windows,
+                c.windows.count,
                 c.windows.seq_len,
                 c.masked,
                 c.seconds,
                 c.tokens_per_second()
             )
         });
-        let gpu = state.gpu.get_value().map(|g| format!("Peak GPU buffers {}. ", mb(g.peak_bytes())));
+        let gpu = o.device.as_ref().and_then(|(_, peak)| *peak).map(|p| format!("Peak GPU buffers {}. ", mb(p)));
         Some(view! {
             <p id="run-done" class="ok" role="status">
-                {format!("Pruned in {:.1} s: {} files, {} in all. ", o.total_seconds, o.files.len(), mb(bytes))}
+                {format!("Pruned in {:.1} s: {} files, {} in all. ", o.seconds.total, o.files.len(), mb(bytes))}
                 {calib}
-                {format!("Writing took {:.1} s. ", o.export_seconds)}
-                {(!o.skipped.is_empty()).then(|| format!("Left out {} (the dense weights in another format). ", o.skipped.join(", ")))}
+                {format!("Writing took {:.1} s. ", o.seconds.export)}
+                {(!o.export.skipped.is_empty()).then(|| format!("Left out {} (the dense weights in another format). ", o.export.skipped.join(", ")))}
                 {gpu}
                 {format!("Wasm memory {}.", mb(super::js::wasm_memory()))}
             </p>
@@ -256,7 +244,7 @@ pub fn RunStep() -> impl IntoView {
                 <p>"Using: " <strong id="calib-name">{move || state.text.with(|t| t.name.clone())}</strong>
                     {move || state.text.with(|t| format!(" ({:.0} KB)", t.text.len() as f64 / 1e3))}</p>
                 <div class="buttons">
-                    {crate::calib::BUILTINS.iter().map(|b| view! {
+                    {calib::BUILTINS.iter().map(|b| view! {
                         <button class="button" id=format!("calib-{}", b.key) on:click=move |_| state.text.set(CalibText::builtin(b))>{b.label}</button>
                     }).collect_view()}
                     <label class="button">"Text file (.txt, .jsonl)…" <input id="calib-file" type="file" accept=".txt,.jsonl,.md,text/plain" on:change=on_file/></label>
@@ -277,12 +265,23 @@ pub fn RunStep() -> impl IntoView {
                     </select>
                 </label>
                 <label>"Run on "
-                    <select id="device" on:change=move |ev| device.set(if event_target_value(&ev) == "cpu" { Device::Cpu } else { Device::WebGpu })
-                        prop:value=move || if device.get() == Device::Cpu { "cpu" } else { "webgpu" }>
+                    <select id="device" on:change=move |ev| device.set(if event_target_value(&ev) == "cpu" { DeviceKind::Cpu } else { DeviceKind::Gpu })
+                        prop:value=move || if device.get() == DeviceKind::Cpu { "cpu" } else { "webgpu" }>
                         <option value="webgpu">"WebGPU"</option>
                         <option value="cpu">"CPU (WebAssembly; no GPU needed)"</option>
                     </select>
                 </label>
+                <label>"Channel score "
+                    <select id="mask" on:change=move |ev| mask.set(event_target_value(&ev) != "plain")>
+                        <option value="mask" selected=true>"common-token act² (the paper)"</option>
+                        <option value="plain">"plain act² (ablation: rare tokens count too)"</option>
+                    </select>
+                </label>
+                <label class="button">"Reuse importance.safetensors…"
+                    <input id="importance-file" type="file" accept=".safetensors" on:change=on_importance/></label>
+                {move || importance.with(|i| i.as_ref().map(|f| view! {
+                    <span id="importance-name" class="hint">{format!("channels ranked by {} (no calibration)", f.name)}</span>
+                }))}
             </div>
             {move || software.get().map(|name| view! {
                 <p id="software-adapter" class="hint">{format!(
@@ -299,19 +298,5 @@ pub fn RunStep() -> impl IntoView {
             {move || error.get().map(|e| view! { <p id="run-error" class="error" role="alert">{e}</p> })}
             {finished}
         </section>
-    }
-}
-
-/// The error with what to try, for the failures a person can act on.
-fn advice(msg: &str) -> String {
-    let lower = msg.to_lowercase();
-    if lower.contains("device lost") || lower.contains("device was lost") {
-        format!(
-            "{msg}. The GPU was reset (another tab, a driver update or too much memory): reload the page and try fewer windows or shorter ones."
-        )
-    } else if lower.contains("out of memory") || lower.contains("allocation") {
-        format!("{msg}. The GPU ran out of memory: try fewer windows or fewer tokens per window, or close other GPU-heavy tabs.")
-    } else {
-        msg.to_string()
     }
 }

@@ -21,6 +21,7 @@ use crate::progress::Cancel;
 /// Which logits a forward pass computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Logits {
+    /// No logits: only the hidden states (and importance or layer outputs when asked for).
     None,
     /// Only for the last position (generation).
     Last,
@@ -35,6 +36,7 @@ pub struct ForwardOptions<'a> {
     pub act2_weights: Option<&'a [f32]>,
     /// Keep the residual stream after every layer.
     pub keep_layer_outputs: bool,
+    /// Which positions get logits: none, the last, or all.
     pub logits: Logits,
     /// Per layer, the FFN channels to keep; the others are zeroed (what pruning them
     /// must be equivalent to). `None` keeps all.
@@ -93,7 +95,9 @@ pub async fn forward_batch<S: ByteSource>(
 /// continuations of one context cost the context once.
 #[derive(Debug, Clone, Copy)]
 pub struct Segment<'a> {
+    /// Token ids of this segment's own positions.
     pub tokens: &'a [u32],
+    /// Index of an earlier segment (itself without a prefix) whose tokens come first.
     pub prefix: Option<usize>,
 }
 
@@ -148,26 +152,26 @@ async fn run<S: ByteSource>(
     let lens: Vec<usize> = segments.iter().map(|s| s.tokens.len()).collect();
     let t: usize = lens.iter().sum();
     if lens.is_empty() || lens.contains(&0) {
-        return Err(Error::Invalid("forward pass over an empty sequence".into()));
+        return Err(Error::Internal("forward pass over an empty sequence".into()));
     }
     for (i, s) in segments.iter().enumerate() {
         if let Some(p) = s.prefix
             && (p >= i || segments[p].prefix.is_some())
         {
-            return Err(Error::Invalid(format!("segment {i} continues segment {p}, which is not an earlier segment without a prefix")));
+            return Err(Error::Internal(format!("segment {i} continues segment {p}, which is not an earlier segment without a prefix")));
         }
     }
     if let Some(w) = opts.act2_weights
         && w.len() != t
     {
-        return Err(Error::Invalid(format!("{} act² weights for {t} positions", w.len())));
+        return Err(Error::Internal(format!("{} act² weights for {t} positions", w.len())));
     }
     ck.expect_shape(EMBED, &[cfg.vocab_size, d])?;
     let mut x = Vec::with_capacity(t * d);
     let scale = cfg.embed_scale();
     for &id in segments.iter().flat_map(|s| s.tokens) {
         if id as usize >= cfg.vocab_size {
-            return Err(Error::Invalid(format!("token id {id} is outside the vocabulary of {}", cfg.vocab_size)));
+            return Err(Error::TokenOutOfVocab { id, vocab: cfg.vocab_size });
         }
         x.extend(ck.rows_f32(EMBED, id as u64..id as u64 + 1).await?.into_iter().map(|v| v * scale));
     }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use super::cpu::Logits;
 use super::gpu::{Buffer, Gpu};
 use super::kernels::{self, AttnShape, Matrix, Norm, Out, WeightType};
-use crate::error::{Error, Result};
+use crate::error::{Error, GpuError, Result};
 use crate::io::ByteSource;
 use crate::model::checkpoint::unsupported_dtype;
 use crate::model::names::{self, EMBED, FINAL_NORM, LM_HEAD};
@@ -29,6 +29,7 @@ use crate::progress::{self, Cancel, Progress, ProgressSink};
 /// starting at position 0.
 #[derive(Debug, Clone, Copy)]
 pub struct Windows<'a> {
+    /// Token ids of all windows, one window after the other.
     pub tokens: &'a [u32],
     /// Positions per window.
     pub t: usize,
@@ -80,7 +81,7 @@ impl Default for GpuOptions {
             keep_layer_outputs: false,
             logits: Logits::None,
             logit_positions: None,
-            activation_budget: 384 << 20,
+            activation_budget: ACTIVATION_BUDGET,
             weight_budget: 1 << 30,
             cache: None,
         }
@@ -90,11 +91,17 @@ impl Default for GpuOptions {
 /// Figures of one run.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RunStats {
+    /// Windows processed.
     pub windows: usize,
+    /// Positions processed (windows × t).
     pub tokens: usize,
+    /// Batches the windows were split into.
     pub batches: usize,
+    /// Windows per batch (the last batch may hold fewer).
     pub windows_per_batch: usize,
+    /// Wall-clock seconds of the whole run.
     pub seconds: f64,
+    /// Positions processed per wall-clock second.
     pub tokens_per_second: f64,
     /// The most bytes of GPU buffers alive at once.
     pub peak_gpu_bytes: u64,
@@ -111,6 +118,7 @@ pub struct GpuOutput {
     pub layer_outputs: Vec<Vec<f32>>,
     /// `rows × V`: one row per window ([`Logits::Last`]) or per position ([`Logits::All`]).
     pub logits: Vec<f32>,
+    /// Figures of the run: sizes, timing, GPU memory.
     pub stats: RunStats,
 }
 
@@ -222,6 +230,31 @@ async fn load_layer<S: ByteSource>(gpu: &Gpu, cfg: &ModelConfig, ck: &Checkpoint
 }
 
 /// f32 values per activation row, and the widest row (the binding limit applies to it).
+/// Bytes of activations the GPU path holds at most for one batch (the default
+/// [`GpuOptions::activation_budget`]).
+pub const ACTIVATION_BUDGET: u64 = 384 << 20;
+
+/// What calibration on the GPU holds, before it runs: the layer weights (streamed one
+/// layer at a time, but kept when they fit; the embedding stays in the file) and the
+/// activations of one batch (capped by [`ACTIVATION_BUDGET`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpuMemory {
+    /// Bytes of every layer's weights (attention, FFN, norms) in the file's dtype.
+    pub layer_weights: u64,
+    /// Bytes of activations for the windows asked for, at most one batch's budget.
+    pub activations: u64,
+}
+
+impl GpuMemory {
+    /// The estimate for `windows` × `t` tokens of a model with `counts` parameters of
+    /// `bytes_per_param` bytes.
+    pub fn estimate(cfg: &ModelConfig, counts: &crate::model::params::ParamCounts, bytes_per_param: u64, windows: usize, t: usize) -> Self {
+        let layer_weights = (counts.attention + counts.ffn + counts.norms) * bytes_per_param;
+        let activations = (4 * row_floats(cfg).0 * t * windows) as u64;
+        Self { layer_weights, activations: activations.min(ACTIVATION_BUDGET) }
+    }
+}
+
 fn row_floats(cfg: &ModelConfig) -> (usize, usize) {
     let (d, i) = (cfg.hidden_size, cfg.intermediate_size);
     (3 * d + 2 * cfg.q_dim() + 2 * cfg.kv_dim() + 2 * i, d.max(i).max(cfg.q_dim()))
@@ -237,11 +270,8 @@ pub fn windows_per_batch(gpu: &Gpu, cfg: &ModelConfig, t: usize, count: usize, b
     let by_rows = (65_535 / t) as u64;
     let n = by_budget.min(by_binding).min(by_rows).min(count as u64) as usize;
     if by_binding == 0 || by_rows == 0 {
-        return Err(Error::Invalid(format!(
-            "a window of {t} tokens needs {} MiB per activation buffer, more than this GPU binds ({} MiB): use shorter windows",
-            (t * widest * 4) >> 20,
-            cap >> 20
-        )));
+        let label = format!("a window of {t} tokens");
+        return Err(GpuError::BufferTooLarge { label, mib: ((t * widest * 4) >> 20) as u64, cap_mib: cap >> 20 }.into());
     }
     Ok(n.max(1))
 }
@@ -301,18 +331,22 @@ pub async fn run<S: ByteSource>(
     let (t, d, i_dim, layers) = (windows.t, cfg.hidden_size, cfg.intermediate_size, cfg.num_layers);
     let count = windows.count();
     if t == 0 || count == 0 || windows.tokens.len() != count * t {
-        return Err(Error::Invalid(format!("{} tokens do not make whole windows of {t}", windows.tokens.len())));
+        return Err(Error::Internal(format!("{} tokens do not make whole windows of {t}", windows.tokens.len())));
     }
     if let Some(w) = windows.act2_weights
         && w.len() != windows.tokens.len()
     {
-        return Err(Error::Invalid(format!("{} act² weights for {} positions", w.len(), windows.tokens.len())));
+        return Err(Error::Internal(format!("{} act² weights for {} positions", w.len(), windows.tokens.len())));
     }
     if let Some(&bad) = windows.tokens.iter().find(|&&id| id as usize >= cfg.vocab_size) {
-        return Err(Error::Invalid(format!("token id {bad} is outside the vocabulary of {}", cfg.vocab_size)));
+        return Err(Error::TokenOutOfVocab { id: bad, vocab: cfg.vocab_size });
     }
     if cfg.head_dim > 256 || cfg.head_dim % 2 == 1 {
-        return Err(Error::Invalid(format!("head_dim {} is not supported by the GPU attention kernel (even, at most 256)", cfg.head_dim)));
+        return Err(GpuError::UnsupportedShape(format!(
+            "head_dim {} is not supported by the GPU attention kernel (even, at most 256)",
+            cfg.head_dim
+        ))
+        .into());
     }
     ck.expect_shape(EMBED, &[cfg.vocab_size, d])?;
 
@@ -347,7 +381,7 @@ pub async fn run<S: ByteSource>(
 
     let mut resident: Vec<LayerWeights> = opts.cache.as_ref().map(|c| std::mem::take(&mut *c.0.borrow_mut())).unwrap_or_default();
     if resident.len() > layers {
-        return Err(Error::Invalid(format!("a weight cache of {} layers used for a model of {layers}", resident.len())));
+        return Err(Error::Internal(format!("a weight cache of {} layers used for a model of {layers}", resident.len())));
     }
     let mut keep_resident = !resident.is_empty();
     for batch in 0..batches {

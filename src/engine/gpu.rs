@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use super::kernels::{Pipelines, Style};
-use crate::error::{Error, Result};
+use super::pipelines::{Pipelines, Style};
+use crate::error::{Error, GpuError, Result};
 
 /// The smallest limits the kernels are designed for (headless Chromium's SwiftShader
 /// and the WebGPU spec defaults); an adapter below them cannot run calibration.
@@ -22,25 +22,36 @@ pub const REQUIRED: Requirements = Requirements {
 /// Minimum adapter limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Requirements {
+    /// Largest storage buffer binding, in bytes.
     pub max_storage_binding: u64,
+    /// Largest buffer, in bytes.
     pub max_buffer: u64,
+    /// Most compute invocations in one workgroup.
     pub max_invocations_per_workgroup: u32,
+    /// Most storage buffers bound in one shader stage.
     pub max_storage_buffers_per_stage: u32,
 }
 
 /// What the adapter is and the limits that matter for calibration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AdapterReport {
+    /// The adapter's name, or [`UNNAMED_ADAPTER`] when it gives none.
     pub name: String,
     /// `WebGPU`, `Vulkan`, `Metal`, …
     pub backend: String,
     /// `DiscreteGpu`, `IntegratedGpu`, `Cpu` (software), …
     pub device_type: String,
+    /// Driver name and driver info joined by a space (may be empty).
     pub driver: String,
+    /// Largest storage buffer binding, in bytes.
     pub max_storage_binding: u64,
+    /// Largest buffer, in bytes.
     pub max_buffer: u64,
+    /// Most compute invocations in one workgroup.
     pub max_invocations_per_workgroup: u32,
+    /// Most storage buffers bound in one shader stage.
     pub max_storage_buffers_per_stage: u32,
+    /// Whether the adapter offers the `shader-f16` feature.
     pub shader_f16: bool,
     /// Subgroup sizes (min, max) when the adapter offers subgroup operations to wgpu.
     pub subgroups: Option<(u32, u32)>,
@@ -114,11 +125,6 @@ impl AdapterReport {
     }
 }
 
-/// What a user should do when there is no WebGPU.
-pub const NO_WEBGPU_HELP: &str = "WebGPU is not available in this browser. Use a current Chrome or Edge (113 or later), \
-Firefox 141+ on Windows, or Safari 26+; on Linux, Chrome needs WebGPU enabled (chrome://flags/#enable-unsafe-webgpu). \
-Your model never leaves this page either way.";
-
 /// A wgpu instance for this platform: WebGPU in the browser; natively every backend,
 /// or the one named by `WGPU_BACKEND`.
 pub fn instance() -> wgpu::Instance {
@@ -133,21 +139,10 @@ pub fn instance() -> wgpu::Instance {
 pub async fn adapter() -> Result<wgpu::Adapter> {
     #[cfg(target_arch = "wasm32")]
     if !browser_has_webgpu() {
-        return Err(Error::Gpu(NO_WEBGPU_HELP.into()));
+        return Err(GpuError::NoWebGpu.into());
     }
     let options = wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() };
-    instance().request_adapter(&options).await.map_err(|e| {
-        Error::Gpu(if cfg!(target_arch = "wasm32") {
-            format!(
-                "{NO_WEBGPU_HELP} (This browser has the WebGPU API but offered no adapter: it may be disabled or blocklisted for this GPU.)"
-            )
-        } else {
-            format!(
-                "no GPU adapter found ({e}). Install a Vulkan driver (on Debian/Ubuntu without a GPU: \
-                 apt-get install mesa-vulkan-drivers libvulkan1 for the lavapipe CPU driver) or use --backend cpu"
-            )
-        })
-    })
+    instance().request_adapter(&options).await.map_err(|e| GpuError::NoAdapter { detail: e.to_string() }.into())
 }
 
 /// Finds the adapter and reports what it offers.
@@ -158,9 +153,11 @@ pub async fn probe() -> Result<AdapterReport> {
 /// A device ready for the engine's kernels: the one wgpu wrapper used by the browser
 /// (WebGPU) and natively (Vulkan / Metal / DX12). Tracks the bytes of live buffers
 /// (for the high-water mark) and turns device loss and uncaptured errors into
-/// [`Error::Gpu`] at the next wait.
+/// [`GpuError`]s at the next wait.
 pub struct Gpu {
+    /// The wgpu device the kernels run on.
     pub device: wgpu::Device,
+    /// The device's queue: submissions, uploads and read-backs.
     pub queue: wgpu::Queue,
     /// The adapter and its limits.
     pub report: AdapterReport,
@@ -178,7 +175,7 @@ pub struct Gpu {
     /// Reusable scratch buffers by purpose (attention scores, vᵀ), grown on demand.
     scratch: std::cell::RefCell<std::collections::HashMap<&'static str, std::rc::Rc<Buffer>>>,
     memory: Arc<Memory>,
-    failure: Arc<Mutex<Option<String>>>,
+    failure: Arc<Mutex<Option<GpuError>>>,
 }
 
 #[derive(Default)]
@@ -234,12 +231,7 @@ impl Gpu {
         let report = AdapterReport::of(adapter);
         let short = report.shortfalls();
         if !short.is_empty() {
-            return Err(Error::Gpu(format!(
-                "{} cannot run calibration: {}. Try another GPU or browser{}",
-                report.name,
-                short.join("; "),
-                if cfg!(target_arch = "wasm32") { "" } else { ", or --backend cpu" }
-            )));
+            return Err(GpuError::BelowRequirements { adapter: report.name, shortfalls: short }.into());
         }
         let limits = limits.unwrap_or_else(|| adapter.limits());
         let features = adapter.features() & wgpu::Features::SUBGROUP;
@@ -249,32 +241,28 @@ impl Gpu {
             required_features: features,
             ..Default::default()
         };
-        let (device, queue) = adapter.request_device(&desc).await.map_err(|e| {
-            Error::Gpu(format!("{} refused a device with the limits calibration needs ({e}); try another GPU or browser", report.name))
-        })?;
-        let failure = Arc::new(Mutex::new(None::<String>));
+        let (device, queue) = adapter
+            .request_device(&desc)
+            .await
+            .map_err(|e| Error::from(GpuError::DeviceRefused { adapter: report.name.clone(), detail: e.to_string() }))?;
+        let failure = Arc::new(Mutex::new(None::<GpuError>));
         let lost = failure.clone();
         device.set_device_lost_callback(move |reason, msg| {
             if reason != wgpu::DeviceLostReason::Destroyed {
-                lost.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(format!(
-                    "the GPU device was lost ({msg}). The driver or browser reset it, often after running out of memory \
-                     or a long-running dispatch: try fewer or shorter calibration windows, close other GPU-heavy tabs, and reload"
-                ));
+                lost.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(GpuError::DeviceLost { detail: msg });
             }
         });
         let uncaptured = failure.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            let msg = match &e {
-                wgpu::Error::OutOfMemory { .. } => {
-                    format!("out of GPU memory ({e}). Try fewer or shorter calibration windows, or close other GPU-heavy programs")
-                }
-                _ => format!("the GPU reported an error (a bug in compact; please report it): {e}"),
+            let err = match &e {
+                wgpu::Error::OutOfMemory { .. } => GpuError::OutOfMemory { detail: e.to_string() },
+                _ => GpuError::Internal(e.to_string()),
             };
-            uncaptured.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(msg);
+            uncaptured.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(err);
         }));
         let memory = Arc::new(Memory::default());
         let dummy = Buffer::new(&device, &memory, "dummy", 16);
-        let style = Style::for_adapter(&report);
+        let style = Style::for_adapter(report.is_software());
         // `COMPACT_SUBGROUPS=off` (natively) measures the Lanes kernels without them.
         let allowed = cfg!(target_arch = "wasm32") || std::env::var("COMPACT_SUBGROUPS").as_deref() != Ok("off");
         let subgroups = allowed && features.contains(wgpu::Features::SUBGROUP) && report.subgroups.is_some_and(|(lo, _)| lo >= 8);
@@ -299,11 +287,7 @@ impl Gpu {
         let size = bytes.max(16).next_multiple_of(4);
         let cap = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
         if size > cap {
-            return Err(Error::Gpu(format!(
-                "{label} needs a {} MiB buffer but this GPU binds at most {} MiB; use fewer or shorter calibration windows",
-                size >> 20,
-                cap >> 20
-            )));
+            return Err(GpuError::BufferTooLarge { label: label.into(), mib: size >> 20, cap_mib: cap >> 20 }.into());
         }
         Ok(Buffer::new(&self.device, &self.memory, label, size))
     }
@@ -374,7 +358,7 @@ impl Gpu {
         self.poll()?;
         let done = rx.await;
         self.check()?;
-        done.map_err(|_| Error::Gpu("the GPU stopped before finishing its work".into()))
+        done.map_err(|_| GpuError::Stopped("the GPU stopped before finishing its work".into()).into())
     }
 
     /// `len` f32 values of `buf` from element `offset`, read back asynchronously.
@@ -401,11 +385,13 @@ impl Gpu {
         self.check()?;
         match mapped {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(Error::Gpu(format!("reading results back from the GPU failed: {e}"))),
-            Err(_) => return Err(Error::Gpu("the GPU stopped before results could be read back".into())),
+            Ok(Err(e)) => return Err(GpuError::Stopped(format!("reading results back from the GPU failed: {e}")).into()),
+            Err(_) => return Err(GpuError::Stopped("the GPU stopped before results could be read back".into()).into()),
         }
         let out = {
-            let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("reading results back from the GPU failed: {e}")))?;
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| Error::from(GpuError::Stopped(format!("reading results back from the GPU failed: {e}"))))?;
             bytemuck::cast_slice::<u8, f32>(&view).to_vec()
         };
         staging.unmap();
@@ -418,14 +404,14 @@ impl Gpu {
         #[cfg(not(target_arch = "wasm32"))]
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| self.check().err().unwrap_or_else(|| Error::Gpu(format!("waiting for the GPU failed: {e}"))))?;
+            .map_err(|e| self.check().err().unwrap_or_else(|| GpuError::Stopped(format!("waiting for the GPU failed: {e}")).into()))?;
         Ok(())
     }
 
     /// The first device loss or uncaptured GPU error, if any happened.
     pub fn check(&self) -> Result<()> {
         match self.failure.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            Some(msg) => Err(Error::Gpu(msg.clone())),
+            Some(e) => Err(e.clone().into()),
             None => Ok(()),
         }
     }

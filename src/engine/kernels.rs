@@ -3,141 +3,12 @@
 //! records a dispatch with its `#[repr(C)]` params struct (mirrored by the WGSL
 //! uniform struct at the top of each shader file).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-
 use bytemuck::{Pod, Zeroable};
 
 use super::gpu::{Buffer, Gpu};
+use super::pipelines::Kernel;
+pub use super::pipelines::{Style, WeightType};
 use crate::error::Result;
-
-/// How a weight matrix is stored on the GPU: 2-byte types stay 2 bytes (two per u32)
-/// and are unpacked in the shader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WeightType {
-    F32 = 0,
-    BF16 = 1,
-    F16 = 2,
-}
-
-impl WeightType {
-    /// Bytes per element.
-    pub fn size(self) -> usize {
-        if self == WeightType::F32 { 4 } else { 2 }
-    }
-}
-
-/// Which variant of the heavy kernels (matmul, attention) suits the adapter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-pub enum Style {
-    /// For GPUs: workgroup-memory tiles shared by 256 invocations.
-    Tiled,
-    /// For CPU-style adapters (lavapipe, SwiftShader) that run invocations as SIMD
-    /// lanes: no barriers, the shared operand loaded uniformly across lanes.
-    Lanes,
-}
-
-impl Style {
-    /// The variant for an adapter: `COMPACT_KERNELS=tiled|lanes` (natively) decides if
-    /// set; otherwise software adapters get [`Style::Lanes`].
-    pub fn for_adapter(report: &super::gpu::AdapterReport) -> Self {
-        #[cfg(not(target_arch = "wasm32"))]
-        match std::env::var("COMPACT_KERNELS").as_deref() {
-            Ok("tiled") => return Style::Tiled,
-            Ok("lanes") => return Style::Lanes,
-            _ => {}
-        }
-        if report.is_software() { Style::Lanes } else { Style::Tiled }
-    }
-}
-
-/// One compute entry point (with its specialisation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kernel {
-    Matmul(WeightType, Style),
-    /// The `Lanes` matmul with subgroup broadcasts of x.
-    MatmulSubgroup(WeightType),
-    Peak,
-    NormInPlace,
-    NormCopy,
-    Add,
-    Glu,
-    Act2,
-    Rope,
-    Attention(Style),
-    TransposeV,
-    SoftmaxCausal,
-}
-
-impl Kernel {
-    fn source(self) -> &'static str {
-        match self {
-            Kernel::Matmul(..) => include_str!("../../shaders/matmul.wgsl"),
-            Kernel::MatmulSubgroup(_) => {
-                concat!(include_str!("../../shaders/matmul.wgsl"), include_str!("../../shaders/matmul_subgroup.wgsl"))
-            }
-            Kernel::Peak => include_str!("../../shaders/peak.wgsl"),
-            Kernel::NormInPlace | Kernel::NormCopy => include_str!("../../shaders/norm.wgsl"),
-            Kernel::Add | Kernel::Glu => include_str!("../../shaders/elementwise.wgsl"),
-            Kernel::Act2 => include_str!("../../shaders/act2.wgsl"),
-            Kernel::Rope => include_str!("../../shaders/rope.wgsl"),
-            Kernel::Attention(_) | Kernel::TransposeV | Kernel::SoftmaxCausal => include_str!("../../shaders/attention.wgsl"),
-        }
-    }
-
-    fn entry(self) -> &'static str {
-        match self {
-            Kernel::Matmul(_, Style::Tiled) => "matmul",
-            Kernel::Matmul(_, Style::Lanes) => "matmul_lanes",
-            Kernel::MatmulSubgroup(_) => "matmul_lanes_sg",
-            Kernel::Peak => "peak",
-            Kernel::NormInPlace => "norm_inplace",
-            Kernel::NormCopy => "norm_copy",
-            Kernel::Add => "add",
-            Kernel::Glu => "glu",
-            Kernel::Act2 => "act2",
-            Kernel::Rope => "rope",
-            Kernel::Attention(Style::Tiled) => "attention",
-            Kernel::Attention(Style::Lanes) => "attention_lanes",
-            Kernel::TransposeV => "transpose_v",
-            Kernel::SoftmaxCausal => "softmax_causal",
-        }
-    }
-}
-
-/// Compiled pipelines with their bind group layouts, one per [`Kernel`], built on
-/// first use.
-#[derive(Default)]
-pub struct Pipelines {
-    cache: RefCell<HashMap<Kernel, (wgpu::ComputePipeline, wgpu::BindGroupLayout)>>,
-}
-
-impl Pipelines {
-    fn get(&self, device: &wgpu::Device, kernel: Kernel) -> (wgpu::ComputePipeline, wgpu::BindGroupLayout) {
-        if let Some(p) = self.cache.borrow().get(&kernel) {
-            return p.clone();
-        }
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(kernel.entry()),
-            source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
-        });
-        let constants: Vec<(&str, f64)> = match kernel {
-            Kernel::Matmul(t, _) | Kernel::MatmulSubgroup(t) => vec![("W_DTYPE", t as u32 as f64)],
-            _ => Vec::new(),
-        };
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(kernel.entry()),
-            layout: None,
-            module: &module,
-            entry_point: Some(kernel.entry()),
-            compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, zero_initialize_workgroup_memory: false },
-            cache: None,
-        });
-        let entry = (pipeline.clone(), pipeline.get_bind_group_layout(0));
-        self.cache.borrow_mut().insert(kernel, entry.clone());
-        entry
-    }
-}
 
 /// Records one dispatch of `kernel`: `params` at binding 0, then `(binding, buffer)`.
 fn dispatch<P: Pod>(
@@ -170,9 +41,13 @@ fn fold(count: usize) -> [u32; 3] {
 
 /// A weight matrix (`rows × cols`, a Linear weight) resident on the GPU.
 pub struct Matrix {
+    /// The weights, row-major in `dtype` (2-byte types packed two per u32).
     pub buf: Buffer,
+    /// Element type of the stored weights.
     pub dtype: WeightType,
+    /// Rows: output features (`n` of the product).
     pub rows: usize,
+    /// Columns: input features (`k` of the product).
     pub cols: usize,
 }
 
@@ -199,7 +74,9 @@ struct MatmulParams {
 /// Where a matmul writes: row stride `ldy` and column offset `y_off` in `y`.
 #[derive(Debug, Clone, Copy)]
 pub struct Out {
+    /// Row stride of `y`, in f32 elements.
     pub ldy: usize,
+    /// Column of `y` that receives the first output column, in elements.
     pub y_off: usize,
 }
 
@@ -207,9 +84,13 @@ pub struct Out {
 /// r·ld + c]` (in elements of the operand's type).
 #[derive(Clone, Copy)]
 pub struct Operand<'a> {
+    /// The buffer holding the operand.
     pub buf: &'a wgpu::Buffer,
+    /// Element offset of (0, 0) of batch 0.
     pub off: usize,
+    /// Row stride, in elements.
     pub ld: usize,
+    /// Stride between consecutive batches, in elements (0: every batch uses the same matrix).
     pub batch: usize,
 }
 
@@ -224,6 +105,7 @@ impl<'a> Operand<'a> {
 /// the same without it, only slower.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Causal {
+    /// No structure to exploit: every output is computed.
     None = 0,
     /// Outputs with column > row are not needed (q·kᵀ: masked by the softmax).
     SkipUpper = 1,
@@ -234,15 +116,25 @@ pub enum Causal {
 /// `batches` products `y = x · wᵀ (+ bias)` of `m × k` by `n × k`: the general form
 /// behind [`matmul`] and the attention products of the `Lanes` style.
 pub struct Product<'a> {
+    /// Rows of `x` and of `y`.
     pub m: usize,
+    /// Rows of `w`: columns of `y`.
     pub n: usize,
+    /// The shared inner dimension: columns of `x` and of `w`.
     pub k: usize,
+    /// Number of independent products (the dispatch's z dimension).
     pub batches: usize,
+    /// Left operand, `m × k` f32.
     pub x: Operand<'a>,
+    /// Right operand, `n × k` in `w_dtype` (used transposed).
     pub w: Operand<'a>,
+    /// Element type of `w`.
     pub w_dtype: WeightType,
+    /// Output, `m × n` f32.
     pub y: Operand<'a>,
+    /// Optional bias of `n` f32 values added to every row of `y`.
     pub bias: Option<&'a Buffer>,
+    /// Causal structure the kernel may exploit.
     pub causal: Causal,
 }
 
@@ -331,9 +223,13 @@ struct NormParams {
 /// (0, or 1 for Gemma's `1 + w`).
 #[derive(Clone, Copy)]
 pub struct Norm<'a> {
+    /// The norm weight: `n` f32 values.
     pub w: &'a Buffer,
+    /// Values per row (the normalised dimension).
     pub n: usize,
+    /// ε added to the mean square before the square root.
     pub eps: f32,
+    /// Added to every weight: 0, or 1 for Gemma's `1 + w`.
     pub offset: f32,
 }
 
@@ -442,9 +338,13 @@ pub struct AttnShape {
     pub t: usize,
     /// Rows in all (whole windows).
     pub rows: usize,
+    /// Query heads.
     pub heads: usize,
+    /// Key/value heads (GQA: each serves `heads / kv_heads` query heads).
     pub kv_heads: usize,
+    /// Values per head (head_dim).
     pub hd: usize,
+    /// Multiplier of q·kᵀ before the softmax (1/√head_dim unless the family says otherwise).
     pub scale: f32,
     /// Sliding window, if any.
     pub window: Option<usize>,

@@ -1,13 +1,23 @@
 //! The compute engine: the model's forward pass with the COMPACT act² hook.
 //!
+//! - [`device`]: [`Device`], the one place that chooses between the GPU and the CPU
+//!   reference, with calibration (importance), scoring and generation.
 //! - [`gpu`]: the wgpu device (WebGPU in the browser, Vulkan / Metal / DX12 natively),
 //!   its limits, buffers and the one asynchronous readback.
-//! - [`kernels`]: the WGSL kernels of `shaders/`, one dispatch function per entry point.
+//! - [`pipelines`]: the pipeline cache a device owns (WGSL sources keyed by kernel).
+//! - [`kernels`]: one dispatch function per WGSL entry point of `shaders/`.
 //! - [`forward`]: calibration on the GPU, layer by layer over batches of windows.
 //! - [`cpu`]: the same forward pass in plain Rust, the test oracle and no-GPU path.
+//! - [`score`]: log-probabilities and top-1 tokens at chosen positions.
+//! - [`bench`]: throughput measurements for `compact bench`.
 
 pub mod bench;
 pub mod cpu;
+pub mod device;
 pub mod forward;
 pub mod gpu;
 pub mod kernels;
+pub mod pipelines;
+pub mod score;
+
+pub use device::{Device, DeviceKind};

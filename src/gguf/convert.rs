@@ -270,7 +270,7 @@ fn write_safetensors(
             r = end;
         }
         if pos != range.end {
-            return Err(Error::Invalid(format!("internal: tensor {} wrote up to byte {pos}, expected {}", spec.name, range.end)));
+            return Err(Error::Internal(format!("tensor {} wrote up to byte {pos}, expected {}", spec.name, range.end)));
         }
     }
     w.flush().map_err(io)?;

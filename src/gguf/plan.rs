@@ -56,7 +56,10 @@ pub enum Transform {
     /// Copy as is.
     None,
     /// Undo llama.cpp's rope row interleave within each head of `head_dim` rows.
-    Unpermute { head_dim: usize },
+    Unpermute {
+        /// Rows per head (the model's head_dim); the interleave is undone within each.
+        head_dim: usize,
+    },
     /// Subtract 1 (Gemma norms are stored as 1 + w).
     MinusOne,
 }
@@ -109,18 +112,29 @@ pub struct OutTensor {
 /// Model hyper-parameters read from the GGUF metadata.
 #[derive(Debug, Clone)]
 pub struct Hparams {
+    /// The model family, from `general.architecture`.
     pub family: Family,
+    /// Decoder layers (`block_count`).
     pub layers: usize,
+    /// Residual stream width (`embedding_length`).
     pub hidden: usize,
+    /// FFN channels per layer (`feed_forward_length`).
     pub intermediate: usize,
+    /// Query heads (`attention.head_count`).
     pub heads: usize,
+    /// Key/value heads (`attention.head_count_kv`, else `heads`).
     pub kv_heads: usize,
+    /// Values per head (`attention.key_length`, else `hidden / heads`).
     pub head_dim: usize,
+    /// RMSNorm ε (`attention.layer_norm_rms_epsilon`).
     pub rms_norm_eps: f64,
+    /// RoPE base θ (`rope.freq_base`; 10000 when absent).
     pub rope_theta: f64,
+    /// Context length (`context_length`).
     pub context: usize,
     /// Rows of the embedding matrix (the config's `vocab_size`).
     pub vocab_rows: usize,
+    /// config.json's `rope_scaling` (linear or yarn), or null when none.
     pub rope_scaling: Json,
     /// Gemma-3's sliding window.
     pub sliding_window: Option<usize>,
@@ -131,6 +145,7 @@ pub struct Hparams {
 /// The whole conversion decided from the header.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The hyper-parameters config.json is written from.
     pub hparams: Hparams,
     /// Whether lm_head is the embedding (no separate `lm_head.weight` is written).
     pub tied: bool,
@@ -203,9 +218,12 @@ impl Plan {
             Some(_) => false,
         };
         if header.tensor("rope_freqs.weight").is_some() {
-            return Err(Error::Invalid(format!(
-                "{file}: the model uses llama3-style rope scaling (a rope_freqs tensor), which the GGUF importer cannot turn back into config.json yet"
-            )));
+            return Err(Error::format(
+                file,
+                format!(
+                    "the model uses llama3-style rope scaling (a rope_freqs tensor), which the GGUF importer cannot turn back into config.json yet"
+                ),
+            ));
         }
 
         let mut tensors = Vec::with_capacity(header.tensors.len());
@@ -278,7 +296,7 @@ fn hparams(meta: &Meta, family: Family) -> Result<Hparams> {
             Json::Object(m)
         }
         Some(other) => {
-            return Err(Error::Invalid(format!("{}: rope scaling type {other:?} is not supported", meta.file)));
+            return Err(Error::format(meta.file, format!("rope scaling type {other:?} is not supported")));
         }
     };
     let attention_bias = meta.header.tensor("blk.0.attn_q.bias").is_some();
@@ -350,9 +368,13 @@ fn hf_name(name: &str, hp: &Hparams) -> Option<(String, Transform)> {
 /// Special token ids from the tokenizer metadata.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SpecialIds {
+    /// Beginning-of-sequence token id.
     pub bos: Option<u32>,
+    /// End-of-sequence token id.
     pub eos: Option<u32>,
+    /// Padding token id.
     pub pad: Option<u32>,
+    /// Unknown-token id.
     pub unk: Option<u32>,
 }
 

@@ -10,18 +10,31 @@ use half::{bf16, f16};
 /// A ggml element type, as stored in a GGUF tensor info.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GgmlType {
+    /// 32-bit float (ggml id 0).
     F32,
+    /// IEEE half: 5-bit exponent, 10-bit mantissa (id 1).
     F16,
+    /// bfloat16: 8-bit exponent, 7-bit mantissa (id 30).
     BF16,
+    /// 4-bit, blocks of 32 with an f16 scale: 4.5 bits per weight (id 2).
     Q4_0,
+    /// 4-bit, blocks of 32 with f16 scale and min: 5 bits per weight (id 3).
     Q4_1,
+    /// 5-bit, blocks of 32 with an f16 scale: 5.5 bits per weight (id 6).
     Q5_0,
+    /// 5-bit, blocks of 32 with f16 scale and min: 6 bits per weight (id 7).
     Q5_1,
+    /// 8-bit, blocks of 32 with an f16 scale: 8.5 bits per weight (id 8).
     Q8_0,
+    /// Q2_K: 2-bit k-quant, super-blocks of 256: 2.625 bits per weight (id 10).
     Q2K,
+    /// Q3_K: 3-bit k-quant, super-blocks of 256: 3.4375 bits per weight (id 11).
     Q3K,
+    /// Q4_K: 4-bit k-quant, super-blocks of 256: 4.5 bits per weight (id 12).
     Q4K,
+    /// Q5_K: 5-bit k-quant, super-blocks of 256: 5.5 bits per weight (id 13).
     Q5K,
+    /// Q6_K: 6-bit k-quant, super-blocks of 256: 6.5625 bits per weight (id 14).
     Q6K,
     /// A type this importer cannot dequantize (the ggml type id).
     Other(u32),

@@ -32,18 +32,31 @@ pub enum ParseError {
 /// One metadata value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// GGUF type 0: unsigned 8-bit integer.
     U8(u8),
+    /// Type 1: signed 8-bit integer.
     I8(i8),
+    /// Type 2: unsigned 16-bit integer.
     U16(u16),
+    /// Type 3: signed 16-bit integer.
     I16(i16),
+    /// Type 4: unsigned 32-bit integer.
     U32(u32),
+    /// Type 5: signed 32-bit integer.
     I32(i32),
+    /// Type 6: 32-bit float.
     F32(f32),
+    /// Type 7: bool (one byte, 0 or 1).
     Bool(bool),
+    /// Type 8: UTF-8 string.
     String(String),
+    /// Type 10: unsigned 64-bit integer.
     U64(u64),
+    /// Type 11: signed 64-bit integer.
     I64(i64),
+    /// Type 12: 64-bit float.
     F64(f64),
+    /// Type 9: an array of values of one element type.
     Array(Vec<Value>),
 }
 

@@ -143,9 +143,12 @@ pub fn build(header: &Header, file: &str, family: Family, context: usize) -> Res
     let pre = meta.opt_str("tokenizer.ggml.pre")?.unwrap_or("default");
 
     let unsupported = || {
-        Error::Invalid(format!(
-            "{file}: tokenizer {model:?} with pre-tokenizer {pre:?} is not supported by the GGUF importer (supported: gpt2 with smollm or qwen2, llama (SentencePiece) of gemma3)"
-        ))
+        Error::format(
+            file,
+            format!(
+                "tokenizer {model:?} with pre-tokenizer {pre:?} is not supported by the GGUF importer (supported: gpt2 with smollm or qwen2, llama (SentencePiece) of gemma3)"
+            ),
+        )
     };
     let mut sentencepiece = None;
     let (mut tokenizer, class) = match (model, family) {

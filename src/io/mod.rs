@@ -61,10 +61,8 @@ pub trait ModelFolder {
     }
 
     /// Opens `name` or fails with [`Error::MissingFile`] explaining what it is for.
-    async fn require(&self, name: &str, hint: &str) -> Result<Self::Source> {
-        self.open(name)
-            .await?
-            .ok_or_else(|| Error::MissingFile { file: name.to_string(), hint: format!("{hint} (looked in {})", self.describe()) })
+    async fn require(&self, name: &str, needed_for: &str) -> Result<Self::Source> {
+        self.open(name).await?.ok_or_else(|| Error::missing(name, format!("{needed_for} (looked in {})", self.describe())))
     }
 }
 
@@ -147,4 +145,18 @@ mod tests {
         );
         assert_eq!(super::hub_folder_url(" http://mirror/models/smol ", ""), "http://mirror/models/smol");
     }
+}
+
+/// A JSON file of `folder`, parsed; `None` when the folder has no such file.
+pub async fn read_json<F: ModelFolder>(folder: &F, name: &str) -> Result<Option<serde_json::Value>> {
+    let Some(src) = folder.open(name).await? else { return Ok(None) };
+    let bytes = src.read_to_end().await?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::format(name, format!("not valid JSON: {e}")))
+}
+
+/// A JSON value as the files compact writes hold it: pretty-printed, ending in a newline.
+pub fn json_bytes(v: &serde_json::Value) -> Vec<u8> {
+    let mut s = serde_json::to_vec_pretty(v).expect("a JSON value serialises");
+    s.push(b'\n');
+    s
 }

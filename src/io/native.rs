@@ -118,9 +118,7 @@ impl DirOutput {
         if target.exists() {
             let empty = std::fs::read_dir(&target).map_err(|e| Error::io(&shown, e))?.next().is_none();
             if !empty && !replace {
-                return Err(Error::Invalid(format!(
-                    "{shown} already exists and is not empty: choose another --out or pass --force to replace it"
-                )));
+                return Err(Error::OutputExists { dir: shown });
             }
         }
         let name = target.file_name().ok_or_else(|| Error::io(&shown, "not a folder name"))?.to_string_lossy().into_owned();

@@ -226,14 +226,18 @@ impl ModelFolder for HttpFolder {
 /// A model folder anywhere the browser can read: local Blobs or a web server.
 #[derive(Debug, Clone)]
 pub enum WebFolder {
+    /// Picked or dropped files.
     Blobs(BlobFolder),
+    /// Files on a web server.
     Http(HttpFolder),
 }
 
 /// A file of a [`WebFolder`].
 #[derive(Debug, Clone)]
 pub enum WebSource {
+    /// A picked file.
     Blob(BlobSource),
+    /// A file on a web server.
     Http(HttpSource),
 }
 
@@ -283,8 +287,11 @@ impl ModelFolder for WebFolder {
 /// A file written into a [`BlobOutput`], with the CRC-32 the zip download needs.
 #[derive(Debug, Clone)]
 pub struct BlobFile {
+    /// The file's name in the folder.
     pub name: String,
+    /// Its bytes, held by the browser.
     pub blob: Blob,
+    /// CRC-32 of the bytes.
     pub crc32: u32,
 }
 

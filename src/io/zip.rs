@@ -11,8 +11,11 @@ use crate::error::{Error, Result};
 /// written).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZipEntry {
+    /// The file's path inside the archive.
     pub name: String,
+    /// Size of the contents, in bytes (at most 4 GiB: no zip64).
     pub size: u64,
+    /// CRC-32 of the contents.
     pub crc32: u32,
 }
 
@@ -20,7 +23,9 @@ pub struct ZipEntry {
 /// entry `n`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ZipPart {
+    /// Header bytes made here (local headers, central directory, end record).
     Bytes(Vec<u8>),
+    /// The contents of entry `n` (an index into the entries), stored as is.
     Contents(usize),
 }
 
@@ -63,10 +68,7 @@ pub fn layout(entries: &[ZipEntry]) -> Result<Vec<ZipPart>> {
     let mut offset = 0u64;
     for (n, e) in entries.iter().enumerate() {
         if e.size > LIMIT || e.name.len() > u16::MAX as usize {
-            return Err(Error::Invalid(format!(
-                "{} is too large for a zip archive ({} bytes); save into a folder instead",
-                e.name, e.size
-            )));
+            return Err(Error::ZipTooLarge { file: e.name.clone(), bytes: e.size });
         }
         let mut local = Vec::with_capacity(30 + e.name.len());
         put32(&mut local, 0x0403_4b50);
@@ -85,7 +87,7 @@ pub fn layout(entries: &[ZipEntry]) -> Result<Vec<ZipPart>> {
 
         offset += local.len() as u64 + e.size;
         if offset > LIMIT {
-            return Err(Error::Invalid("the folder is larger than 4 GiB, too large for a zip archive; save into a folder instead".into()));
+            return Err(Error::ZipTooLarge { file: "the folder".into(), bytes: offset });
         }
         parts.push(ZipPart::Bytes(local));
         parts.push(ZipPart::Contents(n));

@@ -89,7 +89,7 @@ impl<S: ByteSource> Checkpoint<S> {
             return Err(Error::format("model.safetensors", format!("tensor {name:?} is not 2-D")));
         };
         if rows.start > rows.end || rows.end > n {
-            return Err(Error::Invalid(format!("rows {rows:?} of {name:?}, which has {n}")));
+            return Err(Error::Internal(format!("rows {rows:?} of {name:?}, which has {n}")));
         }
         let row_bytes = cols * t.dtype.size();
         self.shards[shard].read_at(t.range.start + rows.start * row_bytes, ((rows.end - rows.start) * row_bytes) as usize).await

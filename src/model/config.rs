@@ -53,18 +53,29 @@ impl Arch {
 /// What the rest of the crate needs to know about a model, read from config.json.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelConfig {
+    /// The model family, from `model_type`.
     pub arch: Arch,
     /// The `model_type` as written (e.g. `gemma3_text`).
     pub model_type: String,
+    /// Residual stream width `D` (`hidden_size`).
     pub hidden_size: usize,
+    /// FFN channels per layer `I` (`intermediate_size`).
     pub intermediate_size: usize,
+    /// Decoder layers `L` (`num_hidden_layers`).
     pub num_layers: usize,
+    /// Query heads (`num_attention_heads`).
     pub num_heads: usize,
+    /// Key/value heads (`num_key_value_heads`; `num_heads` when absent).
     pub num_kv_heads: usize,
+    /// Values per attention head (`head_dim`, else `hidden_size / num_heads`).
     pub head_dim: usize,
+    /// Vocabulary size `V`: rows of the embedding matrix.
     pub vocab_size: usize,
+    /// Whether lm_head shares the embedding matrix (the family's default when absent).
     pub tie_word_embeddings: bool,
+    /// RMSNorm ε (`rms_norm_eps`; 1e-6 when absent).
     pub rms_norm_eps: f64,
+    /// The longest context the model supports, when given.
     pub max_position_embeddings: Option<usize>,
     /// `torch_dtype` / `dtype` as declared, if any.
     pub torch_dtype: Option<String>,
@@ -273,6 +284,7 @@ impl Activation {
 pub struct Rope {
     /// Base θ.
     pub theta: f64,
+    /// How the frequencies are rescaled for long contexts.
     pub scaling: RopeScaling,
 }
 
@@ -280,16 +292,22 @@ pub struct Rope {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RopeScaling {
+    /// No rescaling (`rope_type: default`).
     None,
     /// All frequencies divided by `factor`.
     Linear {
+        /// The divisor of every frequency.
         factor: f64,
     },
     /// Llama-3's band-wise rescaling.
     Llama3 {
+        /// The divisor of the low frequencies (long wavelengths).
         factor: f64,
+        /// Wavelengths above `original_max_position_embeddings / low_freq_factor` are divided by `factor`.
         low_freq_factor: f64,
+        /// Wavelengths below `original_max_position_embeddings / high_freq_factor` are kept as is.
         high_freq_factor: f64,
+        /// The context length the model was pretrained with.
         original_max_position_embeddings: f64,
     },
 }

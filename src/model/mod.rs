@@ -28,6 +28,7 @@ pub const WEIGHTS_INDEX: &str = "model.safetensors.index.json";
 /// A model folder's configuration and tensor headers: everything but the weights.
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
+    /// The parsed config.json.
     pub config: ModelConfig,
     /// One index per safetensors file (one for a single-file checkpoint).
     pub shards: Vec<TensorIndex>,
@@ -37,6 +38,18 @@ pub struct ModelInfo {
     pub weight_bytes: u64,
     /// Bytes actually read from the weight files (length prefixes and headers).
     pub header_bytes_read: u64,
+    /// The token ids that end a generation: `eos_token_id` of generation_config.json
+    /// when the folder has one, else of config.json (an int or a list in either).
+    pub stop_tokens: Vec<u32>,
+}
+
+/// `eos_token_id` of a config: an int or a list; `None` when absent.
+fn eos_ids(config: &serde_json::Value) -> Option<Vec<u32>> {
+    match config.get("eos_token_id")? {
+        serde_json::Value::Number(n) => Some(n.as_u64().map(|n| vec![n as u32]).unwrap_or_default()),
+        serde_json::Value::Array(a) => Some(a.iter().filter_map(|v| v.as_u64()).map(|n| n as u32).collect()),
+        _ => None,
+    }
 }
 
 impl ModelInfo {
@@ -52,7 +65,7 @@ impl ModelInfo {
                 None => {
                     return Err(Error::MissingFile {
                         file: WEIGHTS.into(),
-                        hint: format!(
+                        needed_for: format!(
                             "the weights must be in safetensors format (model.safetensors or a sharded {WEIGHTS_INDEX}); looked in {}",
                             folder.describe()
                         ),
@@ -69,7 +82,13 @@ impl ModelInfo {
             header_bytes_read += index.data_start;
             shards.push(index);
         }
-        let info = Self { config, shards, shard_files: shard_names, weight_bytes, header_bytes_read };
+        let generation = match folder.open("generation_config.json").await? {
+            Some(src) => serde_json::from_slice(&src.read_to_end().await?)
+                .map_err(|e| Error::format("generation_config.json", format!("not valid JSON: {e}")))?,
+            None => serde_json::Value::Null,
+        };
+        let stop_tokens = eos_ids(&generation).or_else(|| eos_ids(&config.raw)).unwrap_or_default();
+        let info = Self { config, shards, shard_files: shard_names, weight_bytes, header_bytes_read, stop_tokens };
         if let Some((name, file)) = info.duplicate_tensor() {
             return Err(Error::format(file, format!("tensor {name:?} appears in more than one shard")));
         }
@@ -224,23 +243,39 @@ fn shard_files(index_json: &[u8]) -> Result<Vec<String>> {
 /// What a person wants to know about a model at a glance.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelSummary {
+    /// The model family.
     pub arch: Arch,
+    /// The `model_type` as written in config.json.
     pub model_type: String,
+    /// Decoder layers.
     pub layers: usize,
+    /// Residual stream width `D`.
     pub hidden_size: usize,
+    /// FFN channels per layer `I`.
     pub intermediate_size: usize,
+    /// Vocabulary size `V`.
     pub vocab_size: usize,
+    /// Query heads.
     pub heads: usize,
+    /// Key/value heads.
     pub kv_heads: usize,
+    /// Values per attention head.
     pub head_dim: usize,
     /// True when the checkpoint has no separate lm_head.
     pub tied_embeddings: bool,
+    /// The dtype holding the most parameters (`BF16`, …); `None` without tensors.
     pub dtype: Option<String>,
+    /// Number of tensors over all shards.
     pub tensors: usize,
+    /// Bytes of all weight files together.
     pub weight_bytes: u64,
+    /// Bytes actually read from the weight files (length prefixes and headers).
     pub header_bytes_read: u64,
+    /// All parameters, counted from the headers.
     pub total: u64,
+    /// Counted vs predicted parameters per part.
     pub params: Breakdown,
+    /// One sentence per difference between the counts and the paper's formulas.
     pub explanation: Vec<String>,
 }
 

@@ -29,10 +29,15 @@ pub fn layer_norm(layer: usize, norm: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Part {
+    /// The input embedding matrix.
     Embedding,
+    /// The untied output projection.
     LmHead,
+    /// The FFN (MLP) gate/up/down projections.
     Ffn,
+    /// The attention q/k/v/o projections and their biases.
     Attention,
+    /// Norm weights: every RMSNorm, the q/k norms and the final norm.
     Norms,
     /// Anything not covered by the above (vision towers, …); counted, never pruned.
     Other,

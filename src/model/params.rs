@@ -15,11 +15,17 @@ use super::safetensors::TensorIndex;
 /// Parameters per [`Part`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ParamCounts {
+    /// The input embedding (`V × D`).
     pub embedding: u64,
+    /// The untied output projection (`V × D`; 0 when tied).
     pub lm_head: u64,
+    /// FFN gate/up/down projections.
     pub ffn: u64,
+    /// Attention q/k/v/o projections (and their biases, when counted).
     pub attention: u64,
+    /// Norm weights (every RMSNorm, q/k norms, the final norm).
     pub norms: u64,
+    /// Tensors outside the parts above (vision towers, …).
     pub other: u64,
 }
 
@@ -109,7 +115,9 @@ impl Predicted {
 /// Counted vs predicted parameters and the explanation of every difference.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Breakdown {
+    /// Counted from the safetensors header.
     pub counted: ParamCounts,
+    /// Predicted from config.json by the paper's formulas.
     pub predicted: Predicted,
 }
 

@@ -21,20 +21,35 @@ pub const MAX_HEADER_LEN: u64 = 100_000_000;
 /// Element types a safetensors file may declare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dtype {
+    /// Boolean, one byte.
     Bool,
+    /// Unsigned 8-bit integer.
     U8,
+    /// Signed 8-bit integer.
     I8,
+    /// 8-bit float: 5-bit exponent, 2-bit mantissa.
     F8E5M2,
+    /// 8-bit float: 4-bit exponent, 3-bit mantissa.
     F8E4M3,
+    /// Signed 16-bit integer.
     I16,
+    /// Unsigned 16-bit integer.
     U16,
+    /// IEEE half: 5-bit exponent, 10-bit mantissa.
     F16,
+    /// bfloat16: 8-bit exponent, 7-bit mantissa.
     BF16,
+    /// Signed 32-bit integer.
     I32,
+    /// Unsigned 32-bit integer.
     U32,
+    /// IEEE single precision (32-bit float).
     F32,
+    /// IEEE double precision (64-bit float).
     F64,
+    /// Signed 64-bit integer.
     I64,
+    /// Unsigned 64-bit integer.
     U64,
 }
 
@@ -108,8 +123,11 @@ impl std::fmt::Display for Dtype {
 /// One tensor's entry: name, type, shape and where its bytes are in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorInfo {
+    /// Tensor name as in the header (e.g. `model.embed_tokens.weight`).
     pub name: String,
+    /// Element type.
     pub dtype: Dtype,
+    /// Dimensions, outermost first.
     pub shape: Vec<u64>,
     /// Absolute byte range in the file (header included in the offset).
     pub range: Range<u64>,
@@ -280,8 +298,11 @@ fn parse_entry(name: String, v: &Value, data_start: u64, data_len: u64) -> Resul
 /// A tensor to be written: the header needs only name, type and shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorSpec {
+    /// Tensor name to write in the header.
     pub name: String,
+    /// Element type of the data that will follow.
     pub dtype: Dtype,
+    /// Dimensions, outermost first.
     pub shape: Vec<u64>,
 }
 
@@ -309,7 +330,7 @@ impl Layout {
     pub fn new(mut specs: Vec<TensorSpec>, metadata: &BTreeMap<String, String>) -> Result<Self> {
         specs.sort_by(|a, b| b.dtype.size().cmp(&a.dtype.size()).then_with(|| a.name.cmp(&b.name)));
         if let Some(w) = specs.windows(2).find(|w| w[0].name == w[1].name) {
-            return Err(Error::Invalid(format!("tensor {:?} would be written twice", w[0].name)));
+            return Err(Error::Internal(format!("tensor {:?} would be written twice", w[0].name)));
         }
         let mut json = Map::new();
         if !metadata.is_empty() {
@@ -436,7 +457,7 @@ mod tests {
         }
         assert_eq!(idx.metadata, meta);
         let dup = Layout::new(vec![specs[0].clone(), specs[0].clone()], &meta);
-        assert!(matches!(dup, Err(Error::Invalid(_))));
+        assert!(matches!(dup, Err(Error::Internal(_))));
     }
 
     /// Polls a future that never waits (in-memory I/O) to completion.

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TokenizerError};
 
 /// The SentencePiece model file of a Hugging Face folder.
 pub const FILE: &str = "tokenizer.model";
@@ -150,7 +150,8 @@ fn trainer_spec(spec: &[u8], map: &HashMap<u32, u32>, vocab: usize) -> Result<Ve
         } else if f.wire == VARINT && SPECIAL_IDS.contains(&f.number) && (f.value as i64 as i32) >= 0 {
             // int32 fields: negative values (pad_id = -1, "none") are 10-byte varints.
             let old = f.value as u32;
-            let new = map.get(&old).ok_or_else(|| Error::Invalid(format!("{FILE}: special piece {old} would be removed")))?;
+            let new =
+                map.get(&old).ok_or_else(|| TokenizerError::WouldRemove { file: FILE.into(), what: "special piece".into(), id: old })?;
             put_varint_field(&mut out, f.number, u64::from(*new));
         } else {
             out.extend_from_slice(f.raw);

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TokenizerError};
 
 const FILE: &str = "tokenizer.json";
 
@@ -103,14 +103,10 @@ impl Vocab {
     /// first, ties by higher id); otherwise the highest ids go, as in the paper.
     pub fn keep(&self, target: usize, frequency: Option<&HashMap<u32, u64>>) -> Result<Vec<u32>> {
         if target > self.rows {
-            return Err(Error::Invalid(format!("V' = {target} is more than the model's {} vocabulary rows", self.rows)));
+            return Err(TokenizerError::TooManyRows { asked: target, rows: self.rows }.into());
         }
         if target < self.min_rows() {
-            return Err(Error::Invalid(format!(
-                "V' = {target} is below the {} tokens that must be kept (special tokens and byte tokens); choose V' ≥ {}",
-                self.min_rows(),
-                self.min_rows()
-            )));
+            return Err(TokenizerError::BelowProtected { asked: target, min: self.min_rows() }.into());
         }
         // Removal order: unused rows (highest first), then regular tokens, rarest first.
         let mut unused: Vec<u32> = (0..self.rows as u32).filter(|&i| self.tokens[i as usize].is_none()).collect();
@@ -139,10 +135,7 @@ impl Vocab {
         let mut excess = self.rows - target;
         while excess > 0 {
             let Some(Reverse(r)) = queue.pop() else {
-                return Err(Error::Invalid(format!(
-                    "V' = {target} would remove tokens that kept tokens are built from; the smallest closed vocabulary here has {} rows",
-                    target + excess
-                )));
+                return Err(TokenizerError::NotClosed { asked: target, smallest: target + excess }.into());
             };
             let id = order[r] as usize;
             kept[id] = false;
@@ -237,7 +230,8 @@ pub fn prune_tokenizer(tok: Value, keep: &[u32]) -> Result<Value> {
     if let Some(added) = out.get_mut("added_tokens").and_then(Value::as_array_mut) {
         for t in added.iter_mut() {
             let old = t.get("id").and_then(Value::as_u64).ok_or_else(|| Error::format(FILE, "an added token has no id"))? as u32;
-            let new = *map.get(&old).ok_or_else(|| Error::Invalid(format!("added token {old} would be removed")))?;
+            let new =
+                *map.get(&old).ok_or_else(|| TokenizerError::WouldRemove { file: FILE.into(), what: "added token".into(), id: old })?;
             t["id"] = Value::from(new);
         }
     }
@@ -252,7 +246,11 @@ pub fn prune_tokenizer(tok: Value, keep: &[u32]) -> Result<Value> {
 fn remap_post_processor(pp: &mut Value, map: &HashMap<u32, u32>) -> Result<()> {
     let re = |v: &mut Value| -> Result<()> {
         let old = v.as_u64().ok_or_else(|| Error::format(FILE, format!("post_processor id {v} is not an integer")))? as u32;
-        *v = Value::from(*map.get(&old).ok_or_else(|| Error::Invalid(format!("post_processor token {old} would be removed")))?);
+        *v = Value::from(*map.get(&old).ok_or_else(|| TokenizerError::WouldRemove {
+            file: FILE.into(),
+            what: "post_processor token".into(),
+            id: old,
+        })?);
         Ok(())
     };
     match pp {
@@ -291,7 +289,7 @@ pub fn prune_tokenizer_config(cfg: &Value, map: &HashMap<u32, u32>) -> Result<Va
         for (k, v) in dec.iter() {
             let old: u32 =
                 k.parse().map_err(|_| Error::format("tokenizer_config.json", format!("added_tokens_decoder key {k:?} is not an id")))?;
-            let n = map.get(&old).ok_or_else(|| Error::Invalid(format!("added token {old} would be removed")))?;
+            let n = map.get(&old).ok_or_else(|| TokenizerError::WouldRemove { file: FILE.into(), what: "added token".into(), id: old })?;
             new.insert(*n, v.clone());
         }
         *dec = new.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
@@ -309,7 +307,9 @@ pub fn remap_config_ids(cfg: &Value, map: &HashMap<u32, u32>, vocab_size: Option
         for key in ["bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id"] {
             let one = |v: &Value| -> Result<Value> {
                 let old = v.as_u64().ok_or_else(|| Error::format(file, format!("{key} {v} is not an id")))? as u32;
-                map.get(&old).map(|&n| Value::from(n)).ok_or_else(|| Error::Invalid(format!("{file}: {key} {old} would be removed")))
+                map.get(&old)
+                    .map(|&n| Value::from(n))
+                    .ok_or_else(|| TokenizerError::WouldRemove { file: file.into(), what: key.to_string(), id: old }.into())
             };
             match m.get(key) {
                 Some(Value::Array(a)) => {
@@ -353,7 +353,9 @@ pub fn prune_token_map(map_json: &Value, map: &HashMap<u32, u32>, file: &str, st
             Some(&new) => {
                 out.insert(token.clone(), Value::from(new));
             }
-            None if strict => return Err(Error::Invalid(format!("{file}: token {token:?} ({old}) would be removed"))),
+            None if strict => {
+                return Err(TokenizerError::WouldRemove { file: file.into(), what: format!("token {token:?}"), id: old }.into());
+            }
             None => {}
         }
     }

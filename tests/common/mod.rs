@@ -5,19 +5,19 @@
 
 use std::path::PathBuf;
 
-/// `$COMPACT_CACHE`, or `~/.cache/compact` (as `scripts/env.sh` sets it).
+/// `$COMPACT_CACHE`, or `~/.cache/compact` (as `scripts/dev/env.sh` sets it).
 fn cache() -> PathBuf {
     std::env::var_os("COMPACT_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/compact"))
 }
 
-/// The folder of a converted fixture model (`scripts/fetch-model.sh NAME` makes it).
+/// The folder of a converted fixture model (`scripts/fixtures/fetch-model.sh NAME` makes it).
 pub fn fixture(name: &str) -> PathBuf {
     let dir = cache().join("models").join(name);
     assert!(
         dir.join("config.json").is_file() && dir.join("model.safetensors").is_file(),
-        "fixture {name} is missing at {}: run `scripts/fetch-model.sh {name}` (make test does)",
+        "fixture {name} is missing at {}: run `scripts/fixtures/fetch-model.sh {name}` (make test does)",
         dir.display()
     );
     dir
@@ -48,12 +48,12 @@ pub fn open(
     })
 }
 
-/// The folder of the evaluation request files (`scripts/fetch-eval.sh` makes it).
+/// The folder of the evaluation request files (`scripts/fixtures/fetch-eval.sh` makes it).
 pub fn eval_data() -> PathBuf {
     let dir = cache().join("eval");
     assert!(
         dir.join("arc_easy.jsonl").is_file(),
-        "evaluation data is missing at {}: run `scripts/fetch-eval.sh` (make test does)",
+        "evaluation data is missing at {}: run `scripts/fixtures/fetch-eval.sh` (make test does)",
         dir.display()
     );
     dir

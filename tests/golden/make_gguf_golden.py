@@ -17,7 +17,7 @@
 
 Usage (needs numpy gguf "transformers<5" tokenizers sentencepiece protobuf; no torch):
     python3 tests/golden/make_gguf_golden.py [smollm2-135m qwen2.5-0.5b gemma3-270m quant]
-The GGUFs are read from $COMPACT_CACHE/gguf/NAME.gguf (scripts/fetch-model.sh puts them there).
+The GGUFs are read from $COMPACT_CACHE/gguf/NAME.gguf (scripts/fixtures/fetch-model.sh puts them there).
 """
 
 import hashlib

@@ -3,7 +3,7 @@
 // wasm memory at the end (it only grows, so this is the peak).
 //
 //   node tests/web/bench.mjs MODEL VOCAB FFN [SAMPLES] [SEQ_LEN] [DEVICE: webgpu|cpu]
-//   e.g. node tests/web/bench.mjs qwen2.5-0.5b 49536 3456 4 128   (scripts/bench-web.sh)
+//   e.g. node tests/web/bench.mjs qwen2.5-0.5b 49536 3456 4 128   (scripts/bench/bench-web.sh)
 import { serve, launch, cleanup, pruneInBrowser } from './flow.mjs';
 
 const [model, vocab, ffn, samples = '4', seqLen = '128', device = 'webgpu'] = process.argv.slice(2);

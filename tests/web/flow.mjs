@@ -19,7 +19,7 @@ const require = createRequire(join(process.env.NODE_TOOLS, 'node_modules', 'x.js
 const { chromium } = require('playwright-core');
 export const shots = join(here, 'screenshots');
 mkdirSync(shots, { recursive: true });
-export const baseFlags = readFileSync(join(root, 'scripts', 'chromium-flags.txt'), 'utf8').split('\n').map(s => s.trim()).filter(Boolean);
+export const baseFlags = readFileSync(join(root, 'scripts', 'dev', 'chromium-flags.txt'), 'utf8').split('\n').map(s => s.trim()).filter(Boolean);
 const temps = [];
 
 /** A fresh temporary folder, removed by cleanup(). */

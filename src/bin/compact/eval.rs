@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use compact::calib;
-use compact::eval::{self, Scored, TaskResult, TokenScore};
-use compact::io::{ByteSource, DirFolder, ModelFolder};
-use compact::model::{Checkpoint, ModelInfo};
+use compact::engine::{Device, DeviceKind};
+use compact::eval::{self, Scored, Scorer, TaskResult, TokenScore};
+use compact::io::DirFolder;
+use compact::model::Checkpoint;
+use compact::prune::Model;
+use compact::prune::calib;
 use serde::Serialize;
-
-use crate::prune::{Backend, open_gpu};
 
 /// Arguments of `compact eval`.
 #[derive(clap::Args)]
@@ -29,7 +29,7 @@ pub struct EvalArgs {
     /// Questions per task, the first ones of each file (0: all).
     #[arg(long, default_value_t = 200)]
     pub limit: usize,
-    /// Where scripts/fetch-eval.sh put the request files.
+    /// Where scripts/fixtures/fetch-eval.sh put the request files.
     #[arg(long, env = "COMPACT_EVAL_DATA")]
     pub data: Option<PathBuf>,
     /// Windows of held-out text (the second half of the built-in calibration play) for
@@ -40,40 +40,42 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 256)]
     pub ppl_seq_len: usize,
     /// Where the model runs; `gpu` falls back to the CPU (saying so).
-    #[arg(long, value_enum, default_value_t = Backend::Gpu)]
-    pub backend: Backend,
+    #[arg(long, alias = "backend", value_enum, default_value_t = DeviceKind::Gpu)]
+    pub device: DeviceKind,
     /// Also write the results as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
 }
 
 /// One model, open for scoring.
-struct Model {
-    name: String,
-    info: ModelInfo,
-    folder: DirFolder,
-    tok: tokenizers::Tokenizer,
+struct Opened {
+    model: Model<DirFolder>,
+    ck: Checkpoint<compact::io::FileSource>,
     bos: Option<u32>,
 }
 
-impl Model {
+impl Opened {
     async fn open(dir: &std::path::Path) -> Result<Self> {
-        let folder = DirFolder::new(dir)?;
-        let info = ModelInfo::load(&folder).await?;
-        info.check_tensors()?;
-        let tok =
-            compact::tokenizer::load(&folder.require(compact::tokenizer::FILE, "evaluation tokenizes text").await?.read_to_end().await?)?;
-        let bos = calib::bos_of(&tok)?;
-        Ok(Self { name: dir.display().to_string(), info, folder, tok, bos })
+        let model = Model::open(dir.display().to_string(), DirFolder::new(dir)?).await?;
+        let bos = calib::bos_of(model.tokenizer("evaluation tokenizes text")?)?;
+        let ck = Checkpoint::open(&model.folder, &model.info).await?;
+        Ok(Self { model, ck, bos })
     }
 
-    async fn score(&self, backend: &calib::Backend<'_>, seqs: &[Scored], what: &str) -> Result<Vec<Vec<TokenScore>>> {
-        let ck = Checkpoint::open(&self.folder, &self.info).await?;
-        let bar = crate::prune::bar("{msg:32} [{bar:40}] {pos}/{len} ({eta})");
+    fn scorer(&self) -> Scorer<'_, compact::io::FileSource> {
+        Scorer { cfg: &self.model.info.config, ck: &self.ck, tok: self.tok() }
+    }
+
+    fn tok(&self) -> &tokenizers::Tokenizer {
+        self.model.tokenizer.as_ref().and_then(|t| t.tokenizer().ok()).expect("checked in open")
+    }
+
+    async fn score(&self, device: &Device, seqs: &[Scored], what: &str) -> Result<Vec<Vec<TokenScore>>> {
+        let bar = crate::bar("{msg:32} [{bar:40}] {pos}/{len} ({eta})");
         bar.set_length(seqs.len() as u64);
         bar.set_message(what.to_string());
         let mut progress = |p: compact::Progress| bar.set_position(p.done);
-        let out = eval::score(backend, &self.info.config, &ck, seqs, &mut progress, &Default::default()).await?;
+        let out = device.score(&self.model.info.config, &self.ck, seqs, &mut progress, &Default::default()).await?;
         bar.finish_and_clear();
         Ok(out)
     }
@@ -103,9 +105,9 @@ struct TaskRow {
 
 pub async fn run(a: &EvalArgs) -> Result<()> {
     let start = std::time::Instant::now();
-    let model = Model::open(&a.model).await?;
+    let model = Opened::open(&a.model).await?;
     let dense = match &a.dense {
-        Some(d) => Some(Model::open(d).await?),
+        Some(d) => Some(Opened::open(d).await?),
         None => None,
     };
     let tasks: Vec<eval::Task> =
@@ -116,23 +118,22 @@ pub async fn run(a: &EvalArgs) -> Result<()> {
             .map_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/compact"), PathBuf::from)
             .join("eval"),
     };
-    let gpu = open_gpu(a.backend).await;
-    let backend = gpu.as_ref().map_or(calib::Backend::Cpu, calib::Backend::Gpu);
-    eprintln!("evaluating on {}", gpu.as_ref().map_or("the CPU reference".to_string(), |g| g.report.name.clone()));
+    let device = crate::open_device(a.device).await;
+    eprintln!("evaluating on {}", device.name());
     let limit = (a.limit > 0).then_some(a.limit);
 
     let mut rows = Vec::new();
     for task in &tasks {
         let path = data.join(format!("{}.jsonl", task.name));
         if !path.is_file() {
-            bail!("{} is missing: run scripts/fetch-eval.sh (or pass --data DIR)", path.display());
+            bail!("{} is missing: run scripts/fixtures/fetch-eval.sh (or pass --data DIR)", path.display());
         }
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let items = eval::parse_requests(&path.display().to_string(), &text, limit)?;
         let mut results = Vec::new();
         for m in std::iter::once(&model).chain(dense.as_ref()) {
-            let seqs = eval::requests(&m.tok, m.bos, &items)?;
-            let scores = m.score(&backend, &seqs, &format!("{} ({} choices)", task.name, seqs.len())).await?;
+            let seqs = eval::requests(m.tok(), m.bos, &items)?;
+            let scores = m.score(&device, &seqs, &format!("{} ({} choices)", task.name, seqs.len())).await?;
             results.push(eval::accuracy(task.name, &items, &scores));
         }
         let row = TaskRow { dense: results.get(1).cloned(), model: results.swap_remove(0) };
@@ -142,28 +143,35 @@ pub async fn run(a: &EvalArgs) -> Result<()> {
 
     // Perplexity on held-out text as the evaluated model splits it; the dense model
     // reads the same tokens (mapped to its ids).
-    let windows = calib::windows(&model.tok, eval::held_out_text(), a.ppl_windows, a.ppl_seq_len)?;
-    let seqs: Vec<Scored> =
-        windows.tokens.chunks_exact(windows.seq_len).map(|w| Scored { tokens: w.to_vec(), targets: 1..w.len() }).collect();
-    let scores = model.score(&backend, &seqs, "perplexity").await?;
-    let ppl = eval::perplexity(&scores);
-    let (mut dense_ppl, mut agreement, mut reencoded) = (None, None, None);
+    let mut reencoded = None;
     if let Some(d) = &dense {
-        let (paragraphs, tokens) = eval::reencode_check(&model.tok, &d.tok, eval::held_out_text())?;
+        let (paragraphs, tokens) = eval::reencode_check(model.tok(), d.tok(), eval::held_out_text())?;
         println!(
             "tokenizer: {paragraphs} held-out paragraphs ({tokens} tokens) made of kept tokens re-encode exactly as with the dense tokenizer"
         );
         reencoded = Some(paragraphs);
-        let map = eval::id_map(&model.tok, &d.tok)?;
-        let mapped: Vec<Scored> = seqs
-            .iter()
-            .map(|s| Scored { tokens: s.tokens.iter().map(|&t| map[t as usize]).collect(), targets: s.targets.clone() })
-            .collect();
-        let dense_scores = d.score(&backend, &mapped, "perplexity (dense)").await?;
-        dense_ppl = Some(eval::perplexity(&dense_scores));
-        agreement = Some(eval::agreement(&scores, &dense_scores, &map));
     }
-    let tokens = seqs.iter().map(|s| s.targets.len()).sum();
+    let bar = crate::bar("{msg:32} [{bar:40}] {pos}/{len} ({eta})");
+    let mut progress = |which: &str, p: compact::Progress| {
+        bar.set_message(format!("perplexity ({which})"));
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+    };
+    let dense_scorer = dense.as_ref().map(Opened::scorer);
+    let text = eval::held_out_text();
+    let c = eval::compare(
+        &device,
+        &model.scorer(),
+        dense_scorer.as_ref(),
+        text,
+        a.ppl_windows,
+        a.ppl_seq_len,
+        &mut progress,
+        &Default::default(),
+    )
+    .await?;
+    bar.finish_and_clear();
+    let (ppl, dense_ppl, agreement, tokens) = (c.perplexity, c.dense_perplexity, c.agreement, c.tokens);
     println!("perplexity on {tokens} held-out tokens: {ppl:.2}{}", dense_ppl.map_or(String::new(), |d| format!(" (dense {d:.2})")));
     if let Some(g) = agreement {
         println!("top-1 agreement with the dense model: {:.1}%", 100.0 * g);
@@ -183,8 +191,8 @@ pub async fn run(a: &EvalArgs) -> Result<()> {
     eprintln!("evaluated in {seconds:.0} s");
     if let Some(path) = &a.json {
         let results = Results {
-            model: model.name.clone(),
-            dense: dense.as_ref().map(|d| d.name.clone()),
+            model: model.model.name.clone(),
+            dense: dense.as_ref().map(|d| d.model.name.clone()),
             limit: a.limit,
             tasks: rows,
             perplexity: Some(ppl),

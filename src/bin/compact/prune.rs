@@ -1,18 +1,16 @@
-//! `compact prune`: paper Algorithm 1 end to end: plan (V', I'), rare set S, common-token
-//! calibration, top-I' channels, export; a one-screen summary and a JSON report.
+//! `compact prune`: builds the library's [`Request`] from the flags, opens the device
+//! and the output folder, runs [`compact::prune::run`], and prints its events, a
+//! one-screen summary and (with --report) a JSON report.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
-use compact::calib;
-use compact::engine::gpu;
-use compact::io::{DirFolder, DirOutput, FileSource, ModelFolder};
+use anyhow::{Context, Result};
+use compact::engine::DeviceKind;
+use compact::io::{DirFolder, DirOutput};
 use compact::model::params::human;
-use compact::model::{Checkpoint, ModelInfo};
-use compact::pipeline::{self, RareBy, Target, TokenizerFile};
-use compact::plan::PrunePlan;
-use compact::prune::{KeepSet, read_importance, top_channels};
+use compact::progress::Cancel;
+use compact::prune::calib::{self, CalibText};
+use compact::prune::{Event, ImportanceFile, Model, Outcome, PrunePlan, RareBy, Request, Target};
 use serde::Serialize;
 
 /// Arguments of `compact prune`.
@@ -63,8 +61,8 @@ pub struct PruneArgs {
     pub no_mask: bool,
     /// Where calibration runs; `gpu` falls back to the CPU (saying so) when no usable
     /// adapter is found.
-    #[arg(long, value_enum, default_value_t = Backend::Gpu)]
-    pub backend: Backend,
+    #[arg(long, alias = "backend", value_enum, default_value_t = DeviceKind::Gpu)]
+    pub device: DeviceKind,
     /// Also write the channel importance (safetensors, F32 per layer) for --channels-from.
     #[arg(long)]
     pub save_importance: Option<PathBuf>,
@@ -75,13 +73,6 @@ pub struct PruneArgs {
     /// Replace a non-empty output folder.
     #[arg(long)]
     pub force: bool,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    Gpu,
-    Cpu,
 }
 
 /// `0.35`, `35%`.
@@ -99,15 +90,15 @@ fn parse_ratio(s: &str) -> std::result::Result<f64, String> {
 
 /// What `--report` writes.
 #[derive(Serialize)]
-struct Report {
+struct Report<'a> {
     model: String,
     out: String,
-    plan: PrunePlan,
+    plan: &'a PrunePlan,
     reduction: f64,
     rare_by: RareBy,
     calibration: Option<CalibReport>,
-    files: Vec<(String, u64)>,
-    seconds: Phases,
+    files: &'a [(String, u64)],
+    seconds: &'a compact::prune::job::Phases,
     peak_resident_bytes: Option<u64>,
 }
 
@@ -124,120 +115,116 @@ struct CalibReport {
     peak_gpu_bytes: Option<u64>,
 }
 
-#[derive(Serialize, Default)]
-struct Phases {
-    plan: f64,
-    calibration: f64,
-    export: f64,
-    total: f64,
+impl CalibReport {
+    fn of(o: &Outcome) -> Option<Self> {
+        let (c, text, (device, peak)) = (o.calibration.as_ref()?, o.text.as_ref()?, o.device.clone()?);
+        Some(Self {
+            text: text.name.clone(),
+            sha256: calib::sha256_hex(text.text.as_bytes()),
+            windows: c.windows.count,
+            seq_len: c.windows.seq_len,
+            tokens: c.windows.tokens.len(),
+            masked_positions: c.masked,
+            tokens_per_second: c.tokens_per_second(),
+            backend: device,
+            peak_gpu_bytes: peak,
+        })
+    }
 }
 
-/// Calibration text: its name in reports and the text.
-fn calibration_text(arg: &str) -> Result<(String, String)> {
+/// Calibration text: a built-in one by key, or a file.
+fn calibration_text(arg: &str) -> Result<CalibText> {
     if let Some(b) = calib::builtin(arg) {
-        return Ok((b.name.to_string(), b.text.to_string()));
+        return Ok(CalibText::builtin(b));
     }
     let path = Path::new(arg);
     let bytes = std::fs::read(path).with_context(|| format!("cannot read the calibration text {}", path.display()))?;
-    Ok((path.display().to_string(), calib::text_from_bytes(&path.display().to_string(), &bytes)?))
+    let name = path.display().to_string();
+    Ok(CalibText { text: calib::text_from_bytes(&name, &bytes)?.into(), name })
 }
 
-pub async fn run(a: &PruneArgs) -> Result<()> {
-    let start = Instant::now();
-    let mut phases = Phases::default();
-    let folder = DirFolder::new(&a.model)?;
-    let info = ModelInfo::load(&folder).await?;
-    info.check_tensors()?;
-    let cfg = &info.config;
-    let counts = info.breakdown().counted;
-
-    // Plan: sizes first, from the header alone (and the tokenizer's protected tokens).
-    let vocab_pruned = a.ratio.is_some() || a.vocab.is_some_and(|v| v != cfg.vocab_size);
-    let tokenizer = TokenizerFile::read(&folder, cfg).await?;
-    if vocab_pruned && tokenizer.is_none() {
-        bail!("{}", missing_tokenizer(&folder, "vocabulary pruning rewrites it"));
-    }
-    if let (Some(t), Some(_)) = (&tokenizer, a.ratio)
-        && let Err(e) = &t.vocab
-    {
-        eprintln!("note: {e}; planning FFN-only pruning");
-    }
+/// The request the flags describe.
+fn request(a: &PruneArgs) -> Result<Request> {
     let target = match a.ratio {
         Some(r) => Target::Ratio(r),
         None => Target::Sizes { vocab: a.vocab, ffn: a.ffn },
     };
-    let plan = pipeline::plan(cfg, &counts, target, tokenizer.as_ref())?;
-    print_plan(&a.model, &plan, info.dtype().map_or(2, |d| d.size()));
-    let out_folder = DirOutput::new(&a.out, a.force)?;
-    phases.plan = start.elapsed().as_secs_f64();
-
-    // The calibration text is needed for channel importance and for --rare-by freq.
-    let (v2, i2) = (plan.vocab.1, plan.ffn.1);
-    let needs_channels = i2 < cfg.intermediate_size && a.channels_from.is_none();
-    let needs_text = needs_channels || (a.rare_by == RareBy::Freq && v2 < cfg.vocab_size);
-    let text = if needs_text { Some(calibration_text(&a.calib)?) } else { None };
-    let tok = match (needs_text, &tokenizer) {
-        (true, Some(t)) => Some(t.tokenizer()?),
-        (true, None) => bail!("{}", missing_tokenizer(&folder, "calibration tokenizes text")),
-        _ => None,
+    let importance = match &a.channels_from {
+        Some(p) => Some(ImportanceFile {
+            name: p.display().to_string(),
+            bytes: std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+        }),
+        None => None,
     };
-    let tokens = pipeline::kept_tokens(cfg, tokenizer.as_ref(), v2, a.rare_by, tok.as_ref().zip(text.as_ref().map(|(_, t)| t.as_str())))?;
+    Ok(Request {
+        rare_by: a.rare_by,
+        text: calibration_text(&a.calib)?,
+        samples: a.samples,
+        seq_len: a.seq_len,
+        mask: !a.no_mask,
+        importance,
+        ..Request::new(target)
+    })
+}
 
-    let mut calib_report = None;
-    let channels = if i2 < cfg.intermediate_size {
-        let t0 = Instant::now();
-        let importance = if let Some(file) = &a.channels_from {
-            read_importance(&FileSource::open(file)?, cfg).await?
-        } else {
-            let (name, text) = text.as_ref().expect("loaded above");
-            let kept = if a.no_mask { None } else { tokens.as_deref() };
-            let (imp, report) = calibrate(a, &folder, &info, tok.as_ref().expect("loaded above"), name, text, kept).await?;
-            calib_report = Some(report);
-            imp
-        };
-        phases.calibration = t0.elapsed().as_secs_f64();
-        Some(top_channels(&importance, i2)?)
-    } else {
-        None
+/// Runs `compact prune`.
+pub async fn run(a: &PruneArgs) -> Result<()> {
+    let request = request(a)?;
+    let model = Model::open(model_name(&a.model), DirFolder::new(&a.model)?).await?;
+    let out = DirOutput::new(&a.out, a.force)?;
+    let device = crate::open_device(a.device).await;
+    let bpp = model.info.dtype().map_or(2, |d| d.size());
+    let bar = crate::bar("{msg:24} [{bar:40}] {pos}/{len} ({eta})");
+    let mut events = |e: Event| match e {
+        Event::Planned(plan) => print_plan(&a.model, plan, bpp),
+        Event::Note(n) => eprintln!("note: {n}"),
+        Event::Calibrating { device, windows, text, masked } => eprintln!(
+            "calibrating on {device}: {} × {} tokens of {text}{}, {masked} positions masked (removed tokens)",
+            windows.count,
+            windows.seq_len,
+            if windows.bos.is_some() { " (BOS first)" } else { "" },
+        ),
+        Event::Progress(_, p) => {
+            bar.set_message(p.stage);
+            bar.set_length(p.total);
+            bar.set_position(p.done);
+        }
     };
-
-    let t0 = Instant::now();
-    let keep = KeepSet { tokens, channels };
-    let bar = bar("{msg:24} [{bar:40}] {bytes}/{total_bytes} ({eta})");
-    let mut progress = |p: compact::Progress| {
-        bar.set_message(p.stage);
-        bar.set_length(p.total);
-        bar.set_position(p.done);
-    };
-    let summary = compact::export::export(&folder, &info, &keep, out_folder, &mut progress).await?;
+    let outcome = compact::prune::run(&model, &request, &device, out, &mut events, &Cancel::default()).await?;
     bar.finish_and_clear();
-    phases.export = t0.elapsed().as_secs_f64();
-    phases.total = start.elapsed().as_secs_f64();
-    if summary.params != plan.after.total() {
-        bail!("internal: the export wrote {} parameters, the plan predicted {}", summary.params, plan.after.total());
-    }
 
-    let peak = peak_resident_bytes();
+    let s = &outcome.seconds;
     println!(
         "\nwrote {} in {:.1} s (plan {:.1} s, calibration {:.1} s, export {:.1} s)",
         a.out.display(),
-        phases.total,
-        phases.plan,
-        phases.calibration,
-        phases.export
+        s.total,
+        s.plan,
+        s.calibration,
+        s.export
     );
-    for (name, size) in &summary.files {
+    for (name, size) in &outcome.export.files {
         println!("  {name:28} {:>10.1} MB", *size as f64 / 1e6);
     }
-    if !summary.skipped.is_empty() {
+    if !outcome.export.skipped.is_empty() {
         println!(
             "left out: {} (the dense weights in another format; they would contradict the pruned config.json)",
-            summary.skipped.join(", ")
+            outcome.export.skipped.join(", ")
         );
     }
-    if let Some(c) = &calib_report {
+    let calibration = CalibReport::of(&outcome);
+    if let Some(c) = &calibration {
         println!("calibration: {} × {} tokens at {:.0} tokens/s on {}", c.windows, c.seq_len, c.tokens_per_second, c.backend);
     }
+    if let Some(path) = &a.save_importance {
+        match outcome.importance_file(&model.name) {
+            Some(bytes) => {
+                std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+                eprintln!("importance written to {}", path.display());
+            }
+            None => eprintln!("note: no calibration ran, so there is no importance to write to {}", path.display()),
+        }
+    }
+    let peak = peak_resident_bytes();
     if let Some(p) = peak {
         println!("peak resident memory: {:.0} MiB", p as f64 / 1048576.0);
     }
@@ -245,12 +232,12 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
         let report = Report {
             model: a.model.display().to_string(),
             out: a.out.display().to_string(),
-            reduction: plan.reduction(),
-            plan,
+            plan: &outcome.plan,
+            reduction: outcome.plan.reduction(),
             rare_by: a.rare_by,
-            calibration: calib_report,
-            files: summary.files.clone(),
-            seconds: phases,
+            calibration,
+            files: &outcome.export.files,
+            seconds: &outcome.seconds,
             peak_resident_bytes: peak,
         };
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n").with_context(|| format!("cannot write {}", path.display()))?;
@@ -259,8 +246,9 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
     Ok(())
 }
 
-fn missing_tokenizer(folder: &DirFolder, why: &str) -> compact::Error {
-    compact::Error::MissingFile { file: compact::tokenizer::FILE.into(), hint: format!("{why} (looked in {})", folder.describe()) }
+/// The folder's own name: how importance files name the model.
+fn model_name(dir: &Path) -> String {
+    dir.file_name().map_or(dir.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// The plan, before anything runs: parameters by part, before → after.
@@ -287,87 +275,6 @@ fn print_plan(dir: &Path, plan: &PrunePlan, bytes_per_param: u64) {
         plan.file_bytes(bytes_per_param) as f64 / 1e6,
         (b.total() * bytes_per_param) as f64 / 1e6
     );
-}
-
-/// A progress bar in the CLI's one style.
-pub fn bar(template: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(indicatif::ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
-    bar
-}
-
-/// Channel importance by calibration (the common-token mask is the complement of
-/// `kept`), with a progress bar; saved when asked.
-async fn calibrate(
-    a: &PruneArgs,
-    folder: &DirFolder,
-    info: &ModelInfo,
-    tok: &tokenizers::Tokenizer,
-    name: &str,
-    text: &str,
-    kept: Option<&[u32]>,
-) -> Result<(Vec<Vec<f64>>, CalibReport)> {
-    let cfg = &info.config;
-    let (windows, weights) =
-        pipeline::prepare_windows(tok, text, a.samples, a.seq_len, kept).map_err(|e| anyhow::anyhow!("calibration text {name}: {e}"))?;
-    if windows.windows < a.samples {
-        eprintln!("note: {name} has {} tokens, enough for {} of the {} windows asked for", windows.text_tokens, windows.windows, a.samples);
-    }
-    let masked = weights.iter().filter(|&&w| w == 0.0).count();
-    let gpu = open_gpu(a.backend).await;
-    let backend = gpu.as_ref().map_or(calib::Backend::Cpu, calib::Backend::Gpu);
-    let device = gpu.as_ref().map_or("the CPU reference".to_string(), |g| g.report.name.clone());
-    eprintln!(
-        "calibrating on {device}: {} × {} tokens of {name}{}, {masked} positions masked (removed tokens)",
-        windows.windows,
-        windows.seq_len,
-        if windows.bos.is_some() { " (BOS first)" } else { "" },
-    );
-    let ck = Checkpoint::open(folder, info).await?;
-    let bar = bar("{msg:24} [{bar:40}] {pos}/{len} ({eta})");
-    let mut progress = |p: compact::Progress| {
-        bar.set_message(p.stage);
-        bar.set_length(p.total);
-        bar.set_position(p.done);
-    };
-    let calibration = pipeline::calibrate(&backend, cfg, &ck, windows, &weights, &mut progress, &Default::default()).await?;
-    bar.finish_and_clear();
-    let (importance, windows) = (calibration.importance.clone(), &calibration.windows);
-    let sha256 = pipeline::sha256_hex(text.as_bytes());
-    if let Some(path) = &a.save_importance {
-        let dir = &a.model;
-        let model = dir.file_name().map_or(dir.display().to_string(), |n| n.to_string_lossy().into_owned());
-        let meta = calibration.metadata(&model, name, text, kept.map_or(cfg.vocab_size, <[u32]>::len));
-        std::fs::write(path, compact::prune::importance_file(&importance, &meta))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("importance written to {}", path.display());
-    }
-    let report = CalibReport {
-        text: name.to_string(),
-        sha256,
-        windows: windows.windows,
-        seq_len: windows.seq_len,
-        tokens: windows.tokens.len(),
-        masked_positions: calibration.masked,
-        tokens_per_second: calibration.tokens_per_second(),
-        backend: device,
-        peak_gpu_bytes: gpu.as_ref().map(|g| g.peak_bytes()),
-    };
-    Ok((importance, report))
-}
-
-/// The GPU when asked for and usable; otherwise `None`, saying why.
-pub async fn open_gpu(backend: Backend) -> Option<gpu::Gpu> {
-    match backend {
-        Backend::Cpu => None,
-        Backend::Gpu => match gpu::Gpu::new().await {
-            Ok(g) => Some(g),
-            Err(e) => {
-                eprintln!("no usable GPU ({e}); running on the CPU reference instead (much slower)");
-                None
-            }
-        },
-    }
 }
 
 /// The most resident memory this process has used (Linux: VmHWM).

@@ -5,8 +5,8 @@
 # default calibration (16 × 512 tokens of the built-in text) and evaluated on the six
 # tasks (--limit LIMIT) and on held-out text against the dense model.
 #
-#   scripts/sweep.sh NAME RATIO LIMIT [BACKEND] [V' …]
-#   e.g. scripts/sweep.sh smollm2-135m 0.35 50 cpu 49152 32768 24576 16384 8192 4096
+#   scripts/paper/sweep.sh NAME RATIO LIMIT [BACKEND] [V' …]
+#   e.g. scripts/paper/sweep.sh smollm2-135m 0.35 50 cpu 49152 32768 24576 16384 8192 4096
 #
 # Writes results/NAME-sweepRATIO-limitLIMIT/*.json (resumable) and prints the table.
 set -euo pipefail
@@ -30,4 +30,4 @@ for v in "$@"; do
   i="$(ffn_for "$v")"
   prune "v$v-i$i" --vocab "$v" --ffn "$i"
 done
-python3 scripts/results-table.py "$OUT"
+python3 scripts/paper/results-table.py "$OUT"

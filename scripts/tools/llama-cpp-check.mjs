@@ -3,9 +3,9 @@
 // the folder's tokenizer.json (the `tokenizers` library, from Python) and
 // `compact generate` on the folder the GGUF was converted from.
 //
-//   NODE_LLAMA_CPP=…/node_modules/node-llama-cpp node scripts/llama-cpp-check.mjs FILE.gguf FOLDER COMPACT_BIN PYTHON
+//   NODE_LLAMA_CPP=…/node_modules/node-llama-cpp node scripts/tools/llama-cpp-check.mjs FILE.gguf FOLDER COMPACT_BIN PYTHON
 //
-// Exits non-zero unless every prompt agrees. Used by scripts/check-llama-cpp.sh.
+// Exits non-zero unless every prompt agrees. Used by scripts/tools/check-llama-cpp.sh.
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";

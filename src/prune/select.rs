@@ -1,8 +1,8 @@
-//! What survives pruning ([`KeepSet`]) and how it is chosen from importance scores:
+//! Paper step 4, selection. What survives pruning ([`KeepSet`]) and how it is chosen from importance scores:
 //! per layer the I' channels with the largest importance, the same I' in every layer,
 //! kept in their original order (paper Algorithm 1).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, PlanError, Result};
 use crate::io::ByteSource;
 use crate::model::safetensors::TensorIndex;
 use crate::model::{Dtype, ModelConfig};
@@ -72,23 +72,20 @@ impl KeepSet {
         if let Some(t) = &self.tokens {
             check_sorted(t, cfg.vocab_size, "token ids")?;
             if t.is_empty() {
-                return Err(Error::Invalid("V' must be at least 1".into()));
+                return Err(PlanError::VocabOutOfRange { asked: 0, vocab: cfg.vocab_size }.into());
             }
         }
         if let Some(ch) = &self.channels {
             if ch.len() != cfg.num_layers {
-                return Err(Error::Invalid(format!("channel lists for {} layers, the model has {}", ch.len(), cfg.num_layers)));
+                return Err(PlanError::LayerCount { lists: ch.len(), layers: cfg.num_layers }.into());
             }
             let n = ch[0].len();
             if n == 0 || n > cfg.intermediate_size {
-                return Err(Error::Invalid(format!("I' = {n} must be between 1 and I = {}", cfg.intermediate_size)));
+                return Err(PlanError::FfnOutOfRange { asked: n, ffn: cfg.intermediate_size }.into());
             }
             for (l, c) in ch.iter().enumerate() {
                 if c.len() != n {
-                    return Err(Error::Invalid(format!(
-                        "layer {l} keeps {} channels, layer 0 keeps {n}: I' must be the same in every layer",
-                        c.len()
-                    )));
+                    return Err(PlanError::UnequalChannels { layer: l, kept: c.len(), first: n }.into());
                 }
                 check_sorted(c, cfg.intermediate_size, &format!("layer {l} channels"))?;
             }
@@ -109,12 +106,12 @@ impl KeepSet {
 
 fn check_sorted(ids: &[u32], bound: usize, what: &str) -> Result<()> {
     if let Some(w) = ids.windows(2).find(|w| w[0] >= w[1]) {
-        return Err(Error::Invalid(format!("{what} must be ascending and unique ({} then {})", w[0], w[1])));
+        return Err(PlanError::NotAscending { what: what.into(), prev: w[0], next: w[1] }.into());
     }
     if let Some(&last) = ids.last()
         && last as usize >= bound
     {
-        return Err(Error::Invalid(format!("{what}: {last} is out of range (< {bound})")));
+        return Err(PlanError::IdOutOfRange { what: what.into(), id: last, bound }.into());
     }
     Ok(())
 }
@@ -127,10 +124,10 @@ pub fn top_channels(importance: &[Vec<f64>], keep: usize) -> Result<Vec<Vec<u32>
         .enumerate()
         .map(|(l, imp)| {
             if keep == 0 || keep > imp.len() {
-                return Err(Error::Invalid(format!("I' = {keep} must be between 1 and I = {}", imp.len())));
+                return Err(PlanError::FfnOutOfRange { asked: keep, ffn: imp.len() }.into());
             }
             if let Some(k) = imp.iter().position(|v| !v.is_finite()) {
-                return Err(Error::Invalid(format!("importance of layer {l}, channel {k} is {} (not finite)", imp[k])));
+                return Err(PlanError::NonFiniteImportance { layer: l, channel: k, value: imp[k] }.into());
             }
             let mut order: Vec<u32> = (0..imp.len() as u32).collect();
             order.sort_by(|&a, &b| imp[b as usize].total_cmp(&imp[a as usize]).then(a.cmp(&b)));
@@ -163,12 +160,17 @@ mod tests {
         let ok = KeepSet { tokens: Some(vec![0, 3, 9]), channels: Some(vec![vec![0, 2], vec![1, 3]]) };
         ok.validate(&cfg).unwrap();
         assert_eq!((ok.vocab_size(&cfg), ok.intermediate_size(&cfg)), (3, 2));
-        let e = |k: KeepSet| k.validate(&cfg).unwrap_err().to_string();
-        assert!(e(KeepSet { tokens: Some(vec![3, 3]), channels: None }).contains("ascending"));
-        assert!(e(KeepSet { tokens: Some(vec![10]), channels: None }).contains("out of range"));
-        assert!(e(KeepSet { tokens: None, channels: Some(vec![vec![0], vec![0, 1]]) }).contains("same in every layer"));
-        assert!(e(KeepSet { tokens: None, channels: Some(vec![vec![], vec![]]) }).contains("between 1 and I"));
-        assert!(e(KeepSet { tokens: None, channels: Some(vec![vec![0]]) }).contains("the model has 2"));
+        let e = |k: KeepSet| match k.validate(&cfg).unwrap_err() {
+            Error::Plan(p) => p,
+            other => panic!("not a plan error: {other}"),
+        };
+        assert!(matches!(e(KeepSet { tokens: Some(vec![3, 3]), channels: None }), PlanError::NotAscending { prev: 3, next: 3, .. }));
+        assert!(matches!(e(KeepSet { tokens: Some(vec![10]), channels: None }), PlanError::IdOutOfRange { id: 10, bound: 10, .. }));
+        let unequal = e(KeepSet { tokens: None, channels: Some(vec![vec![0], vec![0, 1]]) });
+        assert_eq!(unequal, PlanError::UnequalChannels { layer: 1, kept: 2, first: 1 });
+        assert!(unequal.to_string().contains("same in every layer"));
+        assert_eq!(e(KeepSet { tokens: None, channels: Some(vec![vec![], vec![]]) }), PlanError::FfnOutOfRange { asked: 0, ffn: 4 });
+        assert_eq!(e(KeepSet { tokens: None, channels: Some(vec![vec![0]]) }), PlanError::LayerCount { lists: 1, layers: 2 });
     }
 
     #[test]

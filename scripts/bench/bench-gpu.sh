@@ -3,11 +3,11 @@
 # kernel at each model's shapes (share of that peak), and calibration tokens/s with
 # 512-token windows against the CPU reference in the same run. Prints figures only.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../dev/env.sh"
 cd "$ROOT"
 models=()
 for m in ${BENCH_MODELS:-smollm2-135m qwen2.5-0.5b}; do
-  bash scripts/fetch-model.sh "$m"
+  bash scripts/fixtures/fetch-model.sh "$m"
   models+=(--model "$COMPACT_CACHE/models/$m")
 done
 cargo build --release --bin compact

@@ -5,7 +5,7 @@
 # (CPU backend) about 25 minutes per SmolLM2-135M configuration and 1–2 hours per
 # Qwen2.5-0.5B one; it resumes from the JSON already written.
 #
-#   scripts/results.sh NAME LIMIT [BACKEND]     e.g. scripts/results.sh smollm2-135m 25 cpu
+#   scripts/paper/results.sh NAME LIMIT [BACKEND]     e.g. scripts/paper/results.sh smollm2-135m 25 cpu
 #
 # Writes results/NAME-limitLIMIT/*.json (small, committed) and pruned folders under
 # $COMPACT_CACHE/results (never committed).
@@ -29,4 +29,4 @@ else
 fi
 prune act2_35 --vocab "$(field "$OUT/r35.report.json" vocab)" --ffn "$(field "$OUT/r35.report.json" ffn)" --no-mask
 prune vocab20 --vocab "$(field "$OUT/r20.report.json" vocab)"
-python3 scripts/results-table.py "$OUT"
+python3 scripts/paper/results-table.py "$OUT"

@@ -9,7 +9,7 @@
 //! Memory is bounded by one read block ([`BLOCK_BYTES`]) plus one tensor's kept rows
 //! for column slicing; the output is the same bytes for the same inputs.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -20,7 +20,7 @@ use crate::model::safetensors::{Layout, TensorSpec};
 use crate::model::{ModelInfo, TensorInfo, WEIGHTS, WEIGHTS_INDEX};
 use crate::progress::{Progress, ProgressSink};
 use crate::prune::KeepSet;
-use crate::tokenizer::{sentencepiece, surgery};
+use crate::tokenizer::surgery;
 
 /// Largest single read while slicing or copying a tensor.
 pub const BLOCK_BYTES: u64 = 16 << 20;
@@ -92,29 +92,15 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
 
     // Small files first: a bad tokenizer fails before gigabytes are written.
     let mut small_files: Vec<(String, Vec<u8>)> = Vec::new();
-    let config = read_json(folder, "config.json").await?.expect("ModelInfo::load read it");
+    let config = crate::io::read_json(folder, "config.json").await?.expect("ModelInfo::load read it");
     let mut config = match &map {
         Some(m) => surgery::remap_config_ids(&config, m, Some(keep.vocab_size(cfg)), "config.json")?,
         None => config,
     };
     set_intermediate_size(&mut config, keep.intermediate_size(cfg));
-    small_files.push(("config.json".into(), pretty(&config)));
-    if let Some(m) = &map {
-        let tok = read_json(folder, crate::tokenizer::FILE).await?.ok_or_else(|| Error::MissingFile {
-            file: crate::tokenizer::FILE.into(),
-            hint: format!("vocabulary pruning rewrites it (looked in {})", folder.describe()),
-        })?;
-        let keep_ids = keep.tokens.as_deref().expect("map implies tokens");
-        let pruned = surgery::prune_tokenizer(tok, keep_ids)?;
-        if let Some(tc) = read_json(folder, "tokenizer_config.json").await? {
-            small_files.push(("tokenizer_config.json".into(), pretty(&surgery::prune_tokenizer_config(&tc, m)?)));
-        }
-        if let Some(gc) = read_json(folder, "generation_config.json").await? {
-            let gc = surgery::remap_config_ids(&gc, m, None, "generation_config.json")?;
-            small_files.push(("generation_config.json".into(), pretty(&gc)));
-        }
-        small_files.extend(slow_tokenizer_files(folder, &pruned, keep_ids, m).await?);
-        small_files.push((crate::tokenizer::FILE.into(), pretty(&pruned)));
+    small_files.push(("config.json".into(), crate::io::json_bytes(&config)));
+    if let Some(keep_ids) = keep.tokens.as_deref() {
+        small_files.extend(crate::tokenizer::prune_files(folder, keep_ids).await?);
     }
 
     // model.safetensors, streamed.
@@ -196,53 +182,6 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
     Ok(ExportSummary { files, params, skipped })
 }
 
-/// The files other tools read instead of tokenizer.json, pruned the same way when the
-/// folder has them: the slow tokenizers' `vocab.json`, `merges.txt` and
-/// `added_tokens.json`, and SentencePiece's `tokenizer.model` (checked to name the same
-/// token at every kept id). Copying them unchanged would hand those tools the dense
-/// vocabulary with the pruned embedding.
-async fn slow_tokenizer_files<F: ModelFolder>(
-    folder: &F,
-    pruned: &Value,
-    keep: &[u32],
-    map: &HashMap<u32, u32>,
-) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut out = Vec::new();
-    if let Some(v) = read_json(folder, "vocab.json").await? {
-        out.push(("vocab.json".into(), pretty(&surgery::prune_token_map(&v, map, "vocab.json", false)?)));
-    }
-    if let Some(v) = read_json(folder, "added_tokens.json").await? {
-        out.push(("added_tokens.json".into(), pretty(&surgery::prune_token_map(&v, map, "added_tokens.json", true)?)));
-    }
-    let vocab = pruned["model"]["vocab"].as_object().expect("prune_tokenizer wrote model.vocab");
-    if let Some(src) = folder.open("merges.txt").await? {
-        let text = String::from_utf8(src.read_to_end().await?).map_err(|_| Error::format("merges.txt", "is not UTF-8 text"))?;
-        let kept: HashSet<&str> = vocab.keys().map(String::as_str).collect();
-        out.push(("merges.txt".into(), surgery::prune_merges_txt(&text, &kept)?.into_bytes()));
-    }
-    if let Some(src) = folder.open(sentencepiece::FILE).await? {
-        let model = sentencepiece::prune(&src.read_to_end().await?, keep)?;
-        // Ids → strings of the pruned tokenizer.json, its added tokens included (some
-        // files list a special piece only there).
-        let added =
-            pruned["added_tokens"].as_array().into_iter().flatten().filter_map(|t| Some((t["id"].as_u64()?, t["content"].as_str()?)));
-        let by_id: HashMap<u64, &str> = added.chain(vocab.iter().filter_map(|(s, id)| Some((id.as_u64()?, s.as_str())))).collect();
-        for (id, piece) in sentencepiece::pieces(&model)?.iter().enumerate() {
-            if by_id.get(&(id as u64)) != Some(&piece.as_str()) {
-                return Err(Error::Invalid(format!(
-                    "{} and {} disagree at kept id {id} ({piece:?} against {:?}): they do not describe the same vocabulary; \
-                     remove {0} from the folder (tokenizer.json is enough for transformers) and try again",
-                    sentencepiece::FILE,
-                    crate::tokenizer::FILE,
-                    by_id.get(&(id as u64))
-                )));
-            }
-        }
-        out.push((sentencepiece::FILE.into(), model));
-    }
-    Ok(out)
-}
-
 fn check_bound(t: &TensorInfo, ids: &[u32], bound: u64) -> Result<()> {
     match ids.last() {
         Some(&last) if last as u64 >= bound => {
@@ -260,18 +199,6 @@ fn set_intermediate_size(config: &mut Value, i: usize) {
     if let Some(m) = target.as_object_mut() {
         m.insert("intermediate_size".into(), Value::from(i));
     }
-}
-
-async fn read_json<F: ModelFolder>(folder: &F, name: &str) -> Result<Option<Value>> {
-    let Some(src) = folder.open(name).await? else { return Ok(None) };
-    let bytes = src.read_to_end().await?;
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::format(name, format!("not valid JSON: {e}")))
-}
-
-fn pretty(v: &Value) -> Vec<u8> {
-    let mut s = serde_json::to_vec_pretty(v).expect("a JSON value serialises");
-    s.push(b'\n');
-    s
 }
 
 async fn copy_range<S: ByteSource>(src: &S, start: u64, len: u64, sink: &mut impl ByteSink) -> Result<()> {

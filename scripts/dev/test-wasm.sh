@@ -21,7 +21,7 @@ export COMPACT_TEST_MODELS="$url/models"
 # wasm-bindgen-test-runner reads the browser's arguments from ./webdriver.json.
 python3 - "$profile" > webdriver.json <<'PY'
 import json, sys
-flags = [l.strip() for l in open("scripts/chromium-flags.txt") if l.strip()]
+flags = [l.strip() for l in open("scripts/dev/chromium-flags.txt") if l.strip()]
 print(json.dumps({"goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": flags + ["--user-data-dir=" + sys.argv[1]]}}))
 PY
 export CHROMEDRIVER=/usr/bin/chromedriver

@@ -2,14 +2,14 @@
 # JSON into $OUT (committed) and pruned folders into $WORK (never committed).
 # The caller sets NAME, LIMIT, BACKEND, OUT and WORK_NAME (under $COMPACT_CACHE);
 # COMPACT_BIN picks the binary.
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../dev/env.sh"
 cd "$ROOT"
 C="${COMPACT_BIN:-target/release/compact}"
 D="$COMPACT_CACHE/models/$NAME"
 WORK="$COMPACT_CACHE/$WORK_NAME"
 mkdir -p "$OUT" "$WORK"
 [[ -n "${COMPACT_BIN:-}" ]] || cargo build --release --quiet --bin compact
-bash scripts/fetch-eval.sh
+bash scripts/fixtures/fetch-eval.sh
 # evaluate KEY FOLDER: the six tasks, and (pruned models) held-out text against the dense one.
 evaluate() {
   [[ -f "$OUT/$1.eval.json" ]] || "$C" eval --model "$2" --limit "$LIMIT" --backend "$BACKEND" --json "$OUT/$1.eval.json"

@@ -20,6 +20,43 @@ use std::thread;
 
 use serde::Serialize;
 
+/// Arguments of `compact serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The built app (Trunk's dist directory).
+    #[arg(long, default_value = "dist")]
+    dist: PathBuf,
+    /// A directory of model folders, offered by the app's "demo model" button.
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Port (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Let pages from other origins read the files (CORS); the wasm tests need it.
+    #[arg(long)]
+    cors: bool,
+}
+
+/// Runs `compact serve`: binds, says where, serves until killed.
+pub fn command(a: ServeArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if !a.dist.join("index.html").is_file() {
+        anyhow::bail!("{} has no index.html: build the app first (make demo does)", a.dist.display());
+    }
+    let listener = TcpListener::bind((a.host.as_str(), a.port)).with_context(|| format!("cannot listen on {}:{}", a.host, a.port))?;
+    let addr = listener.local_addr()?;
+    println!("compact: serving {} on http://{addr}/", a.dist.display());
+    if let Some(m) = &a.models {
+        let names: Vec<_> = list_models(m).into_iter().map(|m| m.name).collect();
+        println!("compact: demo models from {}: {}", m.display(), if names.is_empty() { "none".into() } else { names.join(", ") });
+    }
+    run(listener, ServeConfig { dist: a.dist, models: a.models, cors: a.cors })?;
+    Ok(())
+}
+
 /// What to serve.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {

@@ -11,7 +11,7 @@ looked up with the dense model's tokenizer. Everything else (vocabulary, merges,
 tensors) is read from the pruned folder. SentencePiece models (Gemma-3, with its
 pruned tokenizer.model) convert without it.
 
-    python3 scripts/llama-cpp-convert.py --llama-cpp ~/llama.cpp --dense DENSE_DIR \\
+    python3 scripts/tools/llama-cpp-convert.py --llama-cpp ~/llama.cpp --dense DENSE_DIR \\
         PRUNED_DIR [--outfile pruned.gguf] [--outtype bf16 …]
 
 Needs what the converter needs (llama.cpp's requirements/requirements-convert_hf_to_gguf.txt).

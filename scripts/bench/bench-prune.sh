@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Benchmark: wall time and peak resident memory of pruning a model natively, against
 # the bound of 1.5 × its largest tensor + 200 MB (the exporter streams tensor by tensor).
-#   scripts/bench-prune.sh [MODEL] [V'] [I']    defaults: qwen2.5-0.5b 49536 3456
+#   scripts/bench/bench-prune.sh [MODEL] [V'] [I']    defaults: qwen2.5-0.5b 49536 3456
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../dev/env.sh"
 cd "$ROOT"
 model="${1:-qwen2.5-0.5b}" vocab="${2:-49536}" ffn="${3:-3456}"
 dir="$COMPACT_CACHE/models/$model"
-[[ -d $dir ]] || bash scripts/fetch-model.sh "$model"
+[[ -d $dir ]] || bash scripts/fixtures/fetch-model.sh "$model"
 cargo build --release --quiet --bin compact
 out="$(mktemp -d)/pruned"
 calib="$(mktemp)"

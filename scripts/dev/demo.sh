@@ -4,8 +4,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/env.sh"
 cd "$ROOT"
-bash scripts/setup.sh
-bash scripts/fetch-model.sh smollm2-135m
+bash scripts/dev/setup.sh
+bash scripts/fixtures/fetch-model.sh smollm2-135m
 trunk build --release
 cargo build --release --bin compact
 exec target/release/compact serve --dist dist --models "$COMPACT_CACHE/models" --port "${PORT:-8080}"

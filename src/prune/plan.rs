@@ -1,4 +1,4 @@
-//! Sizing: which vocabulary size V' and intermediate size I' a pruning run targets,
+//! Paper step 1, the plan. Sizing: which vocabulary size V' and intermediate size I' a pruning run targets,
 //! and the parameter counts that follow, known before any weight is read.
 //!
 //! Pruning scales exactly two groups of tensors: the vocabulary rows (embedding, and
@@ -15,21 +15,39 @@
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{PlanError, Result};
 use crate::model::ModelConfig;
 use crate::model::params::ParamCounts;
+use crate::tokenizer::TokenizerFile;
 
 /// V' is rounded to a multiple of this.
 pub const VOCAB_MULTIPLE: usize = 64;
 /// I' is rounded to a multiple of this.
 pub const FFN_MULTIPLE: usize = 32;
 
+/// What to prune to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Target {
+    /// Remove this share of all parameters (0 < R < 1), split by the default policy.
+    Ratio(f64),
+    /// Explicit V' and I' (`None` keeps that part whole).
+    Sizes {
+        /// V'.
+        vocab: Option<usize>,
+        /// I'.
+        ffn: Option<usize>,
+    },
+}
+
 /// How a target reduction is split between vocabulary and FFN.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Policy {
     /// Vocabulary down to `floor` × V first, then FFN channels, then the rest of the
     /// vocabulary.
-    VocabFirst { floor: f64 },
+    VocabFirst {
+        /// The share of V kept before FFN channels go.
+        floor: f64,
+    },
 }
 
 impl Default for Policy {
@@ -45,21 +63,35 @@ pub struct PrunePlan {
     pub vocab: (usize, usize),
     /// Intermediate size before and after (I, I').
     pub ffn: (usize, usize),
+    /// Parameters by part, before pruning.
     pub before: ParamCounts,
+    /// Parameters by part, after pruning.
     pub after: ParamCounts,
 }
 
 impl PrunePlan {
+    /// The plan for `target`: with a ratio, vocabulary is only planned down to what the
+    /// tokenizer allows (nothing without a prunable tokenizer: FFN only).
+    pub fn for_target(cfg: &ModelConfig, counts: &ParamCounts, target: Target, tokenizer: Option<&TokenizerFile>) -> Result<Self> {
+        match target {
+            Target::Ratio(r) => {
+                let min_vocab = tokenizer.map_or(cfg.vocab_size, |t| t.min_rows(cfg));
+                Self::from_ratio(cfg, counts, r, Policy::default(), min_vocab)
+            }
+            Target::Sizes { vocab, ffn } => Self::explicit(cfg, counts, vocab, ffn),
+        }
+    }
+
     /// The plan for explicit sizes `vocab` = V' and `ffn` = I' (`None` keeps that part).
     /// `counts` are the checkpoint's parameter counts (from its header).
     pub fn explicit(cfg: &ModelConfig, counts: &ParamCounts, vocab: Option<usize>, ffn: Option<usize>) -> Result<Self> {
         let (v, i) = (cfg.vocab_size, cfg.intermediate_size);
         let (v2, i2) = (vocab.unwrap_or(v), ffn.unwrap_or(i));
         if v2 == 0 || v2 > v {
-            return Err(Error::Invalid(format!("V' = {v2} must be between 1 and the model's V = {v}")));
+            return Err(PlanError::VocabOutOfRange { asked: v2, vocab: v }.into());
         }
         if i2 == 0 || i2 > i {
-            return Err(Error::Invalid(format!("I' = {i2} must be between 1 and the model's I = {i}")));
+            return Err(PlanError::FfnOutOfRange { asked: i2, ffn: i }.into());
         }
         let scale = |n: u64, num: usize, den: usize| n / den as u64 * num as u64;
         let after = ParamCounts {
@@ -79,12 +111,7 @@ impl PrunePlan {
         let (v_min, i_min) = smallest(cfg, min_vocab);
         let most = Self::max_reduction(cfg, counts, min_vocab)?;
         if !(ratio > 0.0 && ratio <= most) {
-            return Err(Error::Invalid(format!(
-                "a reduction of {:.1}% is not possible for this model: choose more than 0% and at most {:.1}% \
-                 (V' = {v_min}, the tokens that must stay, and I' = {i_min})",
-                ratio * 100.0,
-                most * 100.0
-            )));
+            return Err(PlanError::RatioOutOfRange { ratio, most, min_vocab: v_min, min_ffn: i_min }.into());
         }
         let total = counts.total();
         let need = (ratio * total as f64).ceil() as u64;

@@ -10,17 +10,17 @@ cd "$ROOT"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "setup"
-bash scripts/setup.sh
+bash scripts/dev/setup.sh
 step "fixtures"
-bash scripts/fetch-model.sh all
-bash scripts/fetch-eval.sh
+bash scripts/fixtures/fetch-model.sh all
+bash scripts/fixtures/fetch-eval.sh
 
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 step "native tests (cargo test --release)"
 cargo test --release --all-targets
 
 step "wasm tests in headless Chromium"
-bash scripts/test-wasm.sh
+bash scripts/dev/test-wasm.sh
 
 step "web app build (trunk)"
 trunk build --release

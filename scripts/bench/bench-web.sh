@@ -3,10 +3,10 @@
 # SmolLM2-135M and Qwen2.5-0.5B (the paper's 35% sizes), in headless Chromium on
 # SwiftShader WebGPU, and SmolLM2-135M on the app's CPU device. Builds the app first.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../dev/env.sh"
 cd "$ROOT"
-bash scripts/fetch-model.sh smollm2-135m
-bash scripts/fetch-model.sh qwen2.5-0.5b
+bash scripts/fixtures/fetch-model.sh smollm2-135m
+bash scripts/fixtures/fetch-model.sh qwen2.5-0.5b
 trunk build --release
 cargo build --release --bin compact
 export COMPACT_BIN="$ROOT/target/release/compact" DIST="$ROOT/dist" MODELS="$COMPACT_CACHE/models"

@@ -1,17 +1,24 @@
-//! Calibration text → token windows and the common-token mask (paper Algorithm 1):
+//! Paper step 3, calibration. Calibration text → token windows and the common-token mask (paper Algorithm 1):
 //! the text is tokenized without special tokens; each window is the tokenizer's BOS
 //! (only when its post-processor adds one, e.g. Llama-3, Gemma-3) followed by
 //! consecutive text tokens, `seq_len` tokens in all; the first N non-overlapping
 //! windows are used. A position's act² counts with weight 0 when its token is in the
 //! rare set S (about to be removed), 1 otherwise.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use tokenizers::Tokenizer;
 
-use crate::error::{Error, Result};
+use crate::engine::Device;
+use crate::error::{CalibError, Error, Result};
+use crate::io::ByteSource;
+use crate::model::{Checkpoint, ModelConfig};
+use crate::progress::{Cancel, ProgressSink, now};
 
 /// The built-in calibration text: Shakespeare's *As You Like It*, public domain (source
 /// and licence in `data/calibration/SOURCE.md`).
-pub const BUILTIN: &str = include_str!("../data/calibration/as_you_like_it.txt");
+pub const BUILTIN: &str = include_str!("../../data/calibration/as_you_like_it.txt");
 
 /// How the built-in text is named in reports.
 pub const BUILTIN_NAME: &str = "built-in text (Shakespeare, As You Like It; public domain)";
@@ -25,6 +32,7 @@ pub struct Builtin {
     pub name: &'static str,
     /// A short label for buttons.
     pub label: &'static str,
+    /// The text.
     pub text: &'static str,
 }
 
@@ -38,9 +46,31 @@ pub const BUILTINS: [Builtin; 2] = [
         key: "builtin-code",
         name: "built-in code (Python 3.11 standard library modules; PSF licence)",
         label: "Built-in code (Python)",
-        text: include_str!("../data/calibration/python_stdlib.py.txt"),
+        text: include_str!("../../data/calibration/python_stdlib.py.txt"),
     },
 ];
+
+/// A calibration text and how reports name it (a built-in, a file, pasted text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalibText {
+    /// How reports name it.
+    pub name: String,
+    /// The text.
+    pub text: Arc<str>,
+}
+
+impl CalibText {
+    /// A built-in text.
+    pub fn builtin(b: &Builtin) -> Self {
+        Self { name: b.name.into(), text: b.text.into() }
+    }
+}
+
+impl Default for CalibText {
+    fn default() -> Self {
+        Self::builtin(&BUILTINS[0])
+    }
+}
 
 /// The built-in text `--calib KEY` names, if any.
 pub fn builtin(key: &str) -> Option<&'static Builtin> {
@@ -89,9 +119,12 @@ pub fn bos_of(tok: &Tokenizer) -> Result<Option<u32>> {
 /// Calibration windows: `windows` rows of `seq_len` token ids, row-major.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CalibWindows {
+    /// `count` × `seq_len` token ids.
     pub tokens: Vec<u32>,
+    /// Tokens per window (L).
     pub seq_len: usize,
-    pub windows: usize,
+    /// Windows (N).
+    pub count: usize,
     /// The BOS put at the start of every window, if the tokenizer adds one.
     pub bos: Option<u32>,
     /// Tokens in the whole text (without special tokens).
@@ -99,21 +132,17 @@ pub struct CalibWindows {
 }
 
 /// The first `samples` non-overlapping windows of `seq_len` tokens of `text` (fewer
-/// when the text is shorter: check [`CalibWindows::windows`]).
+/// when the text is shorter: check [`CalibWindows::count`]).
 pub fn windows(tok: &Tokenizer, text: &str, samples: usize, seq_len: usize) -> Result<CalibWindows> {
     if samples == 0 || seq_len < 2 {
-        return Err(Error::Invalid(format!("calibration needs at least 1 window of at least 2 tokens (asked for {samples} × {seq_len})")));
+        return Err(CalibError::NoWindows { samples, seq_len }.into());
     }
     let ids = crate::tokenizer::encode_plain(tok, text)?;
     let bos = bos_of(tok)?;
     let per = seq_len - bos.is_some() as usize;
     let available = ids.len() / per;
     if available == 0 {
-        return Err(Error::Invalid(format!(
-            "the calibration text has {} tokens, fewer than one window of {seq_len}{}; use a longer text or a smaller --seq-len",
-            ids.len(),
-            if bos.is_some() { " (BOS + text)" } else { "" }
-        )));
+        return Err(CalibError::TextTooShort { tokens: ids.len(), seq_len, bos: bos.is_some() }.into());
     }
     let n = samples.min(available);
     let mut tokens = Vec::with_capacity(n * seq_len);
@@ -121,7 +150,7 @@ pub fn windows(tok: &Tokenizer, text: &str, samples: usize, seq_len: usize) -> R
         tokens.extend(bos);
         tokens.extend_from_slice(w);
     }
-    Ok(CalibWindows { tokens, seq_len, windows: n, bos, text_tokens: ids.len() })
+    Ok(CalibWindows { tokens, seq_len, count: n, bos, text_tokens: ids.len() })
 }
 
 /// The act² weight of every position: 0 where the token is not kept (rare set S), 1
@@ -130,62 +159,74 @@ pub fn mask(tokens: &[u32], kept: Option<&[u32]>) -> Vec<f32> {
     tokens.iter().map(|t| if kept.is_none_or(|k| k.binary_search(t).is_ok()) { 1.0 } else { 0.0 }).collect()
 }
 
-/// Where calibration runs.
-pub enum Backend<'a> {
-    /// The GPU engine (WebGPU or native).
-    Gpu(&'a crate::engine::gpu::Gpu),
-    /// The CPU reference forward, a few windows per pass (the no-GPU path).
-    Cpu,
+/// Channel importance and what it was computed from.
+#[derive(Debug, Clone)]
+pub struct Calibration {
+    /// Per layer, `Σ_i w_i h_ik²` (I values each).
+    pub importance: Vec<Vec<f64>>,
+    /// The windows it ran on.
+    pub windows: CalibWindows,
+    /// Positions whose token is removed (weight 0).
+    pub masked: usize,
+    /// Wall time of the forward passes.
+    pub seconds: f64,
 }
 
-/// Bytes of FFN activations one CPU calibration pass may hold (it sets how many windows
-/// share a pass; 64 MiB keeps the browser's wasm memory well under its budget).
-const CPU_ACTIVATION_BYTES: usize = 64 << 20;
-
-/// Tokens one CPU calibration pass runs at most: reading the weights once per 1024
-/// tokens costs little next to the arithmetic, and progress stays frequent.
-const CPU_PASS_TOKENS: usize = 1024;
-
-/// Per layer, `Σ_i w_i h_ik²` over every window (`I` values each), with `w` from
-/// [`mask`]; progress as (windows·layers) done on the GPU, windows done on the CPU.
-pub async fn importance<S: crate::io::ByteSource>(
-    backend: &Backend<'_>,
-    cfg: &crate::model::ModelConfig,
-    ck: &crate::model::Checkpoint<S>,
-    windows: &CalibWindows,
-    weights: &[f32],
-    progress: &mut dyn crate::ProgressSink,
-    cancel: &crate::progress::Cancel,
-) -> Result<Vec<Vec<f64>>> {
-    use crate::engine::{cpu, forward};
-    let t = windows.seq_len;
-    match backend {
-        Backend::Gpu(gpu) => {
-            let w = forward::Windows { tokens: &windows.tokens, t, act2_weights: Some(weights) };
-            Ok(forward::run(gpu, cfg, ck, w, &forward::GpuOptions::default(), progress, cancel).await?.importance)
-        }
-        Backend::Cpu => {
-            // Several windows per pass, so each layer's weights are read once for all
-            // of them: up to CPU_PASS_TOKENS, and as many as keep the FFN activations
-            // (gate, up, product) in budget.
-            let fit = (CPU_ACTIVATION_BYTES / (t * cfg.intermediate_size * 3 * 4)).min(CPU_PASS_TOKENS / t);
-            let per_pass = fit.clamp(1, windows.windows.max(1));
-            let mut total = vec![vec![0f64; cfg.intermediate_size]; cfg.num_layers];
-            let mut done = 0;
-            for (group, w) in windows.tokens.chunks(per_pass * t).zip(weights.chunks(per_pass * t)) {
-                cancel.check()?;
-                let seqs: Vec<&[u32]> = group.chunks_exact(t).collect();
-                let opts =
-                    cpu::ForwardOptions { act2_weights: Some(w), logits: cpu::Logits::None, cancel: Some(cancel), ..Default::default() };
-                for (acc, imp) in total.iter_mut().zip(cpu::forward_batch(cfg, ck, &seqs, &opts).await?.importance) {
-                    acc.iter_mut().zip(imp).for_each(|(a, b)| *a += b);
-                }
-                done += seqs.len();
-                progress.report(crate::Progress { stage: "calibrating (CPU)".into(), done: done as u64, total: windows.windows as u64 });
-            }
-            Ok(total)
-        }
+impl Calibration {
+    /// Calibration tokens per second.
+    pub fn tokens_per_second(&self) -> f64 {
+        self.windows.tokens.len() as f64 / self.seconds.max(1e-9)
     }
+
+    /// The `__metadata__` of an importance file: what it was computed from.
+    pub fn metadata(&self, model: &str, text_name: &str, text: &str, vocab_kept: usize) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("model".to_string(), model.to_string()),
+            ("calibration".to_string(), text_name.to_string()),
+            ("calibration_sha256".to_string(), sha256_hex(text.as_bytes())),
+            ("samples".to_string(), self.windows.count.to_string()),
+            ("seq_len".to_string(), self.windows.seq_len.to_string()),
+            ("vocab_kept".to_string(), vocab_kept.to_string()),
+            ("masked_positions".to_string(), self.masked.to_string()),
+        ])
+    }
+}
+
+/// Lower-case hex SHA-256 of `bytes` (calibration text fingerprints in reports).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
+/// The calibration windows of `text` and their act² weights (0 where the token is not
+/// in `kept`; all 1 with `kept = None`, plain act²). Fails when the text is shorter
+/// than one window.
+pub fn prepare_windows(
+    tok: &Tokenizer,
+    text: &str,
+    samples: usize,
+    seq_len: usize,
+    kept: Option<&[u32]>,
+) -> Result<(CalibWindows, Vec<f32>)> {
+    let windows = windows(tok, text, samples, seq_len)?;
+    let weights = mask(&windows.tokens, kept);
+    Ok((windows, weights))
+}
+
+/// Runs the forward passes of calibration on `device` and returns channel importance.
+pub async fn calibrate<S: ByteSource>(
+    device: &Device,
+    cfg: &ModelConfig,
+    ck: &Checkpoint<S>,
+    windows: CalibWindows,
+    weights: &[f32],
+    progress: &mut dyn ProgressSink,
+    cancel: &Cancel,
+) -> Result<Calibration> {
+    let start = now();
+    let importance = device.importance(cfg, ck, &windows.tokens, windows.seq_len, weights, progress, cancel).await?;
+    let masked = weights.iter().filter(|&&w| w == 0.0).count();
+    Ok(Calibration { importance, windows, masked, seconds: now() - start })
 }
 
 #[cfg(test)]

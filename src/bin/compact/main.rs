@@ -1,0 +1,149 @@
+//! `compact`: the command-line shell over the library, one file per command. Parses
+//! arguments, calls the library, prints; the only place that blocks on a future.
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod bench;
+#[cfg(not(target_arch = "wasm32"))]
+mod eval;
+#[cfg(not(target_arch = "wasm32"))]
+mod generate;
+#[cfg(not(target_arch = "wasm32"))]
+mod import_gguf;
+#[cfg(not(target_arch = "wasm32"))]
+mod inspect;
+#[cfg(not(target_arch = "wasm32"))]
+mod prune;
+#[cfg(not(target_arch = "wasm32"))]
+mod serve;
+
+/// A progress bar in the CLI's one style.
+#[cfg(not(target_arch = "wasm32"))]
+fn bar(template: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(indicatif::ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+    bar
+}
+
+/// The device asked for, or the CPU reference with a note when the GPU cannot be used.
+#[cfg(not(target_arch = "wasm32"))]
+async fn open_device(kind: compact::engine::DeviceKind) -> compact::engine::Device {
+    let (device, why) = compact::engine::Device::open_or_cpu(kind).await;
+    if let Some(e) = why {
+        eprintln!("no usable GPU ({e}); running on the CPU reference instead (much slower)");
+    }
+    device
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cli {
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+
+    use anyhow::Result;
+    use clap::{Parser, Subcommand};
+
+    use crate::{bench, eval, generate, import_gguf, inspect, prune, serve};
+
+    /// Prune small language models with COMPACT (vocabulary + FFN channels), on your own machine.
+    #[derive(Parser)]
+    #[command(name = "compact", version, about)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(Subcommand)]
+    enum Command {
+        /// Show a model's architecture and where its parameters live. Reads config.json and
+        /// only the safetensors header(s), never the weights.
+        Inspect {
+            /// A Hugging Face model folder (config.json + model.safetensors).
+            dir: PathBuf,
+            /// Print JSON instead of a table.
+            #[arg(long)]
+            json: bool,
+        },
+        /// Show the GPU adapter wgpu finds and the limits that matter for calibration
+        /// (WGPU_BACKEND=vulkan|metal|dx12|gl selects a backend).
+        Gpu {
+            /// Print JSON instead of a line.
+            #[arg(long)]
+            json: bool,
+        },
+        /// Convert a GGUF file (llama, qwen2, gemma3) into a Hugging Face folder with bf16
+        /// model.safetensors, tokenizer.json and configs.
+        ImportGguf {
+            /// The .gguf file.
+            gguf: PathBuf,
+            /// Output folder (created; must not exist or be empty).
+            #[arg(long)]
+            out: PathBuf,
+        },
+        /// Prune a model (paper Algorithm 1): choose V' and I' (or --ratio), remove the
+        /// rare vocabulary S, rank FFN channels by common-token act² on calibration text
+        /// (positions whose token is in S count 0), keep the top I' per layer, and write a
+        /// standard Hugging Face folder.
+        Prune(prune::PruneArgs),
+        /// Zero-shot accuracy (ARC-E/C, PIQA, HellaSwag, WinoGrande, BoolQ; acc and
+        /// acc_norm by log-likelihood), perplexity on held-out text and top-1 agreement
+        /// with --dense. Data: scripts/fixtures/fetch-eval.sh.
+        Eval(eval::EvalArgs),
+        /// Continue a prompt greedily (a quick "does it still work"); stops at the model's
+        /// own end-of-sequence ids.
+        Generate(generate::GenerateArgs),
+        /// Measure this machine: the GPU's peak FMA rate, the matmul kernel at each model's
+        /// shapes (and its share of that peak), and calibration tokens/s on the GPU
+        /// against the CPU reference path.
+        Bench {
+            /// Model folders to benchmark (repeat the flag); their shapes and calibration.
+            #[arg(long = "model")]
+            models: Vec<PathBuf>,
+            /// Calibration windows per model on the GPU.
+            #[arg(long, default_value_t = 2)]
+            windows: usize,
+            /// Tokens per window.
+            #[arg(long, default_value_t = 512)]
+            seq_len: usize,
+            /// Skip the CPU reference run (one window) used for the GPU/CPU ratio.
+            #[arg(long)]
+            no_cpu: bool,
+        },
+        /// Serve the web app and model folders on this machine only.
+        Serve(serve::ServeArgs),
+    }
+
+    pub fn main() -> ExitCode {
+        match run(Cli::parse()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                // The library's advice, written once there (the app shows the same).
+                if let Some(hint) = e.chain().find_map(|c| c.downcast_ref::<compact::Error>()).and_then(compact::Error::hint) {
+                    eprintln!("hint: {hint}");
+                }
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    fn run(cli: Cli) -> Result<()> {
+        match cli.command {
+            Command::Inspect { dir, json } => inspect::run(&dir, json),
+            Command::Gpu { json } => inspect::gpu(json),
+            Command::ImportGguf { gguf, out } => import_gguf::run(&gguf, &out),
+            Command::Prune(args) => pollster::block_on(prune::run(&args)),
+            Command::Eval(args) => pollster::block_on(eval::run(&args)),
+            Command::Generate(args) => pollster::block_on(generate::run(&args)),
+            Command::Bench { models, windows, seq_len, no_cpu } => pollster::block_on(bench::run(&models, windows, seq_len, !no_cpu)),
+            Command::Serve(args) => serve::command(args),
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Where a model runs: the GPU engine ([`super::forward`] over [`super::gpu`]) or the
+//! CPU reference ([`super::cpu`]). [`Device`] is the one place that chooses between
+//! them; calibration, scoring and generation all go through it, in the CLI and the app.
+
+use std::rc::Rc;
+
+use serde::Serialize;
+
+use super::gpu::Gpu;
+use super::score::{self, Scored, TokenScore};
+use super::{cpu, forward};
+use crate::error::{Error, Result};
+use crate::io::ByteSource;
+use crate::model::{Checkpoint, ModelConfig};
+use crate::progress::{Cancel, Progress, ProgressSink};
+
+/// Which device a user asks for (the CLI's `--device`, the app's "Run on").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    /// The GPU: WebGPU in the browser, Vulkan / Metal / DX12 natively.
+    #[default]
+    Gpu,
+    /// The CPU reference forward (WebAssembly in the browser): slower, needs no GPU.
+    Cpu,
+}
+
+/// An opened device. Cloning shares the GPU device (its pipelines and weight caches).
+#[derive(Clone)]
+pub enum Device {
+    /// The GPU engine.
+    Gpu(Rc<Gpu>),
+    /// The CPU reference.
+    Cpu,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// How reports name the CPU device.
+pub const CPU_NAME: &str = "the CPU reference";
+
+/// Bytes of FFN activations one CPU calibration pass may hold (it sets how many windows
+/// share a pass; 64 MiB keeps the browser's wasm memory well under its budget).
+const CPU_ACTIVATION_BYTES: usize = 64 << 20;
+
+/// Tokens one CPU calibration pass runs at most: reading the weights once per 1024
+/// tokens costs little next to the arithmetic, and progress stays frequent.
+const CPU_PASS_TOKENS: usize = 1024;
+
+impl Device {
+    /// Opens the device `kind` names; a GPU that is missing or too small is an error.
+    pub async fn open(kind: DeviceKind) -> Result<Self> {
+        Ok(match kind {
+            DeviceKind::Cpu => Device::Cpu,
+            DeviceKind::Gpu => Device::Gpu(Rc::new(Gpu::new().await?)),
+        })
+    }
+
+    /// Opens the device `kind` names, or the CPU reference when the GPU cannot be
+    /// used, with the reason (for the caller to show).
+    pub async fn open_or_cpu(kind: DeviceKind) -> (Self, Option<Error>) {
+        match Self::open(kind).await {
+            Ok(d) => (d, None),
+            Err(e) => (Device::Cpu, Some(e)),
+        }
+    }
+
+    /// Which kind of device this is.
+    pub fn kind(&self) -> DeviceKind {
+        match self {
+            Device::Gpu(_) => DeviceKind::Gpu,
+            Device::Cpu => DeviceKind::Cpu,
+        }
+    }
+
+    /// The GPU, if this is one.
+    pub fn gpu(&self) -> Option<&Gpu> {
+        match self {
+            Device::Gpu(g) => Some(g),
+            Device::Cpu => None,
+        }
+    }
+
+    /// The adapter's name, or [`CPU_NAME`].
+    pub fn name(&self) -> String {
+        self.gpu().map_or_else(|| CPU_NAME.to_string(), |g| g.report.name.clone())
+    }
+
+    /// The most GPU buffer bytes alive at once during the last run (GPU only).
+    pub fn peak_bytes(&self) -> Option<u64> {
+        self.gpu().map(Gpu::peak_bytes)
+    }
+
+    /// Channel importance `Σ_i w_i h_ik²` per layer (I values each) over windows of `t`
+    /// tokens (`tokens` row-major, `weights` one per position); progress as
+    /// (windows·layers) on the GPU, windows on the CPU.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn importance<S: ByteSource>(
+        &self,
+        cfg: &ModelConfig,
+        ck: &Checkpoint<S>,
+        tokens: &[u32],
+        t: usize,
+        weights: &[f32],
+        progress: &mut dyn ProgressSink,
+        cancel: &Cancel,
+    ) -> Result<Vec<Vec<f64>>> {
+        match self {
+            Device::Gpu(gpu) => {
+                let w = forward::Windows { tokens, t, act2_weights: Some(weights) };
+                Ok(forward::run(gpu, cfg, ck, w, &forward::GpuOptions::default(), progress, cancel).await?.importance)
+            }
+            Device::Cpu => {
+                // Several windows per pass, so each layer's weights are read once for all
+                // of them: up to CPU_PASS_TOKENS, and as many as keep the FFN activations
+                // (gate, up, product) in budget.
+                let windows = tokens.len() / t.max(1);
+                let fit = (CPU_ACTIVATION_BYTES / (t * cfg.intermediate_size * 3 * 4)).min(CPU_PASS_TOKENS / t);
+                let per_pass = fit.clamp(1, windows.max(1));
+                let mut total = vec![vec![0f64; cfg.intermediate_size]; cfg.num_layers];
+                let mut done = 0;
+                for (group, w) in tokens.chunks(per_pass * t).zip(weights.chunks(per_pass * t)) {
+                    cancel.check()?;
+                    let seqs: Vec<&[u32]> = group.chunks_exact(t).collect();
+                    let opts = cpu::ForwardOptions {
+                        act2_weights: Some(w),
+                        logits: cpu::Logits::None,
+                        cancel: Some(cancel),
+                        ..Default::default()
+                    };
+                    for (acc, imp) in total.iter_mut().zip(cpu::forward_batch(cfg, ck, &seqs, &opts).await?.importance) {
+                        acc.iter_mut().zip(imp).for_each(|(a, b)| *a += b);
+                    }
+                    done += seqs.len();
+                    progress.report(Progress { stage: "calibrating (CPU)".into(), done: done as u64, total: windows as u64 });
+                }
+                Ok(total)
+            }
+        }
+    }
+
+    /// Scores every sequence (log-probability of each target, and the top-1 token);
+    /// progress counts sequences.
+    pub async fn score<S: ByteSource>(
+        &self,
+        cfg: &ModelConfig,
+        ck: &Checkpoint<S>,
+        seqs: &[Scored],
+        progress: &mut dyn ProgressSink,
+        cancel: &Cancel,
+    ) -> Result<Vec<Vec<TokenScore>>> {
+        match self {
+            Device::Gpu(gpu) => score::on_gpu(gpu, cfg, ck, seqs, progress, cancel).await,
+            Device::Cpu => score::on_cpu(cfg, ck, seqs, progress, cancel).await,
+        }
+    }
+
+    /// Greedy decoding: up to `max_new` arg-max tokens after `prompt`, stopping after
+    /// any of `stop` (see [`crate::model::ModelInfo::stop_tokens`]).
+    pub async fn generate<S: ByteSource>(
+        &self,
+        cfg: &ModelConfig,
+        ck: &Checkpoint<S>,
+        prompt: &[u32],
+        max_new: usize,
+        stop: &[u32],
+        cancel: &Cancel,
+    ) -> Result<Vec<u32>> {
+        match self {
+            Device::Gpu(gpu) => forward::generate_greedy(gpu, cfg, ck, prompt, max_new, stop, cancel).await,
+            Device::Cpu => cpu::generate_greedy(cfg, ck, prompt, max_new, stop).await,
+        }
+    }
+}
