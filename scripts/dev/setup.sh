@@ -40,6 +40,15 @@ else
 fi
 
 # --- Rust targets and cargo-installed tools ---------------------------------------
+for component in rustfmt clippy; do
+  if rustup component list --installed | grep -q "^$component"; then
+    say "rust component $component present"
+  else
+    say "rustup component add $component"
+    rustup component add "$component"
+  fi
+done
+
 if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "rust target wasm32-unknown-unknown present"
 else

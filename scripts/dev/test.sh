@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test: installs what is missing, fetches and converts the fixture models and the
-# evaluation data, then runs the native tests (unit + integration on real weights), the
+# evaluation data, checks formatting and clippy on both targets, then runs the native tests (unit + integration on real weights), the
 # wasm tests inside headless Chromium, and the browser end-to-end tests against the
 # built app.
 set -euo pipefail
@@ -14,6 +14,11 @@ bash scripts/dev/setup.sh
 step "fixtures"
 bash scripts/fixtures/fetch-model.sh all
 bash scripts/fixtures/fetch-eval.sh
+
+step "house rules: rustfmt, clippy -D warnings (native and wasm32)"
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --lib --bin compact-web -- -D warnings
 
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 step "native tests (cargo test --release)"

@@ -26,10 +26,11 @@ impl<S: ByteSource> Side<S> {
         Scorer { cfg: &self.cfg, ck: &self.ck, tok: &self.tok }
     }
 
-    async fn generate(&self, device: &Device, prompt: &str, n: usize) -> crate::Result<String> {
+    async fn generate(&self, device: &Device, prompt: &str, n: usize) -> crate::Result<Generation> {
         let ids = crate::tokenizer::encode(&self.tok, prompt)?;
         let out = device.generate(&self.cfg, &self.ck, &ids, n, &self.stop, &Cancel::default()).await?;
-        crate::tokenizer::decode(&self.tok, &out)
+        let stopped = out.last().is_some_and(|t| self.stop.contains(t));
+        Ok(Generation { text: crate::tokenizer::decode(&self.tok, &out)?, stop: self.stop.clone(), tokens: out.len(), stopped })
     }
 }
 
@@ -55,6 +56,24 @@ async fn device(state: AppState, cpu_only: bool) -> crate::Result<Device> {
     state.device(if cpu_only { DeviceKind::Cpu } else { DeviceKind::Gpu }).await
 }
 
+/// A continuation and where it could stop.
+#[derive(Clone)]
+struct Generation {
+    text: String,
+    /// The model's own end-of-sequence ids.
+    stop: Vec<u32>,
+    /// New tokens.
+    tokens: usize,
+    /// Whether it ended on one of `stop`.
+    stopped: bool,
+}
+
+impl Generation {
+    fn stop_ids(&self) -> String {
+        self.stop.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+    }
+}
+
 /// Greedy continuations of `prompt` by the dense and the pruned model, each stopping
 /// at its own end-of-sequence ids.
 async fn continuations(
@@ -64,7 +83,7 @@ async fn continuations(
     prompt: &str,
     n: usize,
     cpu_only: bool,
-) -> crate::Result<(String, String)> {
+) -> crate::Result<(Generation, Generation)> {
     let device = device(state, cpu_only).await?;
     let dense = dense_side(s, "generation needs it").await?;
     let pruned = pruned_side(&o.folder()).await?;
@@ -89,7 +108,7 @@ pub fn CompareStep() -> impl IntoView {
     let tokens = RwSignal::new(12usize);
     let cpu_only = RwSignal::new(false);
     let busy = RwSignal::new(false);
-    let result = RwSignal::new(None::<Result<(String, String), String>>);
+    let result = RwSignal::new(None::<Result<(Generation, Generation), String>>);
     let agree = RwSignal::new(None::<Result<(f64, usize), String>>);
     let run_generate = move |_| {
         let (Some(s), Some(o)) = (state.session(), state.outcome.get_untracked()) else { return };
@@ -128,8 +147,8 @@ pub fn CompareStep() -> impl IntoView {
             {move || result.get().map(|r| match r {
                 Ok((dense, pruned)) => view! {
                     <div class="side-by-side" id="generations">
-                        <div><h3>"dense"</h3><p class="generation" data-model="dense">{prompt.get_untracked()}<mark>{dense}</mark></p></div>
-                        <div><h3>"pruned"</h3><p class="generation" data-model="pruned">{prompt.get_untracked()}<mark>{pruned}</mark></p></div>
+                        <div><h3>"dense"</h3><p class="generation" data-model="dense" data-stop=dense.stop_ids() data-tokens=dense.tokens data-stopped=dense.stopped.to_string()>{prompt.get_untracked()}<mark>{dense.text.clone()}</mark></p></div>
+                        <div><h3>"pruned"</h3><p class="generation" data-model="pruned" data-stop=pruned.stop_ids() data-tokens=pruned.tokens data-stopped=pruned.stopped.to_string()>{prompt.get_untracked()}<mark>{pruned.text.clone()}</mark></p></div>
                     </div>
                 }.into_any(),
                 Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),

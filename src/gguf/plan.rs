@@ -220,9 +220,7 @@ impl Plan {
         if header.tensor("rope_freqs.weight").is_some() {
             return Err(Error::format(
                 file,
-                format!(
-                    "the model uses llama3-style rope scaling (a rope_freqs tensor), which the GGUF importer cannot turn back into config.json yet"
-                ),
+                "the model uses llama3-style rope scaling (a rope_freqs tensor), which the GGUF importer cannot turn back into config.json yet",
             ));
         }
 

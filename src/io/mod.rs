@@ -135,18 +135,6 @@ impl ByteSource for MemSource {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn hub_urls() {
-        assert_eq!(
-            super::hub_folder_url("https://huggingface.co/", "HuggingFaceTB/SmolLM2-135M"),
-            "https://huggingface.co/HuggingFaceTB/SmolLM2-135M/resolve/main"
-        );
-        assert_eq!(super::hub_folder_url(" http://mirror/models/smol ", ""), "http://mirror/models/smol");
-    }
-}
-
 /// A JSON file of `folder`, parsed; `None` when the folder has no such file.
 pub async fn read_json<F: ModelFolder>(folder: &F, name: &str) -> Result<Option<serde_json::Value>> {
     let Some(src) = folder.open(name).await? else { return Ok(None) };
@@ -159,4 +147,16 @@ pub fn json_bytes(v: &serde_json::Value) -> Vec<u8> {
     let mut s = serde_json::to_vec_pretty(v).expect("a JSON value serialises");
     s.push(b'\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hub_urls() {
+        assert_eq!(
+            super::hub_folder_url("https://huggingface.co/", "HuggingFaceTB/SmolLM2-135M"),
+            "https://huggingface.co/HuggingFaceTB/SmolLM2-135M/resolve/main"
+        );
+        assert_eq!(super::hub_folder_url(" http://mirror/models/smol ", ""), "http://mirror/models/smol");
+    }
 }

@@ -290,3 +290,41 @@ test('from a URL and by drag-and-drop', async () => {
     await context.close();
   }
 });
+
+// The Compare step stops each model at its own end-of-sequence ids (generation_config
+// or config eos_token_id), not at SmolLM/Qwen token strings: Gemma-3's <eos> is id 1.
+for (const [model, vocab, ffn] of [['gemma3-270m', 131072, 2048], ['qwen2.5-0.5b', 49536, 4864]]) {
+  test(`compare stops ${model} at its own eos ids`, async () => {
+    const { context, page, errors } = await launch();
+    try {
+      const gen = JSON.parse(readFileSync(join(process.env.MODELS, model, 'generation_config.json'), 'utf8'));
+      const eos = [gen.eos_token_id].flat().join(',');
+      await page.goto(baseUrl);
+      await page.locator(`button.demo[data-model="${model}"]`).click();
+      await page.locator('#plan').waitFor({ timeout: 120000 });
+      for (const [id, n] of [['#vocab', vocab], ['#ffn', ffn]]) {
+        await page.locator(id).fill(String(n));
+        await page.locator(id).dispatchEvent('change');
+      }
+      await page.locator('#device').selectOption('cpu');
+      await page.locator('#run-button').click();
+      const done = page.locator('#run-done'), failed = page.locator('#run-error');
+      await Promise.race([done.waitFor({ timeout: 900000 }), failed.waitFor({ timeout: 900000 })]);
+      if (await failed.count()) throw new Error('the run failed: ' + await failed.textContent());
+      await page.locator('#compare input[type=checkbox]').check();
+      await page.locator('#new-tokens').fill('1');
+      await page.locator('#new-tokens').dispatchEvent('change');
+      await page.locator('#generate-button').click();
+      await page.locator('#generations').waitFor({ timeout: 900000 });
+      const dense = page.locator('.generation[data-model="dense"]');
+      const pruned = page.locator('.generation[data-model="pruned"]');
+      assert.equal(await dense.getAttribute('data-stop'), eos, `${model}: the dense model stops at generation_config's eos`);
+      // The pruned folder's ids are renumbered; its eos is the same special token, kept.
+      assert.equal((await pruned.getAttribute('data-stop')).split(',').length, eos.split(',').length);
+      assert.equal(await dense.getAttribute('data-tokens'), '1');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+}
