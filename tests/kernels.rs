@@ -25,7 +25,8 @@ fn impossible_limits_are_a_clear_error() {
         let mut limits = adapter.limits();
         limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.saturating_mul(4).max(u64::MAX / 2);
         let err = Gpu::from_adapter(&adapter, Some(limits)).await.err().expect("the adapter cannot grant 4× its limits");
-        let msg = err.to_string();
-        assert!(msg.contains("refused a device") && msg.contains("try another GPU"), "{msg}");
+        assert!(matches!(&err, compact::Error::Gpu(compact::error::GpuError::DeviceRefused { .. })), "{err}");
+        assert!(err.to_string().contains("refused a device"), "{err}");
+        assert!(err.hint().is_some_and(|h| h.contains("try another GPU")), "{:?}", err.hint());
     });
 }

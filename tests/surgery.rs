@@ -233,7 +233,10 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
     let vocab = Vocab::from_tokenizer(&json(&dense_dir, "tokenizer.json"), 49152).unwrap();
     let e = vocab.keep(100, None).unwrap_err().to_string();
     assert!(e.contains("below the") && e.contains("must be kept"), "{e}");
-    assert!(top_channels(&vec![vec![1.0; 1536]; 30], 0).unwrap_err().to_string().contains("between 1 and I"));
+    assert!(matches!(
+        top_channels(&vec![vec![1.0; 1536]; 30], 0),
+        Err(compact::Error::Plan(compact::error::PlanError::FfnOutOfRange { asked: 0, ffn: 1536 }))
+    ));
     assert!(top_channels(&vec![vec![1.0; 1536]; 30], 1537).is_err());
     let too_many = KeepSet { tokens: None, channels: Some(vec![(0..1537).collect(); 30]) };
     assert!(too_many.validate(&info.config).is_err());
@@ -241,11 +244,12 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
     // An existing non-empty output folder needs --force.
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("precious.txt"), "x").unwrap();
-    let e = DirOutput::new(tmp.path(), false).err().unwrap().to_string();
-    assert!(e.contains("already exists and is not empty") && e.contains("--force"), "{e}");
+    let e = DirOutput::new(tmp.path(), false).err().unwrap();
+    assert!(matches!(e, compact::Error::OutputExists { .. }) && e.to_string().contains("already exists and is not empty"), "{e}");
+    assert!(e.hint().is_some_and(|h| h.contains("--force")), "{:?}", e.hint());
 
     // Failing exports leave no output folder behind.
-    let fail = |dir: &Path, keep: KeepSet| -> String {
+    let fail = |dir: &Path, keep: KeepSet| -> compact::Error {
         let out = tempfile::tempdir().unwrap();
         let target = out.path().join("pruned");
         let folder = DirFolder::new(dir).unwrap();
@@ -253,8 +257,7 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
             let info = ModelInfo::load(&folder).await?;
             export(&folder, &info, &keep, DirOutput::new(&target, false)?, &mut Silent).await
         })
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
         assert!(std::fs::read_dir(out.path()).unwrap().next().is_none(), "something was left in the output: {e}");
         e
     };
@@ -263,7 +266,7 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
         std::os::unix::fs::symlink(dense_dir.join(f), broken.path().join(f)).unwrap();
     }
     let e = fail(broken.path(), KeepSet { tokens: Some(vocab_keep(&dense_dir, 16384)), channels: None });
-    assert!(e.contains("tokenizer.json is missing"), "{e}");
+    assert!(e.to_string().contains("tokenizer.json is missing"), "{e}");
 
     // A tokenizer.model that does not describe tokenizer.json's vocabulary.
     std::os::unix::fs::symlink(dense_dir.join("tokenizer.json"), broken.path().join("tokenizer.json")).unwrap();
@@ -272,7 +275,8 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
     let spec = sentencepiece::BpeSpec { unk: None, bos: None, eos: None, pad: None, add_dummy_prefix: false };
     std::fs::write(broken.path().join(sentencepiece::FILE), sentencepiece::write_bpe(&pieces, &spec)).unwrap();
     let e = fail(broken.path(), KeepSet { tokens: Some(vocab_keep(&dense_dir, 16384)), channels: None });
-    assert!(e.contains("tokenizer.model and tokenizer.json disagree at kept id 0") && e.contains("remove tokenizer.model"), "{e}");
+    assert!(e.to_string().contains("tokenizer.model and tokenizer.json disagree at kept id 0"), "{e}");
+    assert!(e.hint().is_some_and(|h| h.contains("remove tokenizer.model")), "{:?}", e.hint());
     std::fs::remove_file(broken.path().join(sentencepiece::FILE)).unwrap();
     std::fs::remove_file(broken.path().join("tokenizer.json")).unwrap();
 
@@ -280,13 +284,13 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
     cfg["intermediate_size"] = 2048.into();
     std::fs::remove_file(broken.path().join("config.json")).unwrap();
     std::fs::write(broken.path().join("config.json"), cfg.to_string()).unwrap();
-    let e = fail(broken.path(), KeepSet::default());
+    let e = fail(broken.path(), KeepSet::default()).to_string();
     assert!(e.contains("gate_proj") && e.contains("config.json implies [2048, 576]"), "{e}");
 
     cfg["intermediate_size"] = 1536.into();
     cfg["num_hidden_layers"] = 31.into();
     std::fs::write(broken.path().join("config.json"), cfg.to_string()).unwrap();
-    let e = fail(broken.path(), KeepSet::default());
+    let e = fail(broken.path(), KeepSet::default()).to_string();
     assert!(e.contains("model.layers.30") && e.contains("is missing"), "{e}");
 }
 

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use half::bf16;
 use serde_json::Value as Json;
 
-use super::plan::{OutTensor, Plan, config_json, generation_config_json};
-use super::reader::{Header, ParseError, TensorInfo};
+use super::plan::{ImportPlan, OutTensor, config_json, generation_config_json};
+use super::reader::{GgufTensor, Header, ParseError};
 use super::{quant, tokenizer};
 use crate::error::{Error, Result};
 use crate::model::safetensors::{Dtype, Layout, TensorSpec};
@@ -58,7 +58,7 @@ pub fn import(gguf: &Path, out_dir: &Path, progress: &mut dyn FnMut(&str, u64, u
 
     progress("reading GGUF header", 0, 1);
     let header = src.header()?;
-    let plan = Plan::new(&header, &name, |out, embed| src.same_matrix(&header, out, embed))?;
+    let plan = ImportPlan::new(&header, &name, |out, embed| src.same_matrix(&header, out, embed))?;
     for t in &plan.tensors {
         let range = header.data_range(&t.source).map_err(|m| Error::format(&name, m))?;
         if range.end > file_len {
@@ -142,7 +142,7 @@ impl Source<'_> {
     }
 
     /// Reads rows `rows` of tensor `t` (rows of `dims[0]` values) as f32.
-    fn rows(&self, header: &Header, t: &TensorInfo, rows: std::ops::Range<u64>, out: &mut Vec<f32>) -> Result<()> {
+    fn rows(&self, header: &Header, t: &GgufTensor, rows: std::ops::Range<u64>, out: &mut Vec<f32>) -> Result<()> {
         let range = header.data_range(t).map_err(|m| Error::format(self.name, m))?;
         let row_len = t.dims[0];
         let row_bytes = (range.end - range.start) / (t.numel() / row_len).max(1);
@@ -152,7 +152,7 @@ impl Source<'_> {
     }
 
     /// Whether `a` and `b` (same dims) hold the same matrix up to quantization noise.
-    fn same_matrix(&self, header: &Header, a: &TensorInfo, b: &TensorInfo) -> Result<bool> {
+    fn same_matrix(&self, header: &Header, a: &GgufTensor, b: &GgufTensor) -> Result<bool> {
         for t in [a, b] {
             if !t.ggml_type.is_supported() {
                 return Ok(false);
@@ -232,7 +232,7 @@ impl Staged {
 fn write_safetensors(
     src: &Source,
     header: &Header,
-    plan: &Plan,
+    plan: &ImportPlan,
     out: &mut Staged,
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Result<u64> {

@@ -23,6 +23,6 @@ mod convert;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use convert::{ImportSummary, import};
-pub use plan::{Family, Plan, Transform};
+pub use plan::{Family, ImportPlan, Transform};
 pub use quant::{GgmlType, dequantize};
-pub use reader::{Header, ParseError, TensorInfo, Value};
+pub use reader::{GgufTensor, Header, ParseError, Value};

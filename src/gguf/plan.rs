@@ -14,7 +14,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use super::reader::{Header, TensorInfo, Value};
+use super::reader::{GgufTensor, Header, Value};
 use crate::error::{Error, Result};
 use crate::model::names;
 
@@ -102,7 +102,7 @@ pub struct OutTensor {
     /// Hugging Face name.
     pub name: String,
     /// Source tensor in the GGUF.
-    pub source: TensorInfo,
+    pub source: GgufTensor,
     /// Hugging Face shape (outermost first).
     pub shape: Vec<u64>,
     /// Fix-up to apply.
@@ -144,7 +144,7 @@ pub struct Hparams {
 
 /// The whole conversion decided from the header.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct ImportPlan {
     /// The hyper-parameters config.json is written from.
     pub hparams: Hparams,
     /// Whether lm_head is the embedding (no separate `lm_head.weight` is written).
@@ -200,11 +200,11 @@ pub(crate) fn shortest_f32(v: f64) -> f64 {
     (v as f32).to_string().parse().unwrap_or(v)
 }
 
-impl Plan {
+impl ImportPlan {
     /// Decides the conversion of the GGUF whose header is `header` (`file` names it in
     /// errors). `tie_output` is asked, only when the file has both `output.weight` and
     /// `token_embd.weight`, whether they hold the same matrix (see the native importer).
-    pub fn new(header: &Header, file: &str, tie_output: impl FnOnce(&TensorInfo, &TensorInfo) -> Result<bool>) -> Result<Self> {
+    pub fn new(header: &Header, file: &str, tie_output: impl FnOnce(&GgufTensor, &GgufTensor) -> Result<bool>) -> Result<Self> {
         let meta = Meta { header, file };
         let arch =
             meta.opt_str("general.architecture")?.ok_or_else(|| Error::format(file, "metadata \"general.architecture\" is missing"))?;
@@ -255,7 +255,7 @@ impl Plan {
         if embed.dims.get(1) != Some(&expect) || embed.dims[0] != hp.hidden as u64 {
             return Err(Error::format(file, format!("token_embd.weight has dims {:?}, expected [{}, {expect}]", embed.dims, hp.hidden)));
         }
-        Ok(Plan { hparams: hp, tied, tensors })
+        Ok(ImportPlan { hparams: hp, tied, tensors })
     }
 
     /// Parameters in the output checkpoint.
@@ -381,7 +381,7 @@ fn id(v: Option<u32>) -> Json {
 }
 
 /// `config.json` in the transformers 4.x dialect of the family.
-pub fn config_json(plan: &Plan, ids: &SpecialIds) -> Json {
+pub fn config_json(plan: &ImportPlan, ids: &SpecialIds) -> Json {
     let hp = &plan.hparams;
     let mut c = Map::new();
     let mut put = |k: &str, v: Json| {

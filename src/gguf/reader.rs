@@ -142,7 +142,7 @@ impl Value {
 
 /// One tensor's entry in the header.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TensorInfo {
+pub struct GgufTensor {
     /// The llama.cpp tensor name (`blk.0.attn_q.weight`, …).
     pub name: String,
     /// Dimensions innermost first (`dims[0]` is the row length), as GGUF stores them.
@@ -153,7 +153,7 @@ pub struct TensorInfo {
     pub offset: u64,
 }
 
-impl TensorInfo {
+impl GgufTensor {
     /// Number of elements.
     pub fn numel(&self) -> u64 {
         self.dims.iter().product()
@@ -184,7 +184,7 @@ pub struct Header {
     /// Metadata in file order.
     pub metadata: Vec<(String, Value)>,
     /// Tensor infos in file order.
-    pub tensors: Vec<TensorInfo>,
+    pub tensors: Vec<GgufTensor>,
     /// Alignment of the data section and of each tensor's offset.
     pub alignment: u64,
     /// Absolute file offset of the data section.
@@ -240,7 +240,7 @@ impl Header {
             }
             let ggml_type = GgmlType::from_id(c.u32()?);
             let offset = c.u64()?;
-            tensors.push(TensorInfo { name, dims, ggml_type, offset });
+            tensors.push(GgufTensor { name, dims, ggml_type, offset });
         }
 
         let alignment = match metadata.iter().find(|(k, _)| k == "general.alignment") {
@@ -272,12 +272,12 @@ impl Header {
     }
 
     /// The tensor called `name`.
-    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+    pub fn tensor(&self, name: &str) -> Option<&GgufTensor> {
         self.index.get(name).map(|&i| &self.tensors[i])
     }
 
     /// Absolute byte range of a tensor's data, or a message saying why it has none.
-    pub fn data_range(&self, t: &TensorInfo) -> Result<Range<u64>, String> {
+    pub fn data_range(&self, t: &GgufTensor) -> Result<Range<u64>, String> {
         let len = t.byte_len().ok_or_else(|| match t.ggml_type.block() {
             None => format!("tensor {:?} has {}, which has no known block layout", t.name, t.ggml_type),
             Some((block, _)) => {

@@ -50,13 +50,13 @@ pub struct TokenizerFiles {
 }
 
 /// The GGUF vocabulary.
-struct Vocab {
+struct GgufVocab {
     tokens: Vec<String>,
     types: Vec<i64>,
     scores: Option<Vec<f64>>,
 }
 
-impl Vocab {
+impl GgufVocab {
     /// Tokens that make up the real vocabulary: trailing `[PAD<id>]` entries of type
     /// UNUSED are llama.cpp filler up to the embedding's row count.
     fn real_len(&self) -> usize {
@@ -126,7 +126,7 @@ pub fn build(header: &Header, file: &str, family: Family, context: usize) -> Res
         .map(|t| t.into_iter().map(|x| x as i64).collect())
         .unwrap_or_else(|| vec![NORMAL; n_all]);
     let scores = numbers(meta, "tokenizer.ggml.scores", n_all, Value::as_f64)?;
-    let mut vocab = Vocab { tokens, types, scores };
+    let mut vocab = GgufVocab { tokens, types, scores };
     if model == "llama" {
         vocab.restore_user_defined_spaces();
     }
@@ -240,7 +240,7 @@ fn reorder(t: Json) -> Json {
     Json::Object(out)
 }
 
-fn added_tokens(vocab: &Vocab, n: usize) -> Vec<Json> {
+fn added_tokens(vocab: &GgufVocab, n: usize) -> Vec<Json> {
     (0..n)
         .filter(|&i| vocab.is_added(i))
         .map(|i| {
@@ -293,7 +293,7 @@ fn byte_level_qwen2() -> Pieces {
 /// A byte-level BPE tokenizer.json (without added tokens and post-processor). Added
 /// tokens after the last regular token (Qwen's) live only in `added_tokens`, as in
 /// the published files; the others are also in the model vocabulary.
-fn byte_level_tokenizer(vocab: &Vocab, n: usize, merges: Vec<String>, p: Pieces, qwen: bool) -> Json {
+fn byte_level_tokenizer(vocab: &GgufVocab, n: usize, merges: Vec<String>, p: Pieces, qwen: bool) -> Json {
     let last_regular = (0..n).rev().find(|&i| !vocab.is_added(i)).map_or(0, |i| i + 1);
     let mut map = Map::new();
     for (i, t) in vocab.tokens[..last_regular].iter().enumerate() {
@@ -322,7 +322,7 @@ fn byte_level_tokenizer(vocab: &Vocab, n: usize, merges: Vec<String>, p: Pieces,
     })
 }
 
-fn post_processor(vocab: &Vocab, ids: &SpecialIds, add_bos: bool, add_eos: bool, pre: &str) -> Json {
+fn post_processor(vocab: &GgufVocab, ids: &SpecialIds, add_bos: bool, add_eos: bool, pre: &str) -> Json {
     let template = || {
         let tok = |id: u32| vocab.tokens[id as usize].clone();
         let (bos, eos) = (ids.bos.filter(|_| add_bos), ids.eos.filter(|_| add_eos));
@@ -359,14 +359,14 @@ fn post_processor(vocab: &Vocab, ids: &SpecialIds, add_bos: bool, add_eos: bool,
 
 /// The scores of the first `n` pieces as SentencePiece has them: llama.cpp stores −1000
 /// for control / user-defined pieces where SentencePiece has 0.
-fn piece_scores(vocab: &Vocab, n: usize) -> Option<Vec<f64>> {
+fn piece_scores(vocab: &GgufVocab, n: usize) -> Option<Vec<f64>> {
     let scores = vocab.scores.as_ref()?;
     Some((0..n).map(|i| if matches!(vocab.types[i], NORMAL | BYTE) { scores[i] } else { 0.0 }).collect())
 }
 
 /// The `tokenizer.model` of a SentencePiece vocabulary: the pieces with their scores and
 /// types (GGUF's token types are SentencePiece's; the unknown piece is typed so).
-fn sentencepiece_model(vocab: &Vocab, scores: &[f64], ids: &SpecialIds, add_dummy_prefix: bool) -> Vec<u8> {
+fn sentencepiece_model(vocab: &GgufVocab, scores: &[f64], ids: &SpecialIds, add_dummy_prefix: bool) -> Vec<u8> {
     let pieces: Vec<sentencepiece::Piece<'_>> = (0..scores.len())
         .map(|i| {
             let kind = if ids.unk == Some(i as u32) { UNKNOWN } else { vocab.types[i] };
@@ -379,7 +379,7 @@ fn sentencepiece_model(vocab: &Vocab, scores: &[f64], ids: &SpecialIds, add_dumm
 
 /// Gemma-3's SentencePiece-style BPE with byte fallback, for the pieces that have
 /// `scores` (from [`piece_scores`]).
-fn gemma_tokenizer(vocab: &Vocab, scores: &[f64], unk: Option<u32>) -> Json {
+fn gemma_tokenizer(vocab: &GgufVocab, scores: &[f64], unk: Option<u32>) -> Json {
     let pieces = &vocab.tokens[..scores.len()];
     let merges = sentencepiece_merges(pieces, scores);
     let mut map = Map::new();
@@ -461,7 +461,7 @@ mod tests {
 
     #[test]
     fn llama_cpp_padding_is_not_part_of_the_vocabulary() {
-        let v = Vocab {
+        let v = GgufVocab {
             tokens: vec!["a".into(), "<s>".into(), "[PAD2]".into(), "[PAD3]".into()],
             types: vec![NORMAL, CONTROL, UNUSED, UNUSED],
             scores: None,

@@ -139,7 +139,8 @@ mod tests {
 
     #[test]
     fn files_over_4_gib_are_refused() {
-        let e = layout(&[ZipEntry { name: "big".into(), size: 5 << 30, crc32: 0 }]).unwrap_err().to_string();
-        assert!(e.contains("save into a folder"), "{e}");
+        let e = layout(&[ZipEntry { name: "big".into(), size: 5 << 30, crc32: 0 }]).unwrap_err();
+        assert!(matches!(&e, Error::ZipTooLarge { bytes, .. } if *bytes == 5 << 30), "{e}");
+        assert!(e.hint().is_some_and(|h| h.contains("save into a folder")), "{:?}", e.hint());
     }
 }

@@ -109,7 +109,7 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
         sources.push(folder.require(name, "it was there when the model was loaded").await?);
     }
     let mut specs = Vec::new();
-    let mut plan: BTreeMap<String, (usize, TensorInfo, Slice)> = BTreeMap::new();
+    let mut slices: BTreeMap<String, (usize, TensorInfo, Slice)> = BTreeMap::new();
     for (shard, index) in info.shards.iter().enumerate() {
         for t in index.tensors() {
             let slice = slice_for(&t.name, keep);
@@ -132,7 +132,7 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
                 }
             }
             specs.push(TensorSpec { name: t.name.clone(), dtype: t.dtype, shape });
-            plan.insert(t.name.clone(), (shard, t.clone(), slice));
+            slices.insert(t.name.clone(), (shard, t.clone(), slice));
         }
     }
     let metadata = info.shards.first().map(|s| s.metadata.clone()).unwrap_or_default();
@@ -143,7 +143,7 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
     let mut written = layout.header.len() as u64;
     let mut params = 0;
     for (spec, range) in &layout.tensors {
-        let (shard, t, slice) = &plan[&spec.name];
+        let (shard, t, slice) = &slices[&spec.name];
         let n = write_tensor(&sources[*shard], t, slice, &mut sink).await?;
         debug_assert_eq!(n, range.end - range.start);
         written += n;

@@ -226,6 +226,40 @@ test('on the CPU device, the same files as a native CPU run', async () => {
   }
 });
 
+test('every option of the CLI in the app: plain act², and reusing an importance file', async () => {
+  const { context, page, errors } = await launch();
+  const M = join(process.env.MODELS, 'smollm2-135m');
+  const [vocab, ffn, samples, seqLen] = [16384, 1152, 2, 64];
+  const dir = temp('options');
+  try {
+    // Plain act² (--no-mask): rare tokens count too, so it is not the masked importance.
+    const nativeImp = join(dir, 'plain.importance.safetensors');
+    const common = ['--vocab', String(vocab), '--ffn', String(ffn), '--samples', String(samples), '--seq-len', String(seqLen), '--backend', 'cpu'];
+    cli(['prune', '--model', M, '--out', join(dir, 'plain'), ...common, '--no-mask', '--save-importance', nativeImp]);
+    const r = await pruneInBrowser(page, baseUrl, { model: 'smollm2-135m', vocab, ffn, samples, seqLen, device: 'cpu', mask: 'plain' });
+    assert.match(r.summary, /\(0 masked as removed tokens\)/);
+    const diff = JSON.parse(python(IMPORTANCE_DIFF, r.impPath, nativeImp));
+    assert.ok(diff.worst_rel_l2 < 1e-5, `plain act² differs from --no-mask by ${diff.worst_rel_l2}`);
+    assert.equal(diff.meta_a.masked_positions, '0');
+
+    // Channels ranked by that file (--channels-from): no calibration, the same folder.
+    const again = await pruneInBrowser(page, baseUrl, { model: 'smollm2-135m', vocab, ffn, samples, seqLen, device: 'cpu', importanceFile: nativeImp });
+    assert.doesNotMatch(again.summary, /Calibration:/);
+    assert.equal(again.impPath, null, 'no calibration ran, so no importance is offered');
+    const native = join(dir, 'reused');
+    cli(['prune', '--model', M, '--out', native, '--vocab', String(vocab), '--ffn', String(ffn), '--channels-from', nativeImp]);
+    const out = join(again.dir, 'unzipped');
+    python(UNZIP, again.zipPath, out);
+    const pruned = join(out, again.zipName.replace(/\.zip$/, ''));
+    for (const f of ['config.json', 'tokenizer.json', 'model.safetensors']) {
+      assert.ok(readFileSync(join(pruned, f)).equals(readFileSync(join(native, f))), `${f} differs from --channels-from`);
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 test('keyboard only: a run starts and is cancelled, and the page says so', async () => {
   const { context, page } = await launch();
   try {

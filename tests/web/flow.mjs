@@ -104,10 +104,11 @@ print(json.dumps({'layers': len(a), 'worst_rel_l2': worst, 'meta_a': ma, 'meta_b
 
 /**
  * The flow: demo model → plan (V′, I′) → calibrate and prune (on `device`: 'webgpu'
- * or 'cpu') → inspect → download.
+ * or 'cpu'; `mask`: 'mask' or 'plain'; or ranked by `importanceFile`) → inspect →
+ * download.
  * Returns timings (ms), the wasm memory, and where the downloads were saved.
  */
-export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples, seqLen, device = 'webgpu', shotPrefix = '' }) {
+export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples, seqLen, device = 'webgpu', mask = 'mask', importanceFile = null, shotPrefix = '' }) {
   const t = {};
   const t0 = Date.now();
   await page.goto(baseUrl);
@@ -128,6 +129,11 @@ export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples
   await page.locator('#seq-len').fill(String(seqLen));
   await page.locator('#seq-len').dispatchEvent('change');
   await page.locator('#device').selectOption(device);
+  await page.locator('#mask').selectOption(mask);
+  if (importanceFile) {
+    await page.locator('#importance-file').setInputFiles(importanceFile);
+    await page.locator('#importance-name').waitFor({ timeout: 60000 });
+  }
   const t1 = Date.now();
   await page.locator('#run-button').click();
   await page.locator('#run-progress').waitFor({ timeout: 60000 });
@@ -151,9 +157,13 @@ export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples
   t.download = Date.now() - t2;
   // Printed so refactors can show the download is byte-identical before and after.
   console.log(`${zip.suggestedFilename()} sha256 ${createHash('sha256').update(readFileSync(zipPath)).digest('hex')}`);
-  const [imp] = await Promise.all([page.waitForEvent('download'), page.locator('#save-importance').click()]);
-  const impPath = join(dir, 'browser.importance.safetensors');
-  await imp.saveAs(impPath);
+  // Only a run that calibrated offers its importance.
+  let impPath = null;
+  if (await page.locator('#save-importance').count()) {
+    const [imp] = await Promise.all([page.waitForEvent('download'), page.locator('#save-importance').click()]);
+    impPath = join(dir, 'browser.importance.safetensors');
+    await imp.saveAs(impPath);
+  }
   if (shotPrefix) await page.locator('#download').screenshot({ path: join(shots, `${shotPrefix}download.png`) });
   t.total = Date.now() - t0;
   const wasmMb = Number((summary.match(/Wasm memory ([\d.]+) MB/) ?? [])[1]);
