@@ -145,10 +145,13 @@ pub enum HeaderError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[allow(missing_docs)] // the fields are named by the messages
 pub enum GpuError {
-    /// The browser has no WebGPU API at all.
+    /// The browser has no WebGPU, or (with `api`) the API but no adapter.
     #[error("WebGPU is not available in this browser")]
-    NoWebGpu,
-    /// WebGPU (or the native graphics stack) offered no adapter.
+    NoWebGpu {
+        /// Whether the browser has the WebGPU API (then it offered no adapter).
+        api: bool,
+    },
+    /// The native graphics stack (Vulkan, Metal, DX12) offered no adapter.
     #[error("no GPU adapter found ({detail})")]
     NoAdapter { detail: String },
     /// The adapter is below what calibration needs.
@@ -182,13 +185,15 @@ impl GpuError {
     pub fn hint(&self) -> Option<String> {
         let cpu = if cfg!(target_arch = "wasm32") { "choose the CPU device (WebAssembly)" } else { "use --device cpu" };
         Some(match self {
-            GpuError::NoWebGpu => "use a current Chrome or Edge (113 or later), Firefox 141+ on Windows, or Safari 26+; on Linux, \
-                Chrome needs WebGPU enabled (chrome://flags/#enable-unsafe-webgpu). Or choose the CPU device: it needs no GPU. \
-                Your model never leaves this page either way."
-                .into(),
-            GpuError::NoAdapter { .. } if cfg!(target_arch = "wasm32") => format!(
-                "this browser has the WebGPU API but offered no adapter: it may be disabled or blocklisted for this GPU. \
-                 Try another browser, or {cpu}"
+            GpuError::NoWebGpu { api } => format!(
+                "use a current Chrome or Edge (113 or later), Firefox 141+ on Windows, or Safari 26+; on Linux, Chrome needs \
+                 WebGPU enabled (chrome://flags/#enable-unsafe-webgpu). Or {cpu}: it needs no GPU. Your model never leaves \
+                 this page either way.{}",
+                if *api {
+                    " (This browser has the WebGPU API but offered no adapter: it may be disabled or blocklisted for this GPU.)"
+                } else {
+                    ""
+                }
             ),
             GpuError::NoAdapter { .. } => format!(
                 "install a Vulkan driver (on Debian/Ubuntu without a GPU: apt-get install mesa-vulkan-drivers libvulkan1 \

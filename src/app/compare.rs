@@ -8,47 +8,36 @@ use leptos::task::spawn_local;
 use super::{AppState, Outcome, Session, shown};
 use crate::engine::{Device, DeviceKind};
 use crate::eval::{self, Scorer};
-use crate::io::web::{BlobFolder, BlobSource};
-use crate::io::{ByteSource, ModelFolder};
-use crate::model::{Checkpoint, ModelConfig, ModelInfo};
+use crate::io::ModelFolder;
+use crate::model::Checkpoint;
 use crate::progress::Cancel;
+use crate::prune::Model;
 
-/// One side of the comparison: a model ready to run, and where its generations stop.
-struct Side<S> {
-    cfg: ModelConfig,
-    ck: Checkpoint<S>,
-    tok: tokenizers::Tokenizer,
-    stop: Vec<u32>,
+/// One side of the comparison: a model (borrowed: the session's, or the pruned folder
+/// opened once) with its weights open.
+struct Side<'a, F: ModelFolder> {
+    model: &'a Model<F>,
+    ck: Checkpoint<F::Source>,
 }
 
-impl<S: ByteSource> Side<S> {
-    fn scorer(&self) -> Scorer<'_, S> {
-        Scorer { cfg: &self.cfg, ck: &self.ck, tok: &self.tok }
+impl<'a, F: ModelFolder> Side<'a, F> {
+    async fn open(model: &'a Model<F>) -> crate::Result<Self> {
+        Ok(Self { model, ck: Checkpoint::open(&model.folder, &model.info).await? })
     }
 
+    fn scorer(&self, needed_for: &str) -> crate::Result<Scorer<'_, F::Source>> {
+        Ok(Scorer { cfg: &self.model.info.config, ck: &self.ck, tok: self.model.tokenizer(needed_for)? })
+    }
+
+    /// A greedy continuation that stops at the model's own end-of-sequence ids.
     async fn generate(&self, device: &Device, prompt: &str, n: usize) -> crate::Result<Generation> {
-        let ids = crate::tokenizer::encode(&self.tok, prompt)?;
-        let out = device.generate(&self.cfg, &self.ck, &ids, n, &self.stop, &Cancel::default()).await?;
-        let stopped = out.last().is_some_and(|t| self.stop.contains(t));
-        Ok(Generation { text: crate::tokenizer::decode(&self.tok, &out)?, stop: self.stop.clone(), tokens: out.len(), stopped })
+        let tok = self.model.tokenizer("generation needs it")?;
+        let stop = &self.model.info.stop_tokens;
+        let ids = crate::tokenizer::encode(tok, prompt)?;
+        let out = device.generate(&self.model.info.config, &self.ck, &ids, n, stop, &Cancel::default()).await?;
+        let stopped = out.last().is_some_and(|t| stop.contains(t));
+        Ok(Generation { text: crate::tokenizer::decode(tok, &out)?, stop: stop.clone(), tokens: out.len(), stopped })
     }
-}
-
-async fn pruned_side(folder: &BlobFolder) -> crate::Result<Side<BlobSource>> {
-    let info = ModelInfo::load(folder).await?;
-    let ck = Checkpoint::open(folder, &info).await?;
-    let tok = crate::tokenizer::load(&folder.require(crate::tokenizer::FILE, "the pruned folder has one").await?.read_to_end().await?)?;
-    Ok(Side { stop: info.stop_tokens.clone(), cfg: info.config, ck, tok })
-}
-
-async fn dense_side(s: &Session, needed_for: &str) -> crate::Result<Side<<crate::io::web::WebFolder as ModelFolder>::Source>> {
-    let m = &s.model;
-    Ok(Side {
-        cfg: m.info.config.clone(),
-        ck: Checkpoint::open(&m.folder, &m.info).await?,
-        tok: m.tokenizer(needed_for)?.clone(),
-        stop: m.info.stop_tokens.clone(),
-    })
 }
 
 /// The device the compare step runs on.
@@ -85,18 +74,18 @@ async fn continuations(
     cpu_only: bool,
 ) -> crate::Result<(Generation, Generation)> {
     let device = device(state, cpu_only).await?;
-    let dense = dense_side(s, "generation needs it").await?;
-    let pruned = pruned_side(&o.folder()).await?;
+    let pruned = Model::open("pruned", o.folder()).await?;
+    let (dense, pruned) = (Side::open(&s.model).await?, Side::open(&pruned).await?);
     Ok((dense.generate(&device, prompt, n).await?, pruned.generate(&device, prompt, n).await?))
 }
 
 /// Top-1 agreement over `windows` × `t` tokens of the run's calibration text.
 async fn agreement(state: AppState, s: &Session, o: &Outcome, windows: usize, t: usize, cpu_only: bool) -> crate::Result<(f64, usize)> {
     let device = device(state, cpu_only).await?;
-    let pruned = pruned_side(&o.folder()).await?;
-    let dense = dense_side(s, "agreement needs it").await?;
-    let c = eval::compare(&device, &pruned.scorer(), Some(&dense.scorer()), &o.text.text, windows, t, &mut |_, _| {}, &Cancel::default())
-        .await?;
+    let pruned = Model::open("pruned", o.folder()).await?;
+    let (dense, pruned) = (Side::open(&s.model).await?, Side::open(&pruned).await?);
+    let (p, d) = (pruned.scorer("agreement needs it")?, dense.scorer("agreement needs it")?);
+    let c = eval::compare(&device, &p, Some(&d), &o.text.text, windows, t, &mut |_, _| {}, &Cancel::default()).await?;
     Ok((c.agreement.unwrap_or_default(), c.tokens))
 }
 

@@ -271,13 +271,14 @@ pub fn RunStep() -> impl IntoView {
                         <option value="cpu">"CPU (WebAssembly; no GPU needed)"</option>
                     </select>
                 </label>
-                <label>"Channel score "
-                    <select id="mask" on:change=move |ev| mask.set(event_target_value(&ev) != "plain")>
-                        <option value="mask" selected=true>"common-token act² (the paper)"</option>
-                        <option value="plain">"plain act² (ablation: rare tokens count too)"</option>
+                <label>"Score "
+                    <select id="mask" on:change=move |ev| mask.set(event_target_value(&ev) != "plain")
+                        title="plain act² counts the positions of removed tokens too (an ablation)">
+                        <option value="mask" selected=true>"common-token act² (paper)"</option>
+                        <option value="plain">"plain act² (ablation)"</option>
                     </select>
                 </label>
-                <label class="button">"Reuse importance.safetensors…"
+                <label class="button">"Importance file…"
                     <input id="importance-file" type="file" accept=".safetensors" on:change=on_importance/></label>
                 {move || importance.with(|i| i.as_ref().map(|f| view! {
                     <span id="importance-name" class="hint">{format!("channels ranked by {} (no calibration)", f.name)}</span>

@@ -139,10 +139,12 @@ pub fn instance() -> wgpu::Instance {
 pub async fn adapter() -> Result<wgpu::Adapter> {
     #[cfg(target_arch = "wasm32")]
     if !browser_has_webgpu() {
-        return Err(GpuError::NoWebGpu.into());
+        return Err(GpuError::NoWebGpu { api: false }.into());
     }
     let options = wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() };
-    instance().request_adapter(&options).await.map_err(|e| GpuError::NoAdapter { detail: e.to_string() }.into())
+    instance().request_adapter(&options).await.map_err(|e| {
+        if cfg!(target_arch = "wasm32") { GpuError::NoWebGpu { api: true } } else { GpuError::NoAdapter { detail: e.to_string() } }.into()
+    })
 }
 
 /// Finds the adapter and reports what it offers.
