@@ -327,7 +327,9 @@ test('from a URL and by drag-and-drop', async () => {
 
 // The Compare step stops each model at its own end-of-sequence ids (generation_config
 // or config eos_token_id), not at SmolLM/Qwen token strings: Gemma-3's <eos> is id 1.
-for (const [model, vocab, ffn] of [['gemma3-270m', 131072, 2048], ['qwen2.5-0.5b', 49536, 4864]]) {
+// The pruned folders stay under ~300 MB: this Chromium cannot read back Blobs of
+// several hundred MB (the 1B-class issue).
+for (const [model, vocab, ffn] of [['gemma3-270m', 16384, 2048], ['qwen2.5-0.5b', 16384, 1024]]) {
   test(`compare stops ${model} at its own eos ids`, async () => {
     const { context, page, errors } = await launch();
     try {
@@ -336,7 +338,7 @@ for (const [model, vocab, ffn] of [['gemma3-270m', 131072, 2048], ['qwen2.5-0.5b
       await page.goto(baseUrl);
       await page.locator(`button.demo[data-model="${model}"]`).click();
       await page.locator('#plan').waitFor({ timeout: 120000 });
-      for (const [id, n] of [['#vocab', vocab], ['#ffn', ffn]]) {
+      for (const [id, n] of [['#vocab', vocab], ['#ffn', ffn], ['#samples', 1], ['#seq-len', 32]]) {
         await page.locator(id).fill(String(n));
         await page.locator(id).dispatchEvent('change');
       }
@@ -349,7 +351,9 @@ for (const [model, vocab, ffn] of [['gemma3-270m', 131072, 2048], ['qwen2.5-0.5b
       await page.locator('#new-tokens').fill('1');
       await page.locator('#new-tokens').dispatchEvent('change');
       await page.locator('#generate-button').click();
-      await page.locator('#generations').waitFor({ timeout: 900000 });
+      const gens = page.locator('#generations'), oops = page.locator('#compare .error');
+      await Promise.race([gens.waitFor({ timeout: 900000 }), oops.waitFor({ timeout: 900000 })]);
+      if (await oops.count()) throw new Error('generation failed: ' + await oops.textContent());
       const dense = page.locator('.generation[data-model="dense"]');
       const pruned = page.locator('.generation[data-model="pruned"]');
       assert.equal(await dense.getAttribute('data-stop'), eos, `${model}: the dense model stops at generation_config's eos`);
@@ -357,6 +361,9 @@ for (const [model, vocab, ffn] of [['gemma3-270m', 131072, 2048], ['qwen2.5-0.5b
       assert.equal((await pruned.getAttribute('data-stop')).split(',').length, eos.split(',').length);
       assert.equal(await dense.getAttribute('data-tokens'), '1');
       assert.deepEqual(errors, []);
+    } catch (e) {
+      await page.screenshot({ path: join(shots, `eos-${model}-failed.png`), fullPage: true });
+      throw e;
     } finally {
       await context.close();
     }
