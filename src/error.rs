@@ -87,6 +87,24 @@ pub enum Error {
         dir: String,
     },
 
+    /// The output folder is the input folder, inside it, or contains it: writing it
+    /// would replace the model being read.
+    #[error("the output {out} is, is inside or contains the input folder {input}")]
+    OutputOverlapsInput {
+        /// The output as the user named it.
+        out: String,
+        /// The input folder, resolved.
+        input: String,
+    },
+
+    /// The output folder is not empty and no earlier compact run wrote it, so even
+    /// `--force` does not replace it.
+    #[error("{dir} is not empty and was not written by compact")]
+    OutputNotOurs {
+        /// The folder.
+        dir: String,
+    },
+
     /// The output is too large for a zip archive.
     #[error("{file} is too large for a zip archive ({bytes} bytes)")]
     ZipTooLarge {
@@ -366,8 +384,12 @@ impl Error {
             Error::OutputExists { .. } => Some(if cfg!(target_arch = "wasm32") {
                 "pick an empty folder".into()
             } else {
-                "choose another --out or pass --force to replace it".into()
+                "choose another --out, or pass --force to replace a folder an earlier compact run wrote".into()
             }),
+            Error::OutputOverlapsInput { .. } => Some("write the pruned model to a new folder beside the model, not into it".into()),
+            Error::OutputNotOurs { .. } => {
+                Some("--force replaces only folders compact wrote: choose a new --out, or empty that folder yourself".into())
+            }
             Error::ZipTooLarge { .. } => Some("save into a folder instead".into()),
             _ => None,
         }

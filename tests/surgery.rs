@@ -32,7 +32,7 @@ fn prune_to(src: &Path, keep: &KeepSet) -> tempfile::TempDir {
     let folder = DirFolder::new(src).unwrap();
     block_on(async {
         let info = ModelInfo::load(&folder).await.unwrap();
-        export(&folder, &info, keep, DirOutput::new(&out, false).unwrap(), &mut Silent).await.unwrap();
+        export(&folder, &info, keep, DirOutput::new(&out, false, &[]).unwrap(), &mut Silent).await.unwrap();
     });
     tmp
 }
@@ -244,7 +244,7 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
     // An existing non-empty output folder needs --force.
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("precious.txt"), "x").unwrap();
-    let e = DirOutput::new(tmp.path(), false).err().unwrap();
+    let e = DirOutput::new(tmp.path(), false, &[]).err().unwrap();
     assert!(matches!(e, compact::Error::OutputExists { .. }) && e.to_string().contains("already exists and is not empty"), "{e}");
     assert!(e.hint().is_some_and(|h| h.contains("--force")), "{:?}", e.hint());
 
@@ -255,7 +255,7 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
         let folder = DirFolder::new(dir).unwrap();
         let e = block_on(async {
             let info = ModelInfo::load(&folder).await?;
-            export(&folder, &info, &keep, DirOutput::new(&target, false)?, &mut Silent).await
+            export(&folder, &info, &keep, DirOutput::new(&target, false, &[])?, &mut Silent).await
         })
         .unwrap_err();
         assert!(std::fs::read_dir(out.path()).unwrap().next().is_none(), "something was left in the output: {e}");

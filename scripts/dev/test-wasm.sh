@@ -27,4 +27,5 @@ PY
 export CHROMEDRIVER=/usr/bin/chromedriver
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 export WASM_BINDGEN_TEST_TIMEOUT=600
-cargo test --target wasm32-unknown-unknown --test browser "$@"
+# Release, like the app's own build: the wasm dependencies are compiled once for both.
+cargo test --release --target wasm32-unknown-unknown --test browser "$@"

@@ -77,7 +77,9 @@ impl ModelFolder for DirFolder {
         let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io(self.describe(), e))?;
         let mut names: Vec<String> = entries
             .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            // Followed links count (a Hugging Face cache snapshot is all symlinks into
+            // its blobs); the copies are real files.
+            .filter(|e| e.path().is_file())
             .filter_map(|e| e.file_name().into_string().ok())
             .collect();
         names.sort();
@@ -101,8 +103,28 @@ impl ByteSink for FileSink {
     }
 }
 
+/// The file a committed output folder holds so that a later `--force` knows compact
+/// wrote it (and never replaces a folder of the user's).
+pub const OUTPUT_MARKER: &str = ".compact-output";
+
+/// The staging folders of the outputs being written now (see [`remove_staging`]).
+static STAGING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn staging_list() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    STAGING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes every output folder still being staged: the CLI calls it when SIGINT or
+/// SIGTERM interrupts a run, so nothing half-written stays behind.
+pub fn remove_staging() {
+    for dir in staging_list().drain(..) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// An output directory staged in a hidden sibling (`.NAME.partial`) and renamed into
-/// place on commit, so a failed or interrupted export leaves no half-written folder.
+/// place on commit, so a failed or interrupted export leaves no half-written folder
+/// (a stale one from an earlier interrupted run is removed by the next).
 pub struct DirOutput {
     target: PathBuf,
     staging: PathBuf,
@@ -110,15 +132,28 @@ pub struct DirOutput {
 }
 
 impl DirOutput {
-    /// Prepares to write `target`. An existing non-empty `target` is an error unless
-    /// `replace` is set, in which case it is replaced on commit.
-    pub fn new(target: impl Into<PathBuf>, replace: bool) -> Result<Self> {
+    /// Prepares to write `target`, which must not be, be inside or contain any of
+    /// `inputs` (the folders read from). An existing non-empty `target` is an error
+    /// unless `replace` is set and an earlier compact run wrote it (it holds
+    /// [`OUTPUT_MARKER`]); then it is replaced on commit. Every check runs before
+    /// anything is written.
+    pub fn new(target: impl Into<PathBuf>, replace: bool, inputs: &[&Path]) -> Result<Self> {
         let target: PathBuf = target.into();
         let shown = target.display().to_string();
+        let resolved = resolve(&target);
+        for input in inputs {
+            let input = resolve(input);
+            if resolved.starts_with(&input) || input.starts_with(&resolved) {
+                return Err(Error::OutputOverlapsInput { out: shown, input: input.display().to_string() });
+            }
+        }
         if target.exists() {
             let empty = std::fs::read_dir(&target).map_err(|e| Error::io(&shown, e))?.next().is_none();
             if !empty && !replace {
                 return Err(Error::OutputExists { dir: shown });
+            }
+            if !empty && !target.join(OUTPUT_MARKER).is_file() {
+                return Err(Error::OutputNotOurs { dir: shown });
             }
         }
         let name = target.file_name().ok_or_else(|| Error::io(&shown, "not a folder name"))?.to_string_lossy().into_owned();
@@ -127,6 +162,7 @@ impl DirOutput {
             std::fs::remove_dir_all(&staging).map_err(|e| Error::io(staging.display().to_string(), e))?;
         }
         std::fs::create_dir_all(&staging).map_err(|e| Error::io(staging.display().to_string(), e))?;
+        staging_list().push(staging.clone());
         Ok(Self { target, staging, committed: false })
     }
 }
@@ -140,6 +176,9 @@ impl OutputFolder for DirOutput {
     }
     async fn commit(mut self) -> Result<()> {
         let shown = self.target.display().to_string();
+        let marker = self.staging.join(OUTPUT_MARKER);
+        std::fs::write(&marker, "written by compact; `compact prune --force` may replace this folder\n")
+            .map_err(|e| Error::io(marker.display().to_string(), e))?;
         if self.target.exists() {
             let old = self.target.with_file_name(format!(".{}.old", self.target.file_name().unwrap_or_default().to_string_lossy()));
             std::fs::rename(&self.target, &old).map_err(|e| Error::io(&shown, e))?;
@@ -155,8 +194,29 @@ impl OutputFolder for DirOutput {
 
 impl Drop for DirOutput {
     fn drop(&mut self) {
+        staging_list().retain(|d| d != &self.staging);
         if !self.committed {
             let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+/// `path` made absolute with its links resolved; for a path that does not exist yet,
+/// its nearest existing ancestor is resolved and the rest appended.
+fn resolve(path: &Path) -> PathBuf {
+    let absolute = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(path) };
+    let mut rest = Vec::new();
+    let mut base = absolute.as_path();
+    loop {
+        if let Ok(real) = base.canonicalize() {
+            return rest.iter().rev().fold(real, |p, part| p.join(part));
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                base = parent;
+            }
+            _ => return absolute,
         }
     }
 }

@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
+/// The most layers a config may declare (real models have up to ~130).
+pub const MAX_LAYERS: usize = 1 << 12;
+
 /// The model families this tool knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -136,6 +139,10 @@ impl ModelConfig {
             .and_then(Value::as_bool)
             .unwrap_or(arch.default_tied());
         let num_layers = req(&c, "num_hidden_layers")?;
+        // Checked before anything is sized by it (the sliding-layer list, below).
+        if num_layers > MAX_LAYERS {
+            return Err(Error::format(FILE, format!("num_hidden_layers is {num_layers}, more than any model has (at most {MAX_LAYERS})")));
+        }
         let activation =
             Activation::parse(["hidden_activation", "hidden_act"].iter().find_map(|k| c.get(*k).and_then(Value::as_str)), arch)?;
         let (rope, rope_local) = Rope::parse(&c, arch)?;
@@ -176,17 +183,36 @@ impl ModelConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        for (name, v) in [
-            ("hidden_size", self.hidden_size),
-            ("intermediate_size", self.intermediate_size),
-            ("num_hidden_layers", self.num_layers),
-            ("num_attention_heads", self.num_heads),
-            ("num_key_value_heads", self.num_kv_heads),
-            ("head_dim", self.head_dim),
-            ("vocab_size", self.vocab_size),
+        // Sizes: positive, and within what real models have with a wide margin, so a
+        // corrupt config cannot make anything reserve absurd amounts of memory.
+        for (name, v, max) in [
+            ("hidden_size", self.hidden_size, 1 << 17),
+            ("intermediate_size", self.intermediate_size, 1 << 20),
+            ("num_hidden_layers", self.num_layers, MAX_LAYERS),
+            ("num_attention_heads", self.num_heads, 1 << 12),
+            ("num_key_value_heads", self.num_kv_heads, 1 << 12),
+            ("head_dim", self.head_dim, 1 << 12),
+            ("vocab_size", self.vocab_size, 1 << 23),
         ] {
             if v == 0 {
                 return Err(Error::format(FILE, format!("{name} is 0")));
+            }
+            if v > max {
+                return Err(Error::format(FILE, format!("{name} is {v}, more than any model has (at most {max})")));
+            }
+        }
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
+            return Err(Error::format(
+                FILE,
+                format!("rms_norm_eps is {}; it must be a small positive number such as 1e-6", self.rms_norm_eps),
+            ));
+        }
+        for rope in std::iter::once(&self.rope).chain(&self.rope_local) {
+            if !(rope.theta.is_finite() && rope.theta > 0.0) {
+                return Err(Error::format(
+                    FILE,
+                    format!("rope_theta is {}; it must be positive (10000 or more in real models)", rope.theta),
+                ));
             }
         }
         if !self.num_heads.is_multiple_of(self.num_kv_heads) {

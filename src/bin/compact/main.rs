@@ -121,6 +121,12 @@ mod cli {
     }
 
     pub fn main() -> ExitCode {
+        // Ctrl-C or a kill: remove what is being staged, so no half-written output stays.
+        let _ = ctrlc::set_handler(|| {
+            compact::io::remove_staging();
+            eprintln!("interrupted: nothing was written");
+            std::process::exit(130);
+        });
         match run(Cli::parse()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -171,7 +171,12 @@ fn request(a: &PruneArgs) -> Result<Request> {
 pub async fn run(a: &PruneArgs) -> Result<()> {
     let request = request(a)?;
     let model = Model::open(model_name(&a.model), DirFolder::new(&a.model)?).await?;
-    let out = DirOutput::new(&a.out, a.force)?;
+    for (flag, path) in [("--report", &a.report), ("--save-importance", &a.save_importance)] {
+        if let Some(p) = path {
+            check_output_file(flag, p, &a.model)?;
+        }
+    }
+    let out = DirOutput::new(&a.out, a.force, &[&a.model])?;
     let device = crate::open_device(a.device).await;
     let bpp = model.info.dtype().map_or(2, |d| d.size());
     let bar = crate::bar("{msg:24} [{bar:40}] {pos}/{len} ({eta})");
@@ -243,6 +248,21 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n").with_context(|| format!("cannot write {}", path.display()))?;
         println!("report: {}", path.display());
     }
+    Ok(())
+}
+
+/// A file the run writes besides the folder: not inside the model folder, and into a
+/// folder that exists (checked before anything is written).
+fn check_output_file(flag: &str, path: &Path, model: &Path) -> Result<()> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    anyhow::ensure!(parent.is_dir(), "{flag} {}: the folder {} does not exist", path.display(), parent.display());
+    let (dir, model) = (parent.canonicalize()?, model.canonicalize()?);
+    anyhow::ensure!(
+        !dir.starts_with(&model),
+        "{flag} {} is inside the model folder {}: write it elsewhere, so the model stays as it was",
+        path.display(),
+        model.display()
+    );
     Ok(())
 }
 
