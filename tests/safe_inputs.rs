@@ -183,3 +183,29 @@ fn an_interrupted_run_leaves_nothing_behind() {
     assert!(!staging.exists(), "the staging folder was left behind");
     assert!(!out.exists(), "an interrupted run created its output");
 }
+
+#[test]
+fn import_gguf_never_writes_into_an_existing_folder_or_leaves_a_partial_one() {
+    let tmp = temp_dir("import-out");
+    // The fixture's GGUF sits in the cache beside the converted folders.
+    let gguf = fixture("smollm2-135m").parent().unwrap().parent().unwrap().join("gguf").join("smollm2-135m.gguf");
+    assert!(gguf.is_file(), "{} is missing: run scripts/fixtures/fetch-model.sh", gguf.display());
+
+    let mine = tmp.path().join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("config.json"), "{\"mine\": true}").unwrap();
+    let before = snapshot(tmp.path());
+    let (ok, _, err) = compact(&["import-gguf", gguf.to_str().unwrap(), "--out", mine.to_str().unwrap()]);
+    assert!(!ok && err.contains("already exists and is not empty"), "{err}");
+    assert_eq!(snapshot(tmp.path()), before, "a refused import changed files");
+
+    // A truncated GGUF fails before its folder appears; nothing is staged either.
+    let cut = tmp.path().join("cut.gguf");
+    let bytes = std::fs::read(&gguf).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = tmp.path().join("imported");
+    let (ok, _, err) = compact(&["import-gguf", cut.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!ok && err.contains("truncated"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left.len(), 2, "only mine/ and cut.gguf remain: {left:?}");
+}

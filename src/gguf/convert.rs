@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use half::bf16;
 use serde_json::Value as Json;
@@ -18,6 +18,7 @@ use super::plan::{ImportPlan, OutTensor, config_json, generation_config_json};
 use super::reader::{GgufTensor, Header, ParseError};
 use super::{quant, tokenizer};
 use crate::error::{Error, Result};
+use crate::io::{DirOutput, OutputFolder};
 use crate::model::safetensors::{Dtype, Layout, TensorSpec};
 
 /// First read of the header; it grows (doubling) until the header fits.
@@ -71,9 +72,8 @@ pub fn import(gguf: &Path, out_dir: &Path, progress: &mut dyn FnMut(&str, u64, u
     let tok = tokenizer::build(&header, &name, plan.hparams.family, plan.hparams.context)?;
     progress("reading GGUF header", 1, 1);
 
-    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir.display().to_string(), e))?;
-    let mut out = Staged::new(out_dir);
-    let result = (|| {
+    let mut out = Staged::new(out_dir, gguf)?;
+    let result = (|| -> Result<u64> {
         let mut bytes = 0;
         bytes += out.json("config.json", &config_json(&plan, &tok.ids))?;
         bytes += out.json("generation_config.json", &generation_config_json(&tok.ids))?;
@@ -86,13 +86,8 @@ pub fn import(gguf: &Path, out_dir: &Path, progress: &mut dyn FnMut(&str, u64, u
         out.commit()?;
         Ok(bytes)
     })();
-    let bytes_written = match result {
-        Ok(b) => b,
-        Err(e) => {
-            out.discard();
-            return Err(e);
-        }
-    };
+    // On an error the staged folder is dropped with `out`: nothing is left behind.
+    let bytes_written = result?;
     Ok(ImportSummary {
         architecture: plan.hparams.family.arch().to_string(),
         tensors: plan.tensors.len(),
@@ -182,23 +177,22 @@ impl Source<'_> {
     }
 }
 
-/// Output files under temporary names until [`Staged::commit`].
+/// The output folder, staged beside its target (see [`DirOutput`]) and renamed into
+/// place whole by [`Staged::commit`]; dropped uncommitted, it leaves nothing behind.
 struct Staged {
-    dir: PathBuf,
-    files: Vec<(PathBuf, PathBuf)>,
+    out: Option<DirOutput>,
 }
 
 impl Staged {
-    fn new(dir: &Path) -> Self {
-        Self { dir: dir.to_path_buf(), files: Vec::new() }
+    fn new(dir: &Path, input: &Path) -> Result<Self> {
+        Ok(Self { out: Some(DirOutput::new(dir, false, &[input])?) })
     }
 
-    /// Creates the temporary file for `name`.
+    /// Creates the staged file for `name`.
     fn create(&mut self, name: &str) -> Result<(File, String)> {
-        let tmp = self.dir.join(format!(".{name}.partial"));
-        let shown = tmp.display().to_string();
-        let f = File::create(&tmp).map_err(|e| Error::io(&shown, e))?;
-        self.files.push((tmp, self.dir.join(name)));
+        let path = self.out.as_ref().expect("not committed yet").staged(name);
+        let shown = path.display().to_string();
+        let f = File::create(&path).map_err(|e| Error::io(&shown, e))?;
         Ok((f, shown))
     }
 
@@ -216,16 +210,7 @@ impl Staged {
     }
 
     fn commit(&mut self) -> Result<()> {
-        for (tmp, dst) in self.files.drain(..) {
-            std::fs::rename(&tmp, &dst).map_err(|e| Error::io(dst.display().to_string(), e))?;
-        }
-        Ok(())
-    }
-
-    fn discard(&mut self) {
-        for (tmp, _) in self.files.drain(..) {
-            let _ = std::fs::remove_file(tmp);
-        }
+        pollster::block_on(self.out.take().expect("committed once").commit())
     }
 }
 
@@ -281,6 +266,7 @@ fn write_safetensors(
 mod tests {
     use super::super::reader::tests::Builder;
     use super::*;
+    use std::path::PathBuf;
 
     fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
         let p = dir.join(name);

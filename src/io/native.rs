@@ -167,6 +167,14 @@ impl DirOutput {
     }
 }
 
+impl DirOutput {
+    /// Where `name` is written until the commit, for native writers that write their
+    /// files themselves (the GGUF importer).
+    pub fn staged(&self, name: &str) -> PathBuf {
+        self.staging.join(name)
+    }
+}
+
 impl OutputFolder for DirOutput {
     type Sink = FileSink;
     async fn create(&mut self, name: &str) -> Result<FileSink> {
