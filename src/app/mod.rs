@@ -66,8 +66,6 @@ pub struct Outcome {
     pub job: crate::prune::Outcome,
     /// The pruned folder's files.
     pub files: Vec<BlobFile>,
-    /// The run's calibration text (agreement is measured on it).
-    pub text: CalibText,
 }
 
 impl std::ops::Deref for Outcome {

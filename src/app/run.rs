@@ -82,7 +82,7 @@ async fn prune(
         })
     };
     let job = crate::prune::run(&s.model, &request, &device, out, &mut events, cancel).await?;
-    Ok(Outcome { job, files: files.take().unwrap_or_default(), text: request.text })
+    Ok(Outcome { job, files: files.take().unwrap_or_default() })
 }
 
 fn number(ev: &web_sys::Event, min: usize) -> Option<usize> {

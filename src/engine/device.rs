@@ -154,6 +154,7 @@ impl Device {
         progress: &mut dyn ProgressSink,
         cancel: &Cancel,
     ) -> Result<Vec<Vec<TokenScore>>> {
+        score::check(seqs)?;
         match self {
             Device::Gpu(gpu) => score::on_gpu(gpu, cfg, ck, seqs, progress, cancel).await,
             Device::Cpu => score::on_cpu(cfg, ck, seqs, progress, cancel).await,

@@ -96,7 +96,8 @@ fn report(done: &mut u64, n: usize, total: usize, progress: &mut dyn ProgressSin
     progress.report(Progress { stage: "scoring".into(), done: *done, total: total as u64 });
 }
 
-/// Scores every sequence on the CPU reference; progress counts sequences.
+/// Scores every sequence on the CPU reference (targets [`check`]ed); progress counts
+/// sequences.
 pub(super) async fn on_cpu<S: ByteSource>(
     cfg: &ModelConfig,
     ck: &Checkpoint<S>,
@@ -104,7 +105,6 @@ pub(super) async fn on_cpu<S: ByteSource>(
     progress: &mut dyn ProgressSink,
     cancel: &Cancel,
 ) -> Result<Vec<Vec<TokenScore>>> {
-    check(seqs)?;
     let mut out: Vec<Vec<TokenScore>> = vec![Vec::new(); seqs.len()];
     let (v, mut done) = (cfg.vocab_size, 0u64);
     // Several sequences per pass (each layer's weights are read once for all),
@@ -162,7 +162,7 @@ pub(super) async fn on_cpu<S: ByteSource>(
     Ok(out)
 }
 
-/// Scores every sequence on the GPU; progress counts sequences.
+/// Scores every sequence on the GPU (targets [`check`]ed); progress counts sequences.
 pub(super) async fn on_gpu<S: ByteSource>(
     gpu: &Gpu,
     cfg: &ModelConfig,
@@ -171,7 +171,6 @@ pub(super) async fn on_gpu<S: ByteSource>(
     progress: &mut dyn ProgressSink,
     cancel: &Cancel,
 ) -> Result<Vec<Vec<TokenScore>>> {
-    check(seqs)?;
     let mut out: Vec<Vec<TokenScore>> = vec![Vec::new(); seqs.len()];
     let (v, mut done) = (cfg.vocab_size, 0u64);
     // Shortest first, so the windows of one call have similar lengths; each is

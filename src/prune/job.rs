@@ -3,8 +3,6 @@
 //! channels → export. The shells build a [`Request`], open a [`Device`] and an output
 //! folder, call [`run`], and show the [`Event`]s and the [`Outcome`].
 
-use std::collections::BTreeMap;
-
 use super::calib::{self, CalibText, Calibration};
 use super::export::{self, ExportSummary};
 use super::plan::{PrunePlan, Target};
@@ -148,8 +146,9 @@ pub struct Outcome {
     pub channels: Option<Vec<Vec<u32>>>,
     /// The calibration, when one ran.
     pub calibration: Option<Calibration>,
-    /// The text calibration ran on (for importance file metadata).
-    pub text: Option<CalibText>,
+    /// The run's calibration text (what calibration ran on, when it ran; agreement
+    /// is measured on it).
+    pub text: CalibText,
     /// Vocabulary rows the mask kept (V when the mask was off).
     pub mask_vocab: usize,
     /// The device calibration ran on, and its peak GPU buffer bytes.
@@ -164,12 +163,8 @@ impl Outcome {
     /// The importance file of this run's calibration (see [`select::importance_file`]),
     /// with `model` as the model's name in its metadata.
     pub fn importance_file(&self, model: &str) -> Option<Vec<u8>> {
-        let (c, text) = (self.calibration.as_ref()?, self.text.as_ref()?);
-        Some(select::importance_file(&c.importance, &self.importance_metadata(c, model, text)))
-    }
-
-    fn importance_metadata(&self, c: &Calibration, model: &str, text: &CalibText) -> BTreeMap<String, String> {
-        c.metadata(model, &text.name, &text.text, self.mask_vocab)
+        let c = self.calibration.as_ref()?;
+        Some(select::importance_file(&c.importance, &c.metadata(model, &self.text.name, &self.text.text, self.mask_vocab)))
     }
 }
 
@@ -211,25 +206,26 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
     let tok = if needs_text { Some(model.tokenizer("calibration tokenizes text")?) } else { None };
     let text = tok.map(|t| (t, &*request.text.text));
     let kept_tokens = rare::kept_tokens(cfg, model.tokenizer.as_ref(), v2, request.rare_by, text)?;
-    let mask_kept = if request.mask { kept_tokens.clone() } else { None };
+    // The common-token mask keeps what the vocabulary keeps; without it, every position counts.
+    let mask_kept = kept_tokens.as_deref().filter(|_| request.mask);
+    let mask_vocab = mask_kept.map_or(cfg.vocab_size, <[u32]>::len);
     seconds.plan = now() - start;
 
     // Channel importance, then the top I' channels of every layer.
     let t0 = now();
     let (mut calibration, mut device_used) = (None, None);
-    let channels = if i2 < cfg.intermediate_size {
-        let importance = match &request.importance {
-            Some(file) => select::read_importance(&MemSource::new(file.name.clone(), file.bytes.clone()), cfg).await?,
-            None => {
-                let tok = tok.expect("needs_text when channels are calibrated");
-                let c = calibrate(model, request, tok, mask_kept.as_deref(), device, events, cancel).await?;
-                device_used = Some((device.name(), device.peak_bytes()));
-                calibration.insert(c).importance.clone()
-            }
-        };
-        Some(select::top_channels(&importance, i2)?)
-    } else {
-        None
+    let channels = match &request.importance {
+        _ if i2 == cfg.intermediate_size => None,
+        Some(file) => {
+            let importance = select::read_importance(&MemSource::new(file.name.clone(), file.bytes.clone()), cfg).await?;
+            Some(select::top_channels(&importance, i2)?)
+        }
+        None => {
+            let tok = tok.expect("needs_text when channels are calibrated");
+            let c = calibration.insert(calibrate(model, request, tok, mask_kept, device, events, cancel).await?);
+            device_used = Some((device.name(), device.peak_bytes()));
+            Some(select::top_channels(&c.importance, i2)?)
+        }
     };
     seconds.calibration = now() - t0;
     cancel.check()?;
@@ -243,8 +239,7 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
     if export.params != plan.after.total() {
         return Err(Error::Internal(format!("the export wrote {} parameters, the plan predicted {}", export.params, plan.after.total())));
     }
-    let mask_vocab = mask_kept.map_or(cfg.vocab_size, |k| k.len());
-    let text = calibration.is_some().then(|| request.text.clone());
+    let text = request.text.clone();
     Ok(Outcome {
         plan,
         kept_tokens: keep.tokens,

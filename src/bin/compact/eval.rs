@@ -67,7 +67,7 @@ impl Opened {
     }
 
     fn tok(&self) -> &tokenizers::Tokenizer {
-        self.model.tokenizer.as_ref().and_then(|t| t.tokenizer().ok()).expect("checked in open")
+        self.model.tokenizer("evaluation tokenizes text").expect("checked in open")
     }
 
     async fn score(&self, device: &Device, seqs: &[Scored], what: &str) -> Result<Vec<Vec<TokenScore>>> {

@@ -117,7 +117,7 @@ struct CalibReport {
 
 impl CalibReport {
     fn of(o: &Outcome) -> Option<Self> {
-        let (c, text, (device, peak)) = (o.calibration.as_ref()?, o.text.as_ref()?, o.device.clone()?);
+        let (c, text, (device, peak)) = (o.calibration.as_ref()?, &o.text, o.device.clone()?);
         Some(Self {
             text: text.name.clone(),
             sha256: calib::sha256_hex(text.text.as_bytes()),
