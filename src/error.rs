@@ -114,6 +114,27 @@ pub enum Error {
         bytes: u64,
     },
 
+    /// A configuration or tokenizer file is larger than any real one of its kind; it is
+    /// refused before it is read (parsing it could take gigabytes).
+    #[error("{file} is {bytes} bytes, over the {limit}-byte limit for a file of its kind")]
+    FileTooLarge {
+        /// The file.
+        file: String,
+        /// Its size.
+        bytes: u64,
+        /// The limit for its name ([`crate::io::size_limit`]).
+        limit: u64,
+    },
+
+    /// Weights or activations hold NaN or infinite values: the numbers would mean nothing.
+    #[error("{what} holds NaN or infinite values")]
+    NonFinite {
+        /// The tensor, layer or output, named.
+        what: String,
+        /// Whether the weights themselves hold them (else the forward pass overflowed).
+        in_weights: bool,
+    },
+
     /// An evaluation task this tool does not know.
     #[error("unknown task {name:?}; known: {known}")]
     UnknownTask {
@@ -285,6 +306,9 @@ pub enum CalibError {
     /// The text is shorter than one window.
     #[error("the calibration text has {tokens} tokens, fewer than one window of {seq_len}{}", if *bos { " (BOS + text)" } else { "" })]
     TextTooShort { tokens: usize, seq_len: usize, bos: bool },
+    /// The calibration file is larger than any calibration could use.
+    #[error("the calibration file is {bytes} bytes, over the {limit}-byte limit")]
+    TextTooLarge { bytes: u64, limit: u64 },
     /// Choosing the rare set by frequency needs a text to count in.
     #[error("choosing the rare tokens by frequency needs calibration text")]
     FrequencyNeedsText,
@@ -295,6 +319,9 @@ impl CalibError {
     pub fn hint(&self) -> Option<String> {
         match self {
             CalibError::TextTooShort { .. } => Some("use a longer text or fewer tokens per window".into()),
+            CalibError::TextTooLarge { .. } => {
+                Some("calibration uses a few hundred KB at most (windows × tokens per window): pass a sample of the text".into())
+            }
             _ => None,
         }
     }
@@ -391,6 +418,15 @@ impl Error {
                 Some("--force replaces only folders compact wrote: choose a new --out, or empty that folder yourself".into())
             }
             Error::ZipTooLarge { .. } => Some("save into a folder instead".into()),
+            Error::FileTooLarge { .. } => {
+                Some("the largest real files of this kind are a fraction of the limit: is it the right file, and complete?".into())
+            }
+            Error::NonFinite { in_weights: true, .. } => {
+                Some("the checkpoint is corrupt (or was saved from a diverged run): download or convert it again".into())
+            }
+            Error::NonFinite { in_weights: false, .. } => {
+                Some("the activations overflowed f32: check the model with `compact generate` first; if it works there, report it".into())
+            }
             _ => None,
         }
     }

@@ -307,10 +307,11 @@ mod tests {
 
     #[test]
     fn score_row_is_a_log_softmax() {
-        let s = score_row(&[1.0, 3.0, 2.0], 2);
+        let s = score_row(&[1.0, 3.0, 2.0], 2).unwrap();
         let z = (1f64.exp() + 3f64.exp() + 2f64.exp()).ln();
         assert!((s.logprob - (2.0 - z)).abs() < 1e-12);
         assert_eq!(s.top1, 1);
+        assert!(matches!(score_row(&[1.0, f32::NAN], 0), Err(crate::Error::NonFinite { in_weights: false, .. })));
     }
 
     #[test]

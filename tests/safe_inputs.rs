@@ -209,3 +209,125 @@ fn import_gguf_never_writes_into_an_existing_folder_or_leaves_a_partial_one() {
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(left.len(), 2, "only mine/ and cut.gguf remain: {left:?}");
 }
+
+/// A folder of links to the fixture's files, with `replace` written as real files.
+fn model_with(into: &Path, replace: &[(&str, Vec<u8>)]) -> PathBuf {
+    let dir = linked_model(into);
+    for (name, bytes) in replace {
+        std::fs::remove_file(dir.join(name)).ok();
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    dir
+}
+
+/// Asserts a refused run: non-zero exit, every `expect` in the message (which stays
+/// short), and no file under `tmp` added, changed or removed.
+fn assert_refused(tmp: &Path, args: &[&str], expect: &[&str]) {
+    let before = snapshot(tmp);
+    let (ok, _, err) = compact(args);
+    assert!(!ok, "{args:?} was accepted");
+    for e in expect {
+        assert!(err.contains(e), "{args:?}: {err}");
+    }
+    assert!(err.lines().count() <= 4 && err.len() < 1000, "a short message, not a dump: {err}");
+    assert_eq!(snapshot(tmp), before, "{args:?} changed files");
+}
+
+#[test]
+fn hostile_sizes_are_refused_before_anything_is_allocated() {
+    let tmp = temp_dir("bombs");
+    let out = tmp.path().join("out");
+    let src = fixture("smollm2-135m");
+
+    // A config.json of 5 MB (real ones are a few KB) is refused unread.
+    let mut big = std::fs::read(src.join("config.json")).unwrap();
+    big.extend(std::iter::repeat_n(b' ', 5 << 20));
+    let m = model_with(&tmp.path().join("a"), &[("config.json", big)]);
+    assert_refused(tmp.path(), &["inspect", m.to_str().unwrap()], &["config.json", "over the", "limit"]);
+
+    // A safetensors header whose one tensor has a shape of two million entries.
+    let ones = vec!["1"; 2_000_000].join(",");
+    let header = format!(r#"{{"w":{{"dtype":"U8","shape":[{ones}],"data_offsets":[0,1]}}}}"#);
+    let mut st = (header.len() as u64).to_le_bytes().to_vec();
+    st.extend_from_slice(header.as_bytes());
+    st.push(0);
+    let m = model_with(&tmp.path().join("b"), &[("model.safetensors", st)]);
+    assert_refused(tmp.path(), &["inspect", m.to_str().unwrap()], &["model.safetensors", "bytes of JSON"]);
+
+    // A tokenizer.json (sparse, 65 MiB) over its limit, when vocabulary pruning reads it.
+    let m = model_with(&tmp.path().join("c"), &[]);
+    std::fs::remove_file(m.join("tokenizer.json")).unwrap();
+    std::fs::File::create(m.join("tokenizer.json")).unwrap().set_len(65 << 20).unwrap();
+    assert_refused(
+        tmp.path(),
+        &["prune", "--model", m.to_str().unwrap(), "--out", out.to_str().unwrap(), "--vocab", "8192"],
+        &["tokenizer.json", "limit"],
+    );
+
+    // A calibration file (sparse, 65 MiB) over its limit.
+    let text = tmp.path().join("huge.txt");
+    std::fs::File::create(&text).unwrap().set_len(65 << 20).unwrap();
+    let m = linked_model(&tmp.path().join("d"));
+    assert_refused(
+        tmp.path(),
+        &["prune", "--model", m.to_str().unwrap(), "--out", out.to_str().unwrap(), "--ffn", "1024", "--calib", text.to_str().unwrap()],
+        &["calibration file", "limit", "hint:"],
+    );
+
+    // A GGUF whose one metadata array claims a billion u8 elements.
+    let mut gguf = b"GGUF".to_vec();
+    gguf.extend_from_slice(&3u32.to_le_bytes());
+    gguf.extend_from_slice(&0u64.to_le_bytes());
+    gguf.extend_from_slice(&1u64.to_le_bytes());
+    gguf.extend_from_slice(&1u64.to_le_bytes());
+    gguf.push(b'k');
+    gguf.extend_from_slice(&9u32.to_le_bytes());
+    gguf.extend_from_slice(&0u32.to_le_bytes());
+    gguf.extend_from_slice(&1_000_000_000u64.to_le_bytes());
+    gguf.resize(4096, 0);
+    let g = tmp.path().join("bomb.gguf");
+    std::fs::write(&g, gguf).unwrap();
+    assert_refused(tmp.path(), &["import-gguf", g.to_str().unwrap(), "--out", out.to_str().unwrap()], &["1000000000 elements"]);
+}
+
+#[test]
+fn non_finite_weights_and_unsupported_biases_stop_with_the_tensor_named() {
+    let tmp = temp_dir("nan");
+    let src = fixture("smollm2-135m");
+    let out = tmp.path().join("out");
+
+    // One NaN in layer 0's up_proj: calibration and generation stop and name it.
+    let mut st = std::fs::read(src.join("model.safetensors")).unwrap();
+    let n = u64::from_le_bytes(st[..8].try_into().unwrap()) as usize;
+    let index = compact::model::TensorIndex::parse("model.safetensors", st.len() as u64, &st[8..8 + n]).unwrap();
+    let t = index.get("model.layers.0.mlp.up_proj.weight").unwrap();
+    let at = t.range.start as usize + 2 * 1000;
+    st[at..at + 2].copy_from_slice(&half::bf16::NAN.to_bits().to_le_bytes());
+    let m = model_with(&tmp.path().join("a"), &[("model.safetensors", st)]);
+    let ms = m.to_str().unwrap();
+    let expect = ["model.layers.0.mlp.up_proj.weight", "element 1000", "NaN or infinite", "hint:"];
+    let prune = ["prune", "--model", ms, "--out", out.to_str().unwrap(), "--ffn", "1024", "--samples", "1", "--seq-len", "16"];
+    assert_refused(tmp.path(), &[&prune[..], &["--device", "cpu"]].concat(), &expect);
+    assert_refused(tmp.path(), &["generate", "--model", ms, "--prompt", "Hello", "--max-tokens", "2", "--device", "cpu"], &expect);
+
+    // FFN biases (mlp_bias) are refused when the config is read, not copied unsliced.
+    let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(src.join("config.json")).unwrap()).unwrap();
+    cfg["mlp_bias"] = serde_json::json!(true);
+    let m = model_with(&tmp.path().join("b"), &[("config.json", cfg.to_string().into_bytes())]);
+    assert_refused(tmp.path(), &["inspect", m.to_str().unwrap()], &["mlp_bias", "not supported"]);
+}
+
+#[test]
+fn a_staging_folder_compact_did_not_make_is_left_alone() {
+    let tmp = temp_dir("staging");
+    let model = linked_model(tmp.path());
+    let out = tmp.path().join("pruned");
+    let users = tmp.path().join(".pruned.partial");
+    std::fs::create_dir_all(&users).unwrap();
+    std::fs::write(users.join("notes.txt"), "mine").unwrap();
+    assert_refused(
+        tmp.path(),
+        &["prune", "--model", model.to_str().unwrap(), "--out", out.to_str().unwrap(), "--vocab", "8192"],
+        &[".pruned.partial", "not written by compact"],
+    );
+}

@@ -122,9 +122,12 @@ pub fn RunStep() -> impl IntoView {
         let Some(file) = input.files().and_then(|l| l.get(0)) else { return };
         spawn_local(async move {
             let name = file.name();
-            let result = match JsFuture::from(file.array_buffer()).await {
-                Ok(buf) => calib::text_from_bytes(&name, &js_sys::Uint8Array::new(&buf).to_vec()),
-                Err(e) => Err(crate::Error::io(&name, super::js::message(&e))),
+            let result = match calib::check_text_size(file.size() as u64) {
+                Err(e) => Err(e),
+                Ok(()) => match JsFuture::from(file.array_buffer()).await {
+                    Ok(buf) => calib::text_from_bytes(&name, &js_sys::Uint8Array::new(&buf).to_vec()),
+                    Err(e) => Err(crate::Error::io(&name, super::js::message(&e))),
+                },
             };
             match result {
                 Ok(text) => {
@@ -143,6 +146,11 @@ pub fn RunStep() -> impl IntoView {
         };
         spawn_local(async move {
             let name = file.name();
+            if let Err(e) = crate::prune::select::check_importance_size(&name, file.size() as u64) {
+                error.set(Some(shown(&e)));
+                importance.set(None);
+                return;
+            }
             match JsFuture::from(file.array_buffer()).await {
                 Ok(buf) => {
                     error.set(None);

@@ -222,7 +222,7 @@ pub async fn generate_greedy<S: ByteSource>(
     let (mut new, mut input) = (Vec::new(), prompt.to_vec());
     while new.len() < max_new {
         let out = forward_cached(cfg, ck, &input, &mut cache, &ForwardOptions::default()).await?;
-        let next = argmax(&out.logits) as u32;
+        let next = super::score::next_token(&out.logits)?;
         new.push(next);
         if stop.contains(&next) {
             break;

@@ -307,7 +307,7 @@ pub async fn generate_greedy<S: ByteSource>(
         cancel.check()?;
         let windows = Windows { tokens: &ids, t: ids.len(), act2_weights: None };
         let out = run(gpu, cfg, ck, windows, &opts, &mut crate::progress::Silent, cancel).await?;
-        let next = super::cpu::argmax(&out.logits) as u32;
+        let next = super::score::next_token(&out.logits)?;
         ids.push(next);
         if stop.contains(&next) {
             break;

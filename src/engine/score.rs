@@ -38,11 +38,20 @@ pub struct TokenScore {
 }
 
 /// From one row of logits: log-softmax at `target`, and the arg-max.
-pub fn score_row(logits: &[f32], target: u32) -> TokenScore {
-    let top1 = cpu::argmax(logits);
-    let max = logits[top1] as f64;
+pub fn score_row(logits: &[f32], target: u32) -> Result<TokenScore> {
+    let top1 = next_token(logits)?;
+    let max = logits[top1 as usize] as f64;
     let sum: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
-    TokenScore { logprob: logits[target as usize] as f64 - max - sum.ln(), top1: top1 as u32 }
+    Ok(TokenScore { logprob: logits[target as usize] as f64 - max - sum.ln(), top1 })
+}
+
+/// The greedy next token of a row of logits: the first largest one, or an error when a
+/// logit is NaN or infinite (the arg-max of NaN would silently be token 0).
+pub fn next_token(logits: &[f32]) -> Result<u32> {
+    if let Some(i) = logits.iter().position(|l| !l.is_finite()) {
+        return Err(Error::NonFinite { what: format!("the model's output (logit of token {i})"), in_weights: false });
+    }
+    Ok(cpu::argmax(logits) as u32)
 }
 
 /// Bytes of picked logits one GPU call may return.
@@ -150,7 +159,9 @@ pub(super) async fn on_cpu<S: ByteSource>(
         let mut scores = Vec::with_capacity(targets.len());
         for (h, t) in rows.chunks(per_call * d).zip(targets.chunks(per_call)) {
             let logits = cpu::logits(cfg, ck, h).await?;
-            scores.extend(t.iter().enumerate().map(|(r, &target)| score_row(&logits[r * v..(r + 1) * v], target)));
+            for (r, &target) in t.iter().enumerate() {
+                scores.push(score_row(&logits[r * v..(r + 1) * v], target)?);
+            }
         }
         let mut next = scores.into_iter();
         for &(i, ..) in &own {
@@ -215,7 +226,11 @@ pub(super) async fn on_gpu<S: ByteSource>(
         let mut row = 0;
         for &i in group {
             let s = &seqs[i];
-            out[i] = s.targets.clone().map(|p| score_row(&logits[(row + p - s.targets.start) * v..][..v], s.tokens[p])).collect();
+            out[i] = s
+                .targets
+                .clone()
+                .map(|p| score_row(&logits[(row + p - s.targets.start) * v..][..v], s.tokens[p]))
+                .collect::<Result<_>>()?;
             row += s.targets.len();
         }
         report(&mut done, group.len(), seqs.len(), progress);

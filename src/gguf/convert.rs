@@ -70,12 +70,14 @@ pub fn import(gguf: &Path, out_dir: &Path, progress: &mut dyn FnMut(&str, u64, u
         }
     }
     let tok = tokenizer::build(&header, &name, plan.hparams.family, plan.hparams.context)?;
+    let config = config_json(&plan, &tok.ids);
+    check_complete(&plan, &config, &name)?;
     progress("reading GGUF header", 1, 1);
 
     let mut out = Staged::new(out_dir, gguf)?;
     let result = (|| -> Result<u64> {
         let mut bytes = 0;
-        bytes += out.json("config.json", &config_json(&plan, &tok.ids))?;
+        bytes += out.json("config.json", &config)?;
         bytes += out.json("generation_config.json", &generation_config_json(&tok.ids))?;
         bytes += out.json("tokenizer.json", &tok.tokenizer)?;
         bytes += out.json("tokenizer_config.json", &tok.config)?;
@@ -96,6 +98,24 @@ pub fn import(gguf: &Path, out_dir: &Path, progress: &mut dyn FnMut(&str, u64, u
         tokenizer_tokens: tok.n_tokens,
         tied_embeddings: plan.tied,
     })
+}
+
+/// Checks, before anything is written, that the plan writes every tensor the
+/// config.json it writes describes, with that shape: a GGUF missing a layer's tensor
+/// must not become a folder that fails to load.
+fn check_complete(plan: &ImportPlan, config: &Json, file: &str) -> Result<()> {
+    let cfg = crate::model::ModelConfig::from_value(config.clone())?;
+    let have: std::collections::HashMap<&str, &[u64]> = plan.tensors.iter().map(|t| (t.name.as_str(), t.shape.as_slice())).collect();
+    for (name, shape) in cfg.expected_tensors(!plan.tied) {
+        match have.get(name.as_str()) {
+            None => return Err(Error::format(file, format!("has no tensor for {name} (the model has {} layers)", cfg.num_layers))),
+            Some(got) if got.iter().map(|&d| d as usize).ne(shape.iter().copied()) => {
+                return Err(Error::format(file, format!("the tensor for {name} has shape {got:?}, the model's sizes imply {shape:?}")));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// The GGUF file being read.
@@ -283,6 +303,11 @@ mod tests {
     /// A one-layer llama (hidden 32, 2 heads of 16, 1 kv head) in Q8_0 whose weight
     /// row r holds 0.5 · (r − column).
     fn tiny_llama() -> Vec<u8> {
+        tiny_llama_without("")
+    }
+
+    /// [`tiny_llama`] without the layer tensor `skip` (`""`: complete).
+    fn tiny_llama_without(skip: &str) -> Vec<u8> {
         let hidden = 32u64;
         let f32s = |n: usize, v: f32| (0..n).flat_map(|_| v.to_le_bytes()).collect::<Vec<u8>>();
         let q8 = |rows: u64| (0..rows).flat_map(|r| q8_block(0.5, move |i| (r as i64 - i as i64) as i8)).collect::<Vec<u8>>();
@@ -307,7 +332,9 @@ mod tests {
         for (name, rows) in
             [("attn_q", 32), ("attn_k", 16), ("attn_v", 16), ("attn_output", 32), ("ffn_gate", 32), ("ffn_up", 32), ("ffn_down", 32)]
         {
-            b = b.tensor(&format!("blk.0.{name}.weight"), &[hidden, rows], 8, &q8(rows));
+            if name != skip {
+                b = b.tensor(&format!("blk.0.{name}.weight"), &[hidden, rows], 8, &q8(rows));
+            }
         }
         b.tensor("blk.0.attn_norm.weight", &[hidden], 0, &f32s(32, 2.0))
             .tensor("blk.0.ffn_norm.weight", &[hidden], 0, &f32s(32, 3.0))
@@ -361,6 +388,15 @@ mod tests {
         if out.exists() {
             assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "no partial files");
         }
+    }
+
+    #[test]
+    fn a_missing_layer_tensor_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let e = import(&write(dir.path(), "x.gguf", &tiny_llama_without("ffn_up")), &out, &mut |_, _, _| {}).unwrap_err();
+        assert!(e.to_string().contains("model.layers.0.mlp.up_proj.weight"), "{e}");
+        assert!(!out.exists(), "nothing written");
     }
 
     #[test]

@@ -19,6 +19,14 @@ use super::quant::GgmlType;
 /// The default alignment of the tensor data section.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
 
+/// Largest header (metadata and tensor infos) read: real ones are up to ~25 MB (a
+/// 256k-token vocabulary with its merges).
+pub const MAX_HEADER_BYTES: u64 = 256 << 20;
+
+/// Most elements in one metadata array (a vocabulary or merge list: real ones have up
+/// to ~500k); each parsed element takes 32 bytes or more.
+pub const MAX_ARRAY_LEN: u64 = 4 << 20;
+
 /// Why a header could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {
@@ -296,6 +304,17 @@ struct Cursor<'a> {
     pos: usize,
 }
 
+/// Asks for the header to reach `end` bytes, unless that is more than any real header.
+fn need_more(end: u64) -> ParseError {
+    if end > MAX_HEADER_BYTES {
+        ParseError::Invalid(format!(
+            "the header would be at least {end} bytes, over the {MAX_HEADER_BYTES}-byte limit (corrupt, or not a model file)"
+        ))
+    } else {
+        ParseError::NeedMore(end)
+    }
+}
+
 /// Nesting limit for arrays of arrays.
 const MAX_DEPTH: u32 = 4;
 
@@ -303,7 +322,7 @@ impl<'a> Cursor<'a> {
     fn take(&mut self, n: u64) -> Result<&'a [u8], ParseError> {
         let end = (self.pos as u64).checked_add(n).ok_or_else(|| ParseError::Invalid("a length overflows".into()))?;
         if end > self.bytes.len() as u64 {
-            return Err(ParseError::NeedMore(end));
+            return Err(need_more(end));
         }
         let s = &self.bytes[self.pos..end as usize];
         self.pos = end as usize;
@@ -329,7 +348,7 @@ impl<'a> Cursor<'a> {
             .and_then(|n| n.checked_add(self.pos as u64))
             .ok_or_else(|| ParseError::Invalid(format!("item count {count} is impossibly large")))?;
         if need > self.bytes.len() as u64 {
-            return Err(ParseError::NeedMore(need));
+            return Err(need_more(need));
         }
         Ok(())
     }
@@ -371,6 +390,11 @@ impl<'a> Cursor<'a> {
                         return Err(ParseError::Invalid(format!("metadata {key:?}: unknown array element type {elem}")));
                     }
                 };
+                if n > MAX_ARRAY_LEN {
+                    return Err(ParseError::Invalid(format!(
+                        "metadata {key:?}: an array of {n} elements, over the limit of {MAX_ARRAY_LEN}"
+                    )));
+                }
                 self.check_count(n, min)?;
                 let mut items = Vec::with_capacity(n as usize);
                 for _ in 0..n {
@@ -538,6 +562,19 @@ pub(crate) mod tests {
         many.extend_from_slice(&0u64.to_le_bytes());
         many.extend_from_slice(&1_000_000u64.to_le_bytes());
         assert!(matches!(Header::parse(&many), Err(ParseError::NeedMore(n)) if n > 13_000_000));
+        let mut too_many = many[..16].to_vec();
+        too_many.extend_from_slice(&100_000_000u64.to_le_bytes());
+        assert!(matches!(Header::parse(&too_many), Err(ParseError::Invalid(m)) if m.contains("limit")));
+        // A billion-element u8 array: refused before anything is reserved for it.
+        let mut bomb = b"GGUF\x03\0\0\0".to_vec();
+        bomb.extend_from_slice(&0u64.to_le_bytes());
+        bomb.extend_from_slice(&1u64.to_le_bytes());
+        string(&mut bomb, "k");
+        bomb.extend_from_slice(&9u32.to_le_bytes());
+        bomb.extend_from_slice(&0u32.to_le_bytes());
+        bomb.extend_from_slice(&1_000_000_000u64.to_le_bytes());
+        bomb.resize(bomb.len() + 64, 0);
+        assert!(matches!(Header::parse(&bomb), Err(ParseError::Invalid(m)) if m.contains("1000000000 elements")));
     }
 
     #[test]

@@ -166,7 +166,7 @@ pub fn build(header: &Header, file: &str, family: Family, context: usize) -> Res
                 piece_scores(&vocab, n).ok_or_else(|| Error::format(file, "SentencePiece vocabulary without \"tokenizer.ggml.scores\""))?;
             let add_dummy_prefix = meta.opt_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(false);
             sentencepiece = Some(sentencepiece_model(&vocab, &scores, &ids, add_dummy_prefix));
-            (gemma_tokenizer(&vocab, &scores, ids.unk), "GemmaTokenizer")
+            (gemma_tokenizer(&vocab, &scores, ids.unk, file)?, "GemmaTokenizer")
         }
         _ => return Err(unsupported()),
     };
@@ -379,16 +379,16 @@ fn sentencepiece_model(vocab: &GgufVocab, scores: &[f64], ids: &SpecialIds, add_
 
 /// Gemma-3's SentencePiece-style BPE with byte fallback, for the pieces that have
 /// `scores` (from [`piece_scores`]).
-fn gemma_tokenizer(vocab: &GgufVocab, scores: &[f64], unk: Option<u32>) -> Json {
+fn gemma_tokenizer(vocab: &GgufVocab, scores: &[f64], unk: Option<u32>, file: &str) -> Result<Json> {
     let pieces = &vocab.tokens[..scores.len()];
-    let merges = sentencepiece_merges(pieces, scores);
+    let merges = sentencepiece_merges(pieces, scores).map_err(|m| Error::format(file, m))?;
     let mut map = Map::new();
     for (i, t) in pieces.iter().enumerate() {
         map.entry(t.clone()).or_insert(json!(i));
     }
     let unk = unk.map_or(Json::Null, |u| json!(pieces[u as usize]));
     let merges: Vec<Json> = merges.into_iter().map(|(a, b)| json!([pieces[a], pieces[b]])).collect();
-    json!({
+    Ok(json!({
         "version": "1.0",
         "truncation": null,
         "padding": null,
@@ -411,38 +411,96 @@ fn gemma_tokenizer(vocab: &GgufVocab, scores: &[f64], unk: Option<u32>) -> Json 
             "vocab": map,
             "merges": merges,
         },
-    })
+    }))
 }
+
+/// Longest piece [`sentencepiece_merges`] splits (real ones are under 100 bytes).
+pub const MAX_PIECE_BYTES: usize = 1024;
+
+/// Most merges [`sentencepiece_merges`] derives (Gemma-3's 262k pieces give 515k).
+pub const MAX_MERGES: usize = 8 << 20;
 
 /// BPE merges of a SentencePiece vocabulary, as transformers' `SentencePieceExtractor`
 /// derives them: for every piece in id order, every split into two pieces that are
 /// both in the vocabulary, ordered by the parts' ids; then all of them stably sorted
 /// by (score of the merged piece, length of the left part, length of the right part),
 /// descending. Returns pairs of piece ids.
-pub fn sentencepiece_merges(pieces: &[String], scores: &[f64]) -> Vec<(usize, usize)> {
-    let mut ids: HashMap<&str, usize> = HashMap::with_capacity(pieces.len());
-    for (i, p) in pieces.iter().enumerate() {
-        ids.entry(p.as_str()).or_insert(i);
+///
+/// Each split is looked up by a rolling hash of the piece's prefixes (then compared
+/// byte for byte), so a piece costs time linear in its length; pieces over
+/// [`MAX_PIECE_BYTES`] and more than [`MAX_MERGES`] merges are refused.
+pub fn sentencepiece_merges(pieces: &[String], scores: &[f64]) -> std::result::Result<Vec<(usize, usize)>, String> {
+    if let Some((i, p)) = pieces.iter().enumerate().find(|(_, p)| p.len() > MAX_PIECE_BYTES) {
+        return Err(format!("token {i} is {} bytes long, over the {MAX_PIECE_BYTES}-byte limit for a vocabulary piece", p.len()));
     }
+    let mut powers = vec![1u64; MAX_PIECE_BYTES + 1];
+    for i in 1..powers.len() {
+        powers[i] = mul_mod(powers[i - 1], HASH_BASE);
+    }
+    let mut by_hash: HashMap<(u64, usize), usize> = HashMap::with_capacity(pieces.len());
+    let mut exact: HashMap<&[u8], usize> = HashMap::with_capacity(pieces.len());
+    let mut prefix = Vec::with_capacity(MAX_PIECE_BYTES + 1);
+    for (i, p) in pieces.iter().enumerate() {
+        prefix_hashes(p.as_bytes(), &mut prefix);
+        by_hash.entry((prefix[p.len()], p.len())).or_insert(i);
+        exact.entry(p.as_bytes()).or_insert(i);
+    }
+    // The id of `bytes` (with prefix hashes `prefix`, at `start..end`) if it is a piece.
+    let lookup = |bytes: &[u8], prefix: &[u64], start: usize, end: usize| -> Option<usize> {
+        let h = sub_mod(prefix[end], mul_mod(prefix[start], powers[end - start]));
+        let sub = &bytes[start..end];
+        match by_hash.get(&(h, end - start)) {
+            Some(&id) if pieces[id].as_bytes() == sub => Some(id),
+            // Two pieces with one hash (never seen in real vocabularies): look up exactly.
+            Some(_) => exact.get(sub).copied(),
+            None => None,
+        }
+    };
     // (left, right, score of the merged piece, chars of left, chars of right)
     let mut merges: Vec<(usize, usize, f64, usize, usize)> = Vec::new();
     let mut local = Vec::new();
     for (piece, &score) in pieces.iter().zip(scores) {
         local.clear();
+        let bytes = piece.as_bytes();
+        prefix_hashes(bytes, &mut prefix);
         let mut left_chars = 0;
         let total_chars = piece.chars().count();
         for (at, _) in piece.char_indices().skip(1) {
             left_chars += 1;
-            let (l, r) = piece.split_at(at);
-            if let (Some(&a), Some(&b)) = (ids.get(l), ids.get(r)) {
+            if let (Some(a), Some(b)) = (lookup(bytes, &prefix, 0, at), lookup(bytes, &prefix, at, bytes.len())) {
                 local.push((a, b, score, left_chars, total_chars - left_chars));
             }
         }
         local.sort_by_key(|m| (m.0, m.1));
         merges.extend_from_slice(&local);
+        if merges.len() > MAX_MERGES {
+            return Err(format!("the vocabulary gives more than {MAX_MERGES} merges"));
+        }
     }
     merges.sort_by(|x, y| y.2.partial_cmp(&x.2).unwrap_or(std::cmp::Ordering::Equal).then(y.3.cmp(&x.3)).then(y.4.cmp(&x.4)));
-    merges.into_iter().map(|m| (m.0, m.1)).collect()
+    Ok(merges.into_iter().map(|m| (m.0, m.1)).collect())
+}
+
+/// The rolling hash: polynomial in [`HASH_BASE`] modulo the Mersenne prime 2^61 − 1.
+const HASH_MOD: u64 = (1 << 61) - 1;
+const HASH_BASE: u64 = 1_000_003;
+
+fn mul_mod(a: u64, b: u64) -> u64 {
+    ((a as u128 * b as u128) % HASH_MOD as u128) as u64
+}
+
+fn sub_mod(a: u64, b: u64) -> u64 {
+    (a + HASH_MOD - b) % HASH_MOD
+}
+
+/// `out[i]` = hash of `bytes[..i]`.
+fn prefix_hashes(bytes: &[u8], out: &mut Vec<u64>) {
+    out.clear();
+    out.push(0);
+    for &b in bytes {
+        let last = *out.last().expect("starts with 0");
+        out.push((mul_mod(last, HASH_BASE) + b as u64 + 1) % HASH_MOD);
+    }
 }
 
 #[cfg(test)]
@@ -453,10 +511,21 @@ mod tests {
     fn merges_follow_scores_then_lengths_then_ids() {
         let p: Vec<String> = ["a", "b", "c", "ab", "bc", "abc", "ca"].iter().map(|s| s.to_string()).collect();
         let s = [0.0, 0.0, 0.0, -1.0, -2.0, -3.0, -1.0];
-        let m = sentencepiece_merges(&p, &s);
+        let m = sentencepiece_merges(&p, &s).unwrap();
         let named: Vec<(&str, &str)> = m.iter().map(|&(a, b)| (p[a].as_str(), p[b].as_str())).collect();
         // "ab" (−1) and "ca" (−1) keep id order; "abc" splits as ab+c before a+bc (longer left first).
         assert_eq!(named, [("a", "b"), ("c", "a"), ("b", "c"), ("ab", "c"), ("a", "bc")]);
+    }
+
+    #[test]
+    fn long_pieces_cost_linear_time_and_hostile_ones_are_refused() {
+        // Every prefix of a 1000-byte run is a piece: 500k merges, found without
+        // hashing each split's halves from scratch.
+        let p: Vec<String> = (1..=1000).map(|n| "a".repeat(n)).collect();
+        let m = sentencepiece_merges(&p, &vec![0.0; p.len()]).unwrap();
+        assert_eq!(m.len(), (1..=1000).map(|n| n - 1).sum::<usize>());
+        let long = vec!["x".repeat(MAX_PIECE_BYTES + 1)];
+        assert!(sentencepiece_merges(&long, &[0.0]).unwrap_err().contains("limit"));
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! browser `File`/`Blob`s and HTTP (Range requests).
 //!
 //! Nothing here reads a whole model: [`ByteSource::read_at`] reads one range, and
-//! [`ByteSource::read_to_end`] is only for the small JSON files (it refuses anything
-//! over [`SMALL_FILE_LIMIT`]).
+//! [`ByteSource::read_to_end`] is only for the small JSON and tokenizer files (it refuses
+//! anything over the [`size_limit`] of the file's name).
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
@@ -16,9 +16,19 @@ pub use native::{DirFolder, DirOutput, FileSink, FileSource, remove_staging};
 
 use crate::error::{Error, Result};
 
-/// Largest file [`ByteSource::read_to_end`] reads whole: JSON configs and tokenizers
-/// (Gemma-3's tokenizer.json is ~33 MB).
-pub const SMALL_FILE_LIMIT: u64 = 256 << 20;
+/// The largest file named `name` that [`ByteSource::read_to_end`] reads whole. Parsed
+/// JSON takes several times its file size in memory, so each kind of file gets a cap
+/// that real files fit with a wide margin (the largest known: Gemma-3's tokenizer.json,
+/// 33 MB; Qwen2.5's vocab.json, 2.8 MB; tokenizer.model, 4.7 MB; config.json, tens of KB).
+pub fn size_limit(name: &str) -> u64 {
+    const MIB: u64 = 1 << 20;
+    match name.rsplit(['/', '\\']).next().unwrap_or(name) {
+        "tokenizer.json" => 64 * MIB,
+        "vocab.json" | "merges.txt" | "tokenizer.model" => 32 * MIB,
+        "tokenizer_config.json" | "model.safetensors.index.json" => 16 * MIB,
+        _ => 4 * MIB,
+    }
+}
 
 /// A file that can be read by byte range, asynchronously (the browser cannot block).
 #[allow(async_fn_in_trait)]
@@ -34,10 +44,12 @@ pub trait ByteSource {
     /// Reads exactly `len` bytes at `offset`; a range past the end is an error.
     async fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>>;
 
-    /// Reads a small file (a JSON config or tokenizer) whole.
+    /// Reads a small file (a JSON config or tokenizer) whole; one over its
+    /// [`size_limit`] is an [`Error::FileTooLarge`].
     async fn read_to_end(&self) -> Result<Vec<u8>> {
-        if self.len() > SMALL_FILE_LIMIT {
-            return Err(Error::format(self.name(), format!("{} bytes is too large for a configuration file", self.len())));
+        let limit = size_limit(self.name());
+        if self.len() > limit {
+            return Err(Error::FileTooLarge { file: self.name().to_string(), bytes: self.len(), limit });
         }
         self.read_at(0, self.len() as usize).await
     }
@@ -151,6 +163,13 @@ pub fn json_bytes(v: &serde_json::Value) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn size_limits_fit_real_files_by_name_not_path() {
+        assert_eq!(super::size_limit("/models/gemma/tokenizer.json"), 64 << 20);
+        assert!(super::size_limit("config.json") < super::size_limit("tokenizer.model"));
+        assert_eq!(super::size_limit("weird.json"), 4 << 20);
+    }
+
     #[test]
     fn hub_urls() {
         assert_eq!(

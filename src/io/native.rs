@@ -107,6 +107,10 @@ impl ByteSink for FileSink {
 /// wrote it (and never replaces a folder of the user's).
 pub const OUTPUT_MARKER: &str = ".compact-output";
 
+/// The file in a staging folder that says compact made it, so a later run may remove
+/// it when an interrupted run left it behind.
+const STAGING_MARKER: &str = ".compact-staging";
+
 /// The staging folders of the outputs being written now (see [`remove_staging`]).
 static STAGING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
@@ -158,10 +162,19 @@ impl DirOutput {
         }
         let name = target.file_name().ok_or_else(|| Error::io(&shown, "not a folder name"))?.to_string_lossy().into_owned();
         let staging = target.with_file_name(format!(".{name}.partial"));
+        let staging_shown = staging.display().to_string();
         if staging.exists() {
-            std::fs::remove_dir_all(&staging).map_err(|e| Error::io(staging.display().to_string(), e))?;
+            // Left by an interrupted run: removed only when that run was compact's.
+            if !staging.join(STAGING_MARKER).is_file() {
+                return Err(Error::OutputNotOurs { dir: staging_shown });
+            }
+            std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging_shown, e))?;
         }
-        std::fs::create_dir_all(&staging).map_err(|e| Error::io(staging.display().to_string(), e))?;
+        std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging_shown, e))?;
+        if let Err(e) = std::fs::write(staging.join(STAGING_MARKER), "") {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(Error::io(&staging_shown, e));
+        }
         staging_list().push(staging.clone());
         Ok(Self { target, staging, committed: false })
     }
@@ -184,6 +197,7 @@ impl OutputFolder for DirOutput {
     }
     async fn commit(mut self) -> Result<()> {
         let shown = self.target.display().to_string();
+        let _ = std::fs::remove_file(self.staging.join(STAGING_MARKER));
         let marker = self.staging.join(OUTPUT_MARKER);
         std::fs::write(&marker, "written by compact; `compact prune --force` may replace this folder\n")
             .map_err(|e| Error::io(marker.display().to_string(), e))?;

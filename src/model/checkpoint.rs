@@ -64,10 +64,13 @@ impl<S: ByteSource> Checkpoint<S> {
         Ok(t)
     }
 
-    /// The raw bytes of `name`.
+    /// The raw bytes of `name`; a float tensor holding NaN or Inf is an
+    /// [`Error::NonFinite`] naming it (every weight the engine reads comes through here).
     pub async fn raw(&self, name: &str) -> Result<Vec<u8>> {
         let (shard, t) = self.entry(name)?;
-        self.shards[shard].read_at(t.range.start, (t.range.end - t.range.start) as usize).await
+        let bytes = self.shards[shard].read_at(t.range.start, (t.range.end - t.range.start) as usize).await?;
+        check_finite(t, &bytes, 0)?;
+        Ok(bytes)
     }
 
     /// `name` as f32, row-major.
@@ -92,7 +95,25 @@ impl<S: ByteSource> Checkpoint<S> {
             return Err(Error::Internal(format!("rows {rows:?} of {name:?}, which has {n}")));
         }
         let row_bytes = cols * t.dtype.size();
-        self.shards[shard].read_at(t.range.start + rows.start * row_bytes, ((rows.end - rows.start) * row_bytes) as usize).await
+        let bytes =
+            self.shards[shard].read_at(t.range.start + rows.start * row_bytes, ((rows.end - rows.start) * row_bytes) as usize).await?;
+        check_finite(t, &bytes, rows.start * cols)?;
+        Ok(bytes)
+    }
+}
+
+/// Fails when `bytes` (elements of `t` from element `first` on) hold a NaN or an
+/// infinity: an all-ones exponent, checked on the raw bits.
+fn check_finite(t: &TensorInfo, bytes: &[u8], first: u64) -> Result<()> {
+    let bad = match t.dtype {
+        Dtype::BF16 => bytes.chunks_exact(2).position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7f80 == 0x7f80),
+        Dtype::F16 => bytes.chunks_exact(2).position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7c00 == 0x7c00),
+        Dtype::F32 => bytes.chunks_exact(4).position(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7f80_0000 == 0x7f80_0000),
+        _ => None,
+    };
+    match bad {
+        Some(i) => Err(Error::NonFinite { what: format!("weight tensor {:?} (element {})", t.name, first + i as u64), in_weights: true }),
+        None => Ok(()),
     }
 }
 

@@ -215,6 +215,18 @@ impl ModelConfig {
                 ));
             }
         }
+        if self.raw.get("mlp_bias").and_then(Value::as_bool) == Some(true) {
+            return Err(Error::format(
+                FILE,
+                "mlp_bias is true: FFN projections with biases are not supported (pruning would leave them unsliced)",
+            ));
+        }
+        if self.arch != Arch::Qwen2 && self.qkv_bias() {
+            return Err(Error::format(
+                FILE,
+                "attention_bias is true: only Qwen2's q/k/v biases are supported, not the o_proj bias it adds here",
+            ));
+        }
         if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return Err(Error::format(
                 FILE,
@@ -222,6 +234,45 @@ impl ModelConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Every tensor this configuration's checkpoint must hold, with its shape (`lm_head`:
+    /// whether it has a separate `lm_head.weight`). The checkpoint check and the GGUF
+    /// importer both compare against it.
+    pub fn expected_tensors(&self, lm_head: bool) -> Vec<(String, Vec<usize>)> {
+        use super::names;
+        let (d, i, v, q, kv, hd) = (self.hidden_size, self.intermediate_size, self.vocab_size, self.q_dim(), self.kv_dim(), self.head_dim);
+        let mut want: Vec<(String, Vec<usize>)> = vec![(names::EMBED.into(), vec![v, d]), (names::FINAL_NORM.into(), vec![d])];
+        if lm_head {
+            want.push((names::LM_HEAD.into(), vec![v, d]));
+        }
+        let layer_norms: &[&str] = if self.norms_per_layer() == 4 {
+            &["input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"]
+        } else {
+            &["input_layernorm", "post_attention_layernorm"]
+        };
+        for l in 0..self.num_layers {
+            want.push((names::attn(l, "q_proj", "weight"), vec![q, d]));
+            want.push((names::attn(l, "k_proj", "weight"), vec![kv, d]));
+            want.push((names::attn(l, "v_proj", "weight"), vec![kv, d]));
+            want.push((names::attn(l, "o_proj", "weight"), vec![d, q]));
+            if self.qkv_bias() {
+                want.push((names::attn(l, "q_proj", "bias"), vec![q]));
+                want.push((names::attn(l, "k_proj", "bias"), vec![kv]));
+                want.push((names::attn(l, "v_proj", "bias"), vec![kv]));
+            }
+            if self.qk_norm() {
+                want.push((names::attn(l, "q_norm", "weight"), vec![hd]));
+                want.push((names::attn(l, "k_norm", "weight"), vec![hd]));
+            }
+            for n in layer_norms {
+                want.push((names::layer_norm(l, n), vec![d]));
+            }
+            want.push((names::mlp(l, "gate_proj"), vec![i, d]));
+            want.push((names::mlp(l, "up_proj"), vec![i, d]));
+            want.push((names::mlp(l, "down_proj"), vec![d, i]));
+        }
+        want
     }
 
     /// Width of the query projection (heads × head_dim).

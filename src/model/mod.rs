@@ -111,38 +111,12 @@ impl ModelInfo {
     /// config.json implies (pruning relies on both agreeing).
     pub fn check_tensors(&self) -> Result<()> {
         let c = &self.config;
-        let (d, i, v, q, kv, hd) = (c.hidden_size, c.intermediate_size, c.vocab_size, c.q_dim(), c.kv_dim(), c.head_dim);
-        let mut want: Vec<(String, Vec<usize>)> = vec![(names::EMBED.into(), vec![v, d]), (names::FINAL_NORM.into(), vec![d])];
-        if self.has_lm_head() {
-            want.push((names::LM_HEAD.into(), vec![v, d]));
-        }
-        let layer_norms: &[&str] = if c.norms_per_layer() == 4 {
-            &["input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"]
-        } else {
-            &["input_layernorm", "post_attention_layernorm"]
-        };
-        for l in 0..c.num_layers {
-            want.push((names::attn(l, "q_proj", "weight"), vec![q, d]));
-            want.push((names::attn(l, "k_proj", "weight"), vec![kv, d]));
-            want.push((names::attn(l, "v_proj", "weight"), vec![kv, d]));
-            want.push((names::attn(l, "o_proj", "weight"), vec![d, q]));
-            if c.qkv_bias() {
-                want.push((names::attn(l, "q_proj", "bias"), vec![q]));
-                want.push((names::attn(l, "k_proj", "bias"), vec![kv]));
-                want.push((names::attn(l, "v_proj", "bias"), vec![kv]));
-            }
-            if c.qk_norm() {
-                want.push((names::attn(l, "q_norm", "weight"), vec![hd]));
-                want.push((names::attn(l, "k_norm", "weight"), vec![hd]));
-            }
-            for n in layer_norms {
-                want.push((names::layer_norm(l, n), vec![d]));
-            }
-            want.push((names::mlp(l, "gate_proj"), vec![i, d]));
-            want.push((names::mlp(l, "up_proj"), vec![i, d]));
-            want.push((names::mlp(l, "down_proj"), vec![d, i]));
-        }
+        let want = c.expected_tensors(self.has_lm_head());
         let have: BTreeMap<&str, &TensorInfo> = self.tensors().map(|t| (t.name.as_str(), t)).collect();
+        // Biases the forward pass and the slicing do not know would be silently wrong.
+        if let Some(t) = self.tensors().find(|t| t.name.ends_with(".bias") && (t.name.contains(".mlp.") || t.name.contains(".o_proj."))) {
+            return Err(Error::format(WEIGHTS, format!("tensor {:?}: FFN and o_proj biases are not supported", t.name)));
+        }
         for (name, shape) in want {
             let t = have.get(name.as_str()).ok_or_else(|| {
                 Error::format(

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, HeaderError, Result};
@@ -17,6 +18,12 @@ use crate::io::ByteSource;
 
 /// Header length limit (the same 100 MB the reference implementation uses).
 pub const MAX_HEADER_LEN: u64 = 100_000_000;
+
+/// Most dimensions a tensor may have (real checkpoints use up to 5).
+pub const MAX_RANK: usize = 8;
+
+/// Longest JSON entry of one tensor (name excluded) parsed: a real one is under 200 bytes.
+const MAX_ENTRY_LEN: usize = 4096;
 
 /// Element types a safetensors file may declare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -177,18 +184,22 @@ impl TensorIndex {
         check_header_len(header_len, file_len)?;
         let data_start = 8 + header_len;
         let data_len = file_len - data_start;
-        let json: Value = serde_json::from_slice(header).map_err(|e| HeaderError::Json { msg: e.to_string() })?;
-        let Value::Object(map) = json else {
-            return Err(HeaderError::Json { msg: "the header is not a JSON object".into() });
-        };
+        // Entries stay unparsed slices of the header until each is checked to be small,
+        // so a hostile header (one shape of millions of entries) never becomes a tree.
+        let map: BTreeMap<String, &RawValue> = serde_json::from_slice(header).map_err(|e| HeaderError::Json { msg: e.to_string() })?;
 
         let mut metadata = BTreeMap::new();
         let mut tensors = Vec::with_capacity(map.len());
-        for (name, entry) in map {
+        for (name, raw) in map {
             if name == "__metadata__" {
-                metadata = parse_metadata(&entry)?;
+                metadata = parse_metadata(raw)?;
                 continue;
             }
+            if raw.get().len() > MAX_ENTRY_LEN {
+                let msg = format!("its entry is {} bytes of JSON; a tensor's is a few hundred", raw.get().len());
+                return Err(HeaderError::Entry { tensor: name, msg });
+            }
+            let entry: Value = serde_json::from_str(raw.get()).map_err(|e| HeaderError::Json { msg: e.to_string() })?;
             tensors.push(parse_entry(name, &entry, data_start, data_len)?);
         }
 
@@ -243,15 +254,9 @@ fn check_header_len(header_len: u64, file_len: u64) -> Result<(), HeaderError> {
     Ok(())
 }
 
-fn parse_metadata(v: &Value) -> Result<BTreeMap<String, String>, HeaderError> {
-    let bad = |msg: &str| HeaderError::Entry { tensor: "__metadata__".into(), msg: msg.into() };
-    let Value::Object(m) = v else { return Err(bad("must be an object of strings")) };
-    m.iter()
-        .map(|(k, v)| match v {
-            Value::String(s) => Ok((k.clone(), s.clone())),
-            _ => Err(bad(&format!("value of {k:?} is not a string"))),
-        })
-        .collect()
+fn parse_metadata(raw: &RawValue) -> Result<BTreeMap<String, String>, HeaderError> {
+    serde_json::from_str(raw.get())
+        .map_err(|_| HeaderError::Entry { tensor: "__metadata__".into(), msg: "must be an object of strings".into() })
 }
 
 fn parse_entry(name: String, v: &Value, data_start: u64, data_len: u64) -> Result<TensorInfo, HeaderError> {
@@ -267,6 +272,9 @@ fn parse_entry(name: String, v: &Value, data_start: u64, data_len: u64) -> Resul
         .iter()
         .map(|d| d.as_u64().ok_or_else(|| bad(format!("shape entry {d} is not a non-negative integer"))))
         .collect::<Result<Vec<u64>, _>>()?;
+    if shape.len() > MAX_RANK {
+        return Err(bad(format!("its shape has {} dimensions, more than {MAX_RANK}", shape.len())));
+    }
     let offsets = e
         .get("data_offsets")
         .and_then(Value::as_array)
@@ -416,6 +424,17 @@ mod tests {
     fn shape_overflow_is_a_size_mismatch_not_a_panic() {
         let h = r#"{"a":{"dtype":"F64","shape":[18446744073709551615,18446744073709551615,4],"data_offsets":[0,8]}}"#;
         assert!(matches!(parse(h, 8).unwrap_err(), HeaderError::SizeMismatch { .. }));
+    }
+
+    #[test]
+    fn hostile_shapes_are_refused_before_they_become_trees() {
+        let nine = r#"{"a":{"dtype":"U8","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,1]}}"#;
+        assert!(matches!(parse(nine, 1).unwrap_err(), HeaderError::Entry { msg, .. } if msg.contains("9 dimensions")));
+        let ones = vec!["1"; 2_000_000].join(",");
+        let huge = format!(r#"{{"a":{{"dtype":"U8","shape":[{ones}],"data_offsets":[0,1]}}}}"#);
+        let err = parse(&huge, 1).unwrap_err();
+        assert!(matches!(&err, HeaderError::Entry { msg, .. } if msg.contains("bytes of JSON")), "{err}");
+        assert!(err.to_string().len() < 200, "the message stays short");
     }
 
     #[test]

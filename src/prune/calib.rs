@@ -83,6 +83,18 @@ pub const DEFAULT_SAMPLES: usize = 16;
 /// Default tokens per window.
 pub const DEFAULT_SEQ_LEN: usize = 512;
 
+/// The largest calibration file read: far more text than any calibration uses (16
+/// windows of 512 tokens are ~40 KB of English).
+pub const MAX_TEXT_BYTES: u64 = 64 << 20;
+
+/// Refuses a calibration file of `bytes` bytes over [`MAX_TEXT_BYTES`], before it is read.
+pub fn check_text_size(bytes: u64) -> Result<()> {
+    if bytes > MAX_TEXT_BYTES {
+        return Err(CalibError::TextTooLarge { bytes, limit: MAX_TEXT_BYTES }.into());
+    }
+    Ok(())
+}
+
 /// Calibration text from a file's bytes: a `.jsonl` file gives the `text` field of
 /// every line (joined by blank lines); anything else must be UTF-8 text.
 pub fn text_from_bytes(name: &str, bytes: &[u8]) -> Result<String> {
@@ -127,7 +139,8 @@ pub struct CalibWindows {
     pub count: usize,
     /// The BOS put at the start of every window, if the tokenizer adds one.
     pub bos: Option<u32>,
-    /// Tokens in the whole text (without special tokens).
+    /// Tokens of the text that were read (without special tokens): all of them when it
+    /// is shorter than the windows asked for.
     pub text_tokens: usize,
 }
 
@@ -137,9 +150,15 @@ pub fn windows(tok: &Tokenizer, text: &str, samples: usize, seq_len: usize) -> R
     if samples == 0 || seq_len < 2 {
         return Err(CalibError::NoWindows { samples, seq_len }.into());
     }
-    let ids = crate::tokenizer::encode_plain(tok, text)?;
     let bos = bos_of(tok)?;
     let per = seq_len - bos.is_some() as usize;
+    // Only as much of the text as the windows use is tokenized.
+    let need = samples.saturating_mul(per);
+    let mut ids = Vec::new();
+    crate::tokenizer::encode_plain_chunks(tok, text, &mut |chunk| {
+        ids.extend(chunk);
+        ids.len() < need
+    })?;
     let available = ids.len() / per;
     if available == 0 {
         return Err(CalibError::TextTooShort { tokens: ids.len(), seq_len, bos: bos.is_some() }.into());

@@ -76,11 +76,14 @@ pub fn other_weights(name: &str) -> bool {
     SUFFIXES.iter().any(|s| base.ends_with(s))
 }
 
-/// Writes the pruned folder for `keep` into `out` and commits it.
+/// Writes the pruned folder for `keep` into `out` and commits it. `expect_params`, when
+/// given, is the parameter count the plan predicted: a layout with another count is an
+/// [`Error::Internal`] before anything is written.
 pub async fn export<F: ModelFolder, O: OutputFolder>(
     folder: &F,
     info: &ModelInfo,
     keep: &KeepSet,
+    expect_params: Option<u64>,
     mut out: O,
     progress: &mut impl ProgressSink,
 ) -> Result<ExportSummary> {
@@ -137,17 +140,19 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
     }
     let metadata = info.shards.first().map(|s| s.metadata.clone()).unwrap_or_default();
     let layout = Layout::new(specs, &metadata)?;
+    let params: u64 = layout.tensors.iter().map(|(spec, _)| spec.shape.iter().product::<u64>()).sum();
+    if let Some(want) = expect_params.filter(|&w| w != params) {
+        return Err(Error::Internal(format!("the export would write {params} parameters, the plan predicted {want}")));
+    }
     let total = layout.file_len();
     let mut sink = out.create(WEIGHTS).await?;
     sink.write(&layout.header).await?;
     let mut written = layout.header.len() as u64;
-    let mut params = 0;
     for (spec, range) in &layout.tensors {
         let (shard, t, slice) = &slices[&spec.name];
         let n = write_tensor(&sources[*shard], t, slice, &mut sink).await?;
         debug_assert_eq!(n, range.end - range.start);
         written += n;
-        params += spec.shape.iter().product::<u64>();
         progress.report(Progress { stage: format!("writing {WEIGHTS}"), done: written, total });
     }
     sink.finish().await?;

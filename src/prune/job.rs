@@ -233,12 +233,10 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
     // The pruned folder, streamed from the source files.
     let t0 = now();
     let keep = KeepSet { tokens: kept_tokens, channels };
-    let export = export::export(&model.folder, &model.info, &keep, out, &mut |p| events(Event::Progress(Phase::Writing, p))).await?;
+    let progress = &mut |p| events(Event::Progress(Phase::Writing, p));
+    let export = export::export(&model.folder, &model.info, &keep, Some(plan.after.total()), out, progress).await?;
     seconds.export = now() - t0;
     seconds.total = now() - start;
-    if export.params != plan.after.total() {
-        return Err(Error::Internal(format!("the export wrote {} parameters, the plan predicted {}", export.params, plan.after.total())));
-    }
     let text = request.text.clone();
     Ok(Outcome {
         plan,

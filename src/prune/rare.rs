@@ -28,9 +28,12 @@ pub enum RareBy {
 /// How often each token occurs in `text` (tokenized without special tokens).
 pub fn token_counts(tok: &Tokenizer, text: &str) -> Result<HashMap<u32, u64>> {
     let mut counts = HashMap::new();
-    for id in crate::tokenizer::encode_plain(tok, text)? {
-        *counts.entry(id).or_insert(0u64) += 1;
-    }
+    crate::tokenizer::encode_plain_chunks(tok, text, &mut |ids| {
+        for id in ids {
+            *counts.entry(id).or_insert(0u64) += 1;
+        }
+        true
+    })?;
     Ok(counts)
 }
 

@@ -12,6 +12,18 @@ pub fn importance_name(l: usize) -> String {
     format!("model.layers.{l}.mlp.importance")
 }
 
+/// The largest importance file read (one f32 per FFN channel: 9 MB for a 70B model).
+pub const MAX_IMPORTANCE_BYTES: u64 = 64 << 20;
+
+/// Refuses an importance file `name` of `bytes` bytes over [`MAX_IMPORTANCE_BYTES`],
+/// before it is read.
+pub fn check_importance_size(name: &str, bytes: u64) -> Result<()> {
+    if bytes > MAX_IMPORTANCE_BYTES {
+        return Err(Error::FileTooLarge { file: name.to_string(), bytes, limit: MAX_IMPORTANCE_BYTES });
+    }
+    Ok(())
+}
+
 /// Reads an importance file: a safetensors file of F32 vectors
 /// `model.layers.{i}.mlp.importance`, one per layer, each of length I.
 pub async fn read_importance(src: &impl ByteSource, cfg: &ModelConfig) -> Result<Vec<Vec<f64>>> {

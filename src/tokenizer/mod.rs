@@ -33,6 +33,46 @@ pub fn encode_plain(tok: &Tokenizer, text: &str) -> Result<Vec<u32>> {
     Ok(tok.encode(text, false).map_err(|e| Error::format(FILE, format!("encoding failed: {e}")))?.get_ids().to_vec())
 }
 
+/// Bytes of text encoded at a time by [`encode_plain_chunks`]: the tokenizer's
+/// per-token bookkeeping (offsets, strings, masks) takes ~100 bytes a token, so whole
+/// texts of many megabytes are never encoded in one call.
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// Encodes `text` without special tokens, [`CHUNK_BYTES`] at a time (each chunk ends at
+/// a line break where there is one, else at whitespace), handing each chunk's ids to
+/// `sink` until it returns `false`. Texts shorter than a chunk encode exactly as
+/// [`encode_plain`] does; longer ones may differ only at the chunk seams.
+pub fn encode_plain_chunks(tok: &Tokenizer, text: &str, sink: &mut dyn FnMut(Vec<u32>) -> bool) -> Result<()> {
+    let mut rest = text;
+    while !rest.is_empty() {
+        let cut = chunk_end(rest, CHUNK_BYTES);
+        let (chunk, tail) = rest.split_at(cut);
+        rest = tail;
+        if !sink(encode_plain(tok, chunk)?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Where the first chunk of at most `max` bytes of `text` ends: after its last line
+/// break, else after its last whitespace, else at a character boundary (all of `text`
+/// when it is short enough).
+fn chunk_end(text: &str, max: usize) -> usize {
+    if text.len() <= max {
+        return text.len();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &text[..end];
+    match head.rfind('\n').or_else(|| head.rfind(char::is_whitespace)) {
+        Some(i) if i > 0 => i + head[i..].chars().next().map_or(1, char::len_utf8),
+        _ => end.max(1),
+    }
+}
+
 /// Decodes ids back to text (special tokens skipped).
 pub fn decode(tok: &Tokenizer, ids: &[u32]) -> Result<String> {
     tok.decode(ids, true).map_err(|e| Error::format(FILE, format!("decoding failed: {e}")))
@@ -72,5 +112,19 @@ impl TokenizerFile {
     /// this vocabulary).
     pub fn min_rows(&self, cfg: &ModelConfig) -> usize {
         self.vocab.as_ref().map_or(cfg.vocab_size, Vocab::min_rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_end;
+
+    #[test]
+    fn chunks_end_at_line_breaks_then_spaces_then_characters() {
+        assert_eq!(chunk_end("short", 10), 5);
+        assert_eq!(chunk_end("ab\ncd ef gh", 8), 3);
+        assert_eq!(chunk_end("abcd efgh", 7), 5);
+        assert_eq!(chunk_end("ééééé", 5), 4, "never inside a character");
+        assert_eq!(chunk_end("abcdefgh", 3), 3);
     }
 }

@@ -51,6 +51,12 @@ impl Vocab {
             ));
         }
         let vocab = model.get("vocab").and_then(Value::as_object).ok_or_else(|| Error::format(FILE, "model.vocab is not an object"))?;
+        if !model.get("merges").is_some_and(Value::is_array) {
+            return Err(Error::format(
+                FILE,
+                "model.merges is missing or not a list: the tokenizers library cannot load this BPE tokenizer",
+            ));
+        }
         let mut tokens: Vec<Option<String>> = vec![None; rows];
         let mut place = |id: u64, s: &str| -> Result<()> {
             let slot = tokens
@@ -433,6 +439,18 @@ mod tests {
         let v = Vocab::from_tokenizer(&pinned, 6).unwrap();
         assert_eq!(v.keep(4, None).unwrap(), [0, 1, 2, 5]);
         assert!(v.keep(3, None).unwrap_err().to_string().contains("smallest closed vocabulary here has 4 rows"));
+    }
+
+    #[test]
+    fn a_bpe_without_merges_is_refused_as_it_cannot_load() {
+        let mut t = json!({"version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
+            "pre_tokenizer": null, "post_processor": null, "decoder": null,
+            "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}});
+        let loads = |t: &Value| tokenizers::Tokenizer::from_bytes(serde_json::to_vec(t).unwrap()).is_ok();
+        assert!(loads(&t));
+        t["model"].as_object_mut().unwrap().remove("merges");
+        assert!(!loads(&t), "the oracle: the library refuses it");
+        assert!(Vocab::from_tokenizer(&t, 3).unwrap_err().to_string().contains("model.merges"));
     }
 
     #[test]

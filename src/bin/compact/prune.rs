@@ -10,6 +10,7 @@ use compact::io::{DirFolder, DirOutput};
 use compact::model::params::human;
 use compact::progress::Cancel;
 use compact::prune::calib::{self, CalibText};
+use compact::prune::select;
 use compact::prune::{Event, ImportanceFile, Model, Outcome, PrunePlan, RareBy, Request, Target};
 use serde::Serialize;
 
@@ -138,6 +139,8 @@ fn calibration_text(arg: &str) -> Result<CalibText> {
         return Ok(CalibText::builtin(b));
     }
     let path = Path::new(arg);
+    let len = std::fs::metadata(path).with_context(|| format!("cannot read the calibration text {}", path.display()))?.len();
+    calib::check_text_size(len)?;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read the calibration text {}", path.display()))?;
     let name = path.display().to_string();
     Ok(CalibText { text: calib::text_from_bytes(&name, &bytes)?.into(), name })
@@ -150,10 +153,12 @@ fn request(a: &PruneArgs) -> Result<Request> {
         None => Target::Sizes { vocab: a.vocab, ffn: a.ffn },
     };
     let importance = match &a.channels_from {
-        Some(p) => Some(ImportanceFile {
-            name: p.display().to_string(),
-            bytes: std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
-        }),
+        Some(p) => {
+            let name = p.display().to_string();
+            let len = std::fs::metadata(p).with_context(|| format!("cannot read {name}"))?.len();
+            select::check_importance_size(&name, len)?;
+            Some(ImportanceFile { bytes: std::fs::read(p).with_context(|| format!("cannot read {name}"))?, name })
+        }
         None => None,
     };
     Ok(Request {
