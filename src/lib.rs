@@ -26,6 +26,8 @@
 pub mod engine;
 pub mod error;
 pub mod eval;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gguf;
 pub mod io;
 pub mod model;
