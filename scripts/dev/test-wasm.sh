@@ -9,15 +9,25 @@ site="$(mktemp -d)"
 server=""
 trap 'rm -rf "$profile" "$site" "$ROOT/webdriver.json"; [ -n "$server" ] && kill "$server" 2>/dev/null || true' EXIT
 # The calibration test reads the fixture models over HTTP (Range requests) from our own
-# server, on a free port, with CORS for the test runner's origin.
+# server. The test page comes from wasm-bindgen-test-runner's own server, another
+# origin: we pick both ports here (two free ones, held together so that they differ) and
+# give the runner its port through WASM_BINDGEN_TEST_ADDRESS, so that our server allows
+# exactly that origin (--cors-origin) and no other.
 cargo build --release --bin compact
+read -r serve_port runner_port < <(python3 -c '
+import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
 echo '<!doctype html>' > "$site/index.html"
-target/release/compact serve --dist "$site" --models "$COMPACT_CACHE/models" --port 0 --cors > "$site/serve.log" &
+target/release/compact serve --dist "$site" --models "$COMPACT_CACHE/models" --port "$serve_port" \
+  --cors-origin "http://127.0.0.1:$runner_port" > "$site/serve.log" &
 server=$!
 for _ in $(seq 50); do grep -q "http://" "$site/serve.log" 2>/dev/null && break; sleep 0.1; done
 url="$(grep -o 'http://[0-9.:]*' "$site/serve.log" | head -1)"
 [ -n "$url" ] || { echo "compact serve did not start" >&2; exit 1; }
 export COMPACT_TEST_MODELS="$url/models"
+export WASM_BINDGEN_TEST_ADDRESS="127.0.0.1:$runner_port"
 # wasm-bindgen-test-runner reads the browser's arguments from ./webdriver.json.
 python3 - "$profile" > webdriver.json <<'PY'
 import json, sys
