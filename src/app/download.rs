@@ -1,5 +1,5 @@
-//! Step 7: the pruned folder onto the user's disk: into a folder they pick (File System
-//! Access API, where the browser has it), as one `.zip` (stored, assembled by the
+//! Step 7: the pruned folder onto the user's disk: into a new subfolder of a folder they
+//! pick (File System Access API, where the browser has it), as one `.zip` (stored, assembled by the
 //! browser from the Blobs), or file by file. The names are the standard ones, so the
 //! folder loads as is.
 
@@ -19,7 +19,7 @@ pub fn DownloadStep() -> impl IntoView {
     let message = RwSignal::new(None::<Result<String, String>>);
     let files = outcome.files.clone();
     let save_folder = {
-        let files = files.clone();
+        let (files, base) = (files.clone(), base.clone());
         move |_| {
             let names = js_sys::Array::new();
             let blobs = js_sys::Array::new();
@@ -27,11 +27,12 @@ pub fn DownloadStep() -> impl IntoView {
                 names.push(&f.name.as_str().into());
                 blobs.push(&f.blob);
             }
+            let base = base.clone();
             spawn_local(async move {
-                message.set(Some(match super::js::save_to_directory(names, blobs).await {
-                    Ok(dir) => Ok(format!("Saved into the folder {}.", dir.as_string().unwrap_or_default())),
+                message.set(Some(match super::js::save_to_directory(&base, names, blobs).await {
+                    Ok(dir) => Ok(format!("Saved into the new folder {}.", dir.as_string().unwrap_or_default())),
                     Err(e) if super::js::message(&e).contains("abort") => return,
-                    Err(e) => Err(format!("Could not save into that folder: {}. Try the zip download.", super::js::message(&e))),
+                    Err(e) => Err(super::js::message(&e)),
                 }));
             });
         }

@@ -8,17 +8,35 @@ export function has_directory_picker() {
   return typeof window.showDirectoryPicker === 'function';
 }
 
-// Asks for a folder and writes each Blob into it under its name; returns the folder's
-// name. Each file is written by the browser straight from the Blob.
-export async function save_to_directory(names, blobs) {
-  const dir = await window.showDirectoryPicker({ mode: 'readwrite' });
-  for (let i = 0; i < names.length; i++) {
-    const handle = await dir.getFileHandle(names[i], { create: true });
-    const out = await handle.createWritable();
-    await out.write(blobs[i]);
-    await out.close();
+// Asks for a folder and writes the output into a new subfolder `base` of it, each Blob
+// straight from the browser under its name; returns "FOLDER/base". A model folder
+// (config.json with weights) is refused, as is one that already has `base`; a failed
+// write removes the subfolder, so nothing half-written is left. Messages are sentences
+// the page shows as they are.
+export async function save_to_directory(base, names, blobs) {
+  const parent = await window.showDirectoryPicker({ mode: 'readwrite' });
+  const has = async (name, kind) => {
+    try { await (kind === 'dir' ? parent.getDirectoryHandle(name) : parent.getFileHandle(name)); return true; } catch { return false; }
+  };
+  if (await has('config.json') && (await has('model.safetensors') || await has('model.safetensors.index.json'))) {
+    throw new Error(`${parent.name} is a model folder. Pick the folder to save beside it: the output goes into a new folder ${base} inside the one you pick.`);
   }
-  return dir.name;
+  if (await has(base, 'dir') || await has(base)) {
+    throw new Error(`${parent.name} already has ${base}. Pick another folder, or move that one away first.`);
+  }
+  const dir = await parent.getDirectoryHandle(base, { create: true });
+  try {
+    for (let i = 0; i < names.length; i++) {
+      const handle = await dir.getFileHandle(names[i], { create: true });
+      const out = await handle.createWritable();
+      await out.write(blobs[i]);
+      await out.close();
+    }
+  } catch (e) {
+    await parent.removeEntry(base, { recursive: true }).catch(() => {});
+    throw new Error(`Could not save into ${parent.name}: ${e.message}. Nothing was left there; try the zip download.`);
+  }
+  return `${parent.name}/${base}`;
 }
 
 // The files of a drop: plain files as they are, and the top-level files of a dropped
@@ -62,9 +80,10 @@ export function wasm_memory_bytes(memory) {
 extern "C" {
     /// Whether the browser has `showDirectoryPicker` (Chrome, Edge; not Firefox/Safari).
     pub fn has_directory_picker() -> bool;
-    /// Writes `blobs` as `names` into a folder the user picks.
+    /// Writes `blobs` as `names` into a new subfolder `base` of a folder the user picks
+    /// (never into a model folder, never over an existing `base`).
     #[wasm_bindgen(catch)]
-    pub async fn save_to_directory(names: js_sys::Array, blobs: js_sys::Array) -> Result<JsValue, JsValue>;
+    pub async fn save_to_directory(base: &str, names: js_sys::Array, blobs: js_sys::Array) -> Result<JsValue, JsValue>;
     /// The files of a drop event (the top level of a dropped folder).
     pub fn dropped_files(data: &web_sys::DataTransfer) -> js_sys::Promise;
     /// Saves `blob` as a download named `name`.

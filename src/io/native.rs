@@ -118,12 +118,14 @@ fn staging_list() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
     STAGING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Removes every output folder still being staged: the CLI calls it when SIGINT or
-/// SIGTERM interrupts a run, so nothing half-written stays behind.
-pub fn remove_staging() {
-    for dir in staging_list().drain(..) {
+/// Removes every output folder still being staged and says how many there were: the
+/// CLI calls it when SIGINT or SIGTERM interrupts a run, so nothing half-written stays.
+pub fn remove_staging() -> usize {
+    let dirs: Vec<PathBuf> = staging_list().drain(..).collect();
+    for dir in &dirs {
         let _ = std::fs::remove_dir_all(dir);
     }
+    dirs.len()
 }
 
 /// An output directory staged in a hidden sibling (`.NAME.partial`) and renamed into

@@ -164,16 +164,36 @@ impl ByteSource for HttpSource {
         let whole = offset == 0 && len as u64 == self.len;
         let range = (!whole).then(|| format!("bytes={offset}-{}", offset + len as u64 - 1));
         let resp = fetch(&self.url, "GET", range).await?;
+        // Everything the headers say is checked before the body is read, and a body that
+        // is not what was asked for is cancelled unread (a server that ignores Range would
+        // otherwise push the whole model into the tab).
+        let header = |name: &str| resp.headers().get(name).ok().flatten();
+        let refused = |msg: String| {
+            if let Some(body) = resp.body() {
+                let _ = body.cancel();
+            }
+            Err(Error::io(&self.url, msg))
+        };
         match resp.status() {
-            206 => {}
+            206 => {
+                // Content-Range is only visible cross-origin when the server exposes it.
+                let want = format!("bytes {offset}-{}/", offset + len as u64 - 1);
+                if let Some(got) = header("Content-Range").filter(|r| !r.starts_with(&want)) {
+                    return refused(format!(
+                        "asked for {want}…, the server sent Content-Range {got:?}: it does not serve ranges correctly"
+                    ));
+                }
+                if let Some(sent) = header("Content-Length").and_then(|v| v.parse::<u64>().ok()).filter(|&n| n != len as u64) {
+                    return refused(format!("asked for {len} bytes at {offset}, the server is sending {sent}"));
+                }
+            }
             200 if whole => {}
             200 => {
-                return Err(Error::io(
-                    &self.url,
-                    "the server ignores Range requests, so reading part of a model would download all of it; serve the files with a server that supports ranges",
-                ));
+                return refused(
+                    "the server ignores Range requests, so reading part of a model would download all of it; serve the files with a server that supports ranges (compact serve does)".into(),
+                );
             }
-            s => return Err(Error::io(&self.url, format!("the server answered {s} {}", resp.status_text()))),
+            s => return refused(format!("the server answered {s} {}", resp.status_text())),
         }
         let buf = JsFuture::from(resp.array_buffer().map_err(|e| js_err(&self.url, e))?).await.map_err(|e| js_err(&self.url, e))?;
         let bytes = Uint8Array::new(&buf).to_vec();

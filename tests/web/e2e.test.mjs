@@ -325,6 +325,94 @@ test('from a URL and by drag-and-drop', async () => {
   }
 });
 
+// "Save into a folder" writes a new subfolder named after the output, never into a
+// model folder and never over an earlier save (the picker is stubbed with folders of the
+// origin-private file system, which the page's File System Access API writes like any).
+test('saving into a folder makes a new subfolder and refuses a model folder', async () => {
+  const { context, page, errors } = await launch();
+  await context.addInitScript(() => {
+    window.showDirectoryPicker = async () => (await navigator.storage.getDirectory()).getDirectoryHandle(window.__pick, { create: true });
+  });
+  try {
+    await pruneInBrowser(page, baseUrl, { model: 'smollm2-135m', vocab: 16384, ffn: 1536, samples: 1, seqLen: 16 });
+    const base = 'smollm2-135m-compact-v16384-i1536';
+    // A folder that holds a model is refused, and nothing is written into it.
+    const modelFiles = await page.evaluate(async () => {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('a-model', { create: true });
+      for (const n of ['config.json', 'model.safetensors']) await (await (await dir.getFileHandle(n, { create: true })).createWritable()).close();
+      window.__pick = 'a-model';
+      return [...await Array.fromAsync(dir.keys())].sort();
+    });
+    await page.locator('#save-folder').click();
+    const refusal = page.locator('#download .error');
+    await refusal.waitFor({ timeout: 60000 });
+    assert.match(await refusal.textContent(), /a-model is a model folder/);
+    const after = await page.evaluate(async () =>
+      [...await Array.fromAsync((await (await navigator.storage.getDirectory()).getDirectoryHandle('a-model')).keys())].sort());
+    assert.deepEqual(after, modelFiles);
+
+    // An ordinary folder gets a new subfolder with every file, at its size.
+    await page.evaluate(() => { window.__pick = 'saves'; });
+    await page.locator('#save-folder').click();
+    await page.locator('#download-status', { hasText: `saves/${base}` }).waitFor({ timeout: 300000 });
+    const saved = await page.evaluate(async base => {
+      const dir = await (await (await navigator.storage.getDirectory()).getDirectoryHandle('saves')).getDirectoryHandle(base);
+      const out = {};
+      for await (const [name, h] of dir.entries()) out[name] = (await h.getFile()).size;
+      return out;
+    }, base);
+    const listed = await page.locator('#files li button').allTextContents();
+    assert.deepEqual(Object.keys(saved).sort(), [...listed].sort());
+    assert.ok(saved['model.safetensors'] > 100e6, `model.safetensors is ${saved['model.safetensors']} bytes`);
+    // Saving again into the same folder does not overwrite the first save.
+    await page.locator('#save-folder').click();
+    await page.locator('#download .error', { hasText: `already has ${base}` }).waitFor({ timeout: 60000 });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+// A server that answers Range requests with the whole file is refused before the body
+// is read into the tab.
+test('a server that ignores Range is named and not read', async () => {
+  const { createServer } = await import('node:http');
+  const { statSync, createReadStream } = await import('node:fs');
+  const dir = join(process.env.MODELS, 'smollm2-135m');
+  let sent = 0;
+  const srv = createServer((req, res) => {
+    const file = join(dir, decodeURIComponent(req.url.split('/').pop()));
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.setHeader('Access-Control-Allow-Headers', 'Range');
+    if (req.method === 'OPTIONS') { res.writeHead(204); return res.end(); }
+    if (!existsSync(file)) { res.writeHead(404); return res.end(); }
+    res.writeHead(200, { 'Content-Length': statSync(file).size });
+    if (req.method === 'HEAD') return res.end();
+    const stream = createReadStream(file);
+    stream.on('data', chunk => { sent += chunk.length; });
+    stream.pipe(res);
+    res.on('close', () => stream.destroy());
+  });
+  await new Promise(ok => srv.listen(0, '127.0.0.1', ok));
+  const { context, page } = await launch();
+  try {
+    await page.goto(baseUrl);
+    await page.locator('.from-url summary').click();
+    await page.locator('#url-base').fill(`http://127.0.0.1:${srv.address().port}/smollm2-135m`);
+    await page.locator('#url-repo').fill('');
+    await page.locator('.from-url button[type=submit]').click();
+    const error = page.locator('#error');
+    await error.waitFor({ timeout: 60000 });
+    assert.match(await error.textContent(), /ignores Range requests/);
+    const size = statSync(join(dir, 'model.safetensors')).size;
+    console.log(`range-ignoring server: ${sent} bytes streamed of the ${size}-byte model before the page cancelled`);
+    assert.ok(sent < size, 'the page did not read the whole model');
+  } finally {
+    await context.close();
+    srv.close();
+  }
+});
+
 // The Compare step stops each model at its own end-of-sequence ids (generation_config
 // or config eos_token_id), not at SmolLM/Qwen token strings: Gemma-3's <eos> is id 1.
 // The pruned folders stay under ~300 MB: this Chromium cannot read back Blobs of

@@ -123,8 +123,9 @@ mod cli {
     pub fn main() -> ExitCode {
         // Ctrl-C or a kill: remove what is being staged, so no half-written output stays.
         let _ = ctrlc::set_handler(|| {
-            compact::io::remove_staging();
-            eprintln!("interrupted: nothing was written");
+            if compact::io::remove_staging() > 0 {
+                eprintln!("interrupted: the partly written output was removed, nothing was left behind");
+            }
             std::process::exit(130);
         });
         match run(Cli::parse()) {
