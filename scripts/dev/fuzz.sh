@@ -31,13 +31,16 @@ results=results/fuzz.json
 [ -f "$results" ] || echo '{}' > "$results"
 for t in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
+    rm -f fuzz/artifacts/"$t"/*
     log="$(mktemp)"
     echo "fuzz.sh: $t for $seconds s"
     status=0
+    started=$(date +%s)
     # -rss_limit_mb: a parser that allocates more than this on any input is a finding.
     cargo +nightly fuzz run --release "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
         -max_total_time="$seconds" -rss_limit_mb=1024 -max_len=1048576 -timeout=20 -print_final_stats=1 \
         > "$log" 2>&1 || status=$?
+    elapsed=$(( $(date +%s) - started ))
     runs="$(grep -o 'Done [0-9]* runs' "$log" | grep -o '[0-9]*' || true)"
     [ -n "$runs" ] || runs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)"
     cov="$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)"
@@ -49,9 +52,9 @@ for t in "${targets[@]}"; do
         cp "$f" "fuzz/regressions/$t/"
         crashes=$((crashes + 1))
     done
-    echo "fuzz.sh: $t: $runs runs in $seconds s, coverage $cov, corpus $corpus, crashes $crashes (exit $status)"
+    echo "fuzz.sh: $t: $runs runs in $elapsed s, coverage $cov, corpus $corpus, crashes $crashes (exit $status)"
     [ "$status" -eq 0 ] || tail -40 "$log"
-    python3 - "$results" "$t" "$seconds" "$runs" "$cov" "$corpus" "$crashes" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" <<'EOF'
+    python3 - "$results" "$t" "$elapsed" "$runs" "$cov" "$corpus" "$crashes" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" <<'EOF'
 import json, sys
 path, target, seconds, runs, cov, corpus, crashes, when = sys.argv[1:]
 data = json.load(open(path))

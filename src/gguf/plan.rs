@@ -62,14 +62,32 @@ pub enum Transform {
     },
     /// Subtract 1 (Gemma norms are stored as 1 + w).
     MinusOne,
+    /// llama.cpp's rope row interleave within each head (the GGUF writer's fix-up).
+    Permute {
+        /// Rows per head.
+        head_dim: usize,
+    },
+    /// Add 1 (the GGUF writer's Gemma norms).
+    PlusOne,
 }
 
 impl Transform {
     /// Rows that must be transformed together (a chunk must hold a multiple of them).
     pub fn row_group(self) -> usize {
         match self {
-            Transform::Unpermute { head_dim } => head_dim,
+            Transform::Unpermute { head_dim } | Transform::Permute { head_dim } => head_dim,
             _ => 1,
+        }
+    }
+
+    /// The fix-up that undoes this one.
+    pub fn inverse(self) -> Self {
+        match self {
+            Transform::None => Transform::None,
+            Transform::Unpermute { head_dim } => Transform::Permute { head_dim },
+            Transform::Permute { head_dim } => Transform::Unpermute { head_dim },
+            Transform::MinusOne => Transform::PlusOne,
+            Transform::PlusOne => Transform::MinusOne,
         }
     }
 
@@ -79,14 +97,16 @@ impl Transform {
         match self {
             Transform::None => {}
             Transform::MinusOne => rows.iter_mut().for_each(|v| *v -= 1.0),
-            Transform::Unpermute { head_dim } => {
+            Transform::PlusOne => rows.iter_mut().for_each(|v| *v += 1.0),
+            Transform::Unpermute { head_dim } | Transform::Permute { head_dim } => {
                 let half = head_dim / 2;
                 for head in rows.chunks_exact_mut(head_dim * row_len) {
                     scratch.clear();
                     scratch.extend_from_slice(head);
                     for i in 0..2 {
                         for j in 0..half {
-                            let (dst, src) = ((i * half + j) * row_len, (2 * j + i) * row_len);
+                            let (hf, gguf) = ((i * half + j) * row_len, (2 * j + i) * row_len);
+                            let (dst, src) = if matches!(self, Transform::Permute { .. }) { (gguf, hf) } else { (hf, gguf) };
                             head[dst..dst + row_len].copy_from_slice(&scratch[src..src + row_len]);
                         }
                     }
@@ -321,7 +341,39 @@ fn hparams(meta: &Meta, family: Family) -> Result<Hparams> {
 
 /// The Hugging Face name and fix-up of GGUF tensor `name`, or `None` when unknown.
 fn hf_name(name: &str, hp: &Hparams) -> Option<(String, Transform)> {
-    let gemma = hp.family == Family::Gemma3;
+    hf_name_of(name, hp.family, hp.layers, hp.head_dim)
+}
+
+/// The llama.cpp name of every Hugging Face tensor of a `family` model with `layers`
+/// layers, and the fix-up that turns the Hugging Face values into llama.cpp's: the
+/// inverse of the importer's table, built from it so the two cannot disagree.
+pub fn gguf_names(family: Family, layers: usize, head_dim: usize) -> std::collections::HashMap<String, (String, Transform)> {
+    const BASES: [&str; 13] = [
+        "attn_q",
+        "attn_k",
+        "attn_v",
+        "attn_output",
+        "ffn_gate",
+        "ffn_up",
+        "ffn_down",
+        "attn_norm",
+        "ffn_norm",
+        "post_attention_norm",
+        "post_ffw_norm",
+        "attn_q_norm",
+        "attn_k_norm",
+    ];
+    let globals = ["token_embd.weight", "output_norm.weight", "output.weight"].map(String::from);
+    let per_layer = (0..layers).flat_map(|l| BASES.iter().flat_map(move |b| ["weight", "bias"].map(|k| format!("blk.{l}.{b}.{k}"))));
+    globals
+        .into_iter()
+        .chain(per_layer)
+        .filter_map(|g| hf_name_of(&g, family, layers, head_dim).map(|(hf, t)| (hf, (g, t.inverse()))))
+        .collect()
+}
+
+fn hf_name_of(name: &str, family: Family, layers: usize, head_dim: usize) -> Option<(String, Transform)> {
+    let gemma = family == Family::Gemma3;
     let norm = if gemma { Transform::MinusOne } else { Transform::None };
     match name {
         "token_embd.weight" => return Some((names::EMBED.to_string(), Transform::None)),
@@ -332,15 +384,15 @@ fn hf_name(name: &str, hp: &Hparams) -> Option<(String, Transform)> {
     let rest = name.strip_prefix("blk.")?;
     let (layer, rest) = rest.split_once('.')?;
     let layer: usize = layer.parse().ok()?;
-    if layer >= hp.layers {
+    if layer >= layers {
         return None;
     }
     let (base, kind) = rest.rsplit_once('.')?;
     if kind != "weight" && kind != "bias" {
         return None;
     }
-    let rope_rows = match hp.family {
-        Family::Llama => Transform::Unpermute { head_dim: hp.head_dim },
+    let rope_rows = match family {
+        Family::Llama => Transform::Unpermute { head_dim },
         _ => Transform::None,
     };
     let (hf, transform) = match (base, kind) {

@@ -12,7 +12,7 @@ pub mod web;
 pub mod zip;
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use native::{DirFolder, DirOutput, FileSink, FileSource, remove_staging};
+pub use native::{DirFolder, DirOutput, FileOutput, FileSink, FileSource, remove_staging};
 
 use crate::error::{Error, Result};
 

@@ -122,8 +122,8 @@ fn staging_list() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
 /// CLI calls it when SIGINT or SIGTERM interrupts a run, so nothing half-written stays.
 pub fn remove_staging() -> usize {
     let dirs: Vec<PathBuf> = staging_list().drain(..).collect();
-    for dir in &dirs {
-        let _ = std::fs::remove_dir_all(dir);
+    for path in &dirs {
+        let _ = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
     }
     dirs.len()
 }
@@ -221,6 +221,59 @@ impl Drop for DirOutput {
         staging_list().retain(|d| d != &self.staging);
         if !self.committed {
             let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+/// One output file staged as a hidden sibling (`.NAME.partial`) and renamed into place
+/// on commit: a failed or interrupted write leaves nothing under the target's name.
+pub struct FileOutput {
+    target: PathBuf,
+    staging: PathBuf,
+    committed: bool,
+}
+
+impl FileOutput {
+    /// Prepares to write `target`, which must not be a file of any of `inputs` (the
+    /// folders read from) and must not exist unless `replace` is set.
+    pub fn new(target: impl Into<PathBuf>, replace: bool, inputs: &[&Path]) -> Result<Self> {
+        let target: PathBuf = target.into();
+        let shown = target.display().to_string();
+        let resolved = resolve(&target);
+        for input in inputs {
+            let input = resolve(input);
+            if resolved == input || (resolved.starts_with(&input) && resolved.exists()) {
+                return Err(Error::OutputOverlapsInput { out: shown, input: input.display().to_string() });
+            }
+        }
+        if target.is_dir() || (target.exists() && !replace) {
+            return Err(Error::OutputExists { dir: shown });
+        }
+        let name = target.file_name().ok_or_else(|| Error::io(&shown, "not a file name"))?.to_string_lossy().into_owned();
+        let staging = target.with_file_name(format!(".{name}.partial"));
+        staging_list().push(staging.clone());
+        Ok(Self { target, staging, committed: false })
+    }
+
+    /// The sink that writes the staged file.
+    pub fn sink(&self) -> Result<FileSink> {
+        let file = File::create(&self.staging).map_err(|e| Error::io(self.staging.display().to_string(), e))?;
+        Ok(FileSink { name: self.target.display().to_string(), out: BufWriter::with_capacity(1 << 20, file) })
+    }
+
+    /// Renames the finished file into place.
+    pub fn commit(mut self) -> Result<()> {
+        std::fs::rename(&self.staging, &self.target).map_err(|e| Error::io(self.target.display().to_string(), e))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for FileOutput {
+    fn drop(&mut self) {
+        staging_list().retain(|d| d != &self.staging);
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.staging);
         }
     }
 }

@@ -103,9 +103,8 @@ fn put_len_field(out: &mut Vec<u8>, number: u32, payload: &[u8]) {
 
 /// The piece strings of a `tokenizer.model`, in id order.
 pub fn pieces(model: &[u8]) -> Result<Vec<String>> {
-    fields(model)?
-        .iter()
-        .filter(|f| f.number == PIECES && f.wire == LEN)
+    piece_fields(&fields(model)?)?
+        .into_iter()
         .map(|f| {
             let s = fields(f.payload)?
                 .into_iter()
@@ -116,11 +115,63 @@ pub fn pieces(model: &[u8]) -> Result<Vec<String>> {
         .collect()
 }
 
+/// Whether the model's normalizer adds a space before the text (`add_dummy_prefix` of
+/// `normalizer_spec`; SentencePiece's default is true).
+pub fn add_dummy_prefix(model: &[u8]) -> Result<bool> {
+    for f in fields(model)?.iter().filter(|f| f.number == 3 && f.wire == LEN) {
+        if let Some(p) = fields(f.payload)?.iter().find(|p| p.number == 3 && p.wire == VARINT) {
+            return Ok(p.value != 0);
+        }
+    }
+    Ok(true)
+}
+
+/// The `pieces` fields of a model, in id order; a field 1 that is not a message makes
+/// the file invalid (counting it or not would shift every id after it).
+fn piece_fields<'a, 'b>(fs: &'b [Field<'a>]) -> Result<Vec<&'b Field<'a>>> {
+    fs.iter()
+        .filter(|f| f.number == PIECES)
+        .map(|f| if f.wire == LEN { Ok(f) } else { Err(bad(format!("field {PIECES} (a piece) has wire type {}, not a message", f.wire))) })
+        .collect()
+}
+
+/// One piece of a `tokenizer.model`: its string, score and SentencePiece type
+/// (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte; the numbering
+/// llama.cpp's token types share).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PieceEntry {
+    /// The piece.
+    pub piece: String,
+    /// Its score (log-probability for unigram models, merge rank for BPE).
+    pub score: f32,
+    /// Its type.
+    pub kind: i32,
+}
+
+/// Every piece of a `tokenizer.model` with its score and type, in id order.
+pub fn piece_entries(model: &[u8]) -> Result<Vec<PieceEntry>> {
+    piece_fields(&fields(model)?)?
+        .into_iter()
+        .map(|f| {
+            let mut e = PieceEntry { piece: String::new(), score: 0.0, kind: 1 };
+            for p in fields(f.payload)? {
+                match (p.number, p.wire) {
+                    (PIECE_STRING, LEN) => e.piece = String::from_utf8(p.payload.to_vec()).map_err(|_| bad("a piece is not UTF-8"))?,
+                    (2, 5) => e.score = f32::from_le_bytes(p.payload.try_into().expect("4 bytes")),
+                    (3, VARINT) => e.kind = p.value as i32,
+                    _ => {}
+                }
+            }
+            Ok(e)
+        })
+        .collect()
+}
+
 /// Rewrites a `tokenizer.model` for the kept ids (sorted, as from the surgery); ids
 /// beyond the model's pieces (tokens added on top of it) are skipped.
 pub fn prune(model: &[u8], keep: &[u32]) -> Result<Vec<u8>> {
     let fs = fields(model)?;
-    let n_pieces = fs.iter().filter(|f| f.number == PIECES).count();
+    let n_pieces = piece_fields(&fs)?.len();
     let kept: Vec<u32> = keep.iter().copied().filter(|&id| (id as usize) < n_pieces).collect();
     let map = super::surgery::remap(&kept);
     let mut out = Vec::with_capacity(model.len());

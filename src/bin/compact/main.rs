@@ -16,6 +16,8 @@ mod eval;
 #[cfg(not(target_arch = "wasm32"))]
 mod generate;
 #[cfg(not(target_arch = "wasm32"))]
+mod gguf;
+#[cfg(not(target_arch = "wasm32"))]
 mod import_gguf;
 #[cfg(not(target_arch = "wasm32"))]
 mod inspect;
@@ -50,7 +52,7 @@ mod cli {
     use anyhow::Result;
     use clap::{Parser, Subcommand};
 
-    use crate::{bench, eval, generate, import_gguf, inspect, prune, serve};
+    use crate::{bench, eval, generate, gguf, import_gguf, inspect, prune, serve};
 
     /// Prune small language models with COMPACT (vocabulary + FFN channels), on your own machine.
     #[derive(Parser)]
@@ -87,6 +89,9 @@ mod cli {
             #[arg(long)]
             out: PathBuf,
         },
+        /// Write a model folder (a pruned one, or any supported model) as one GGUF file
+        /// that llama.cpp, ollama and LM Studio run as it is: f32, f16, bf16 or q8_0.
+        Gguf(gguf::GgufArgs),
         /// Prune a model (paper Algorithm 1): choose V' and I' (or --ratio), remove the
         /// rare vocabulary S, rank FFN channels by common-token act² on calibration text
         /// (positions whose token is in S count 0), keep the top I' per layer, and write a
@@ -147,6 +152,7 @@ mod cli {
             Command::Gpu { json } => inspect::gpu(json),
             Command::ImportGguf { gguf, out } => import_gguf::run(&gguf, &out),
             Command::Prune(args) => pollster::block_on(prune::run(&args)),
+            Command::Gguf(args) => pollster::block_on(gguf::run(&args)),
             Command::Eval(args) => pollster::block_on(eval::run(&args)),
             Command::Generate(args) => pollster::block_on(generate::run(&args)),
             Command::Bench { models, windows, seq_len, no_cpu } => pollster::block_on(bench::run(&models, windows, seq_len, !no_cpu)),

@@ -71,9 +71,13 @@ pub struct PruneArgs {
     /// peak memory, backend.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// Replace a non-empty output folder.
+    /// Replace a non-empty output folder (and GGUF files of the same names).
     #[arg(long)]
     pub force: bool,
+    /// Also write the pruned model as GGUF for llama.cpp: one file per type
+    /// (f32, f16, bf16, q8_0; comma-separated), OUT-TYPE.gguf beside the folder.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub gguf: Vec<compact::gguf::FileType>,
 }
 
 /// `0.35`, `35%`.
@@ -181,6 +185,14 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
             check_output_file(flag, p, &a.model)?;
         }
     }
+    let ggufs: Vec<_> = a.gguf.iter().map(|&ty| (ty, crate::gguf::beside(&a.out, ty))).collect();
+    for (_, path) in &ggufs {
+        anyhow::ensure!(
+            a.force || !path.exists(),
+            "{} already exists: choose another --out, or pass --force to replace it",
+            path.display()
+        );
+    }
     let out = DirOutput::new(&a.out, a.force, &[&a.model])?;
     let device = crate::open_device(a.device).await;
     let bpp = model.info.dtype().map_or(2, |d| d.size());
@@ -252,6 +264,9 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
         };
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n").with_context(|| format!("cannot write {}", path.display()))?;
         println!("report: {}", path.display());
+    }
+    for (ty, path) in &ggufs {
+        crate::gguf::write(&a.out, *ty, path, a.force).await?;
     }
     Ok(())
 }

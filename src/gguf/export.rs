@@ -1,0 +1,267 @@
+//! A Hugging Face folder (dense or pruned) written as one GGUF file that llama.cpp
+//! runs as it is: the metadata llama.cpp reads for the family, the tokenizer
+//! ([`super::vocab`]), and every tensor under llama.cpp's name and layout (the
+//! importer's table, inverted: [`super::plan::gguf_names`]), quantized row by row
+//! ([`super::quantize`]) and streamed: the header first, then a few megabytes of rows
+//! at a time, never a whole tensor more than once and never the model.
+//!
+//! Tensor types follow llama.cpp's converter for the chosen output type: norms and
+//! biases (1-D) stay F32; every matrix takes the file's type, except that Q8_0 falls
+//! back to F16 for rows that are not whole blocks.
+
+use serde::Serialize;
+
+use super::plan::{Family, gguf_names};
+use super::quant::GgmlType;
+use super::quantize::quantize_row;
+use super::reader::Value;
+use super::vocab::{self, TokenizerSources};
+use super::writer::{GgufLayout, TensorEntry, padding};
+use crate::error::{Error, Result};
+use crate::io::{ByteSink, ByteSource, ModelFolder, read_json};
+use crate::model::config::{Arch, RopeScaling};
+use crate::model::{Checkpoint, ModelInfo};
+use crate::progress::{Progress, ProgressSink};
+
+/// The GGUF output types (llama.cpp's `--outtype` names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
+#[allow(non_camel_case_types)]
+pub enum FileType {
+    /// 32-bit floats: exact, 4 bytes a weight.
+    #[cfg_attr(not(target_arch = "wasm32"), value(name = "f32"))]
+    F32,
+    /// IEEE half: 2 bytes a weight.
+    #[cfg_attr(not(target_arch = "wasm32"), value(name = "f16"))]
+    F16,
+    /// bfloat16 (exact for bf16 checkpoints): 2 bytes a weight.
+    #[cfg_attr(not(target_arch = "wasm32"), value(name = "bf16"))]
+    BF16,
+    /// 8-bit blocks of 32 with an f16 scale: 8.5 bits a weight, near-lossless.
+    #[cfg_attr(not(target_arch = "wasm32"), value(name = "q8_0"))]
+    Q8_0,
+}
+
+impl FileType {
+    /// Every output type.
+    pub const ALL: [FileType; 4] = [FileType::F32, FileType::F16, FileType::BF16, FileType::Q8_0];
+
+    /// The type of the file's matrices.
+    pub fn ggml(self) -> GgmlType {
+        match self {
+            FileType::F32 => GgmlType::F32,
+            FileType::F16 => GgmlType::F16,
+            FileType::BF16 => GgmlType::BF16,
+            FileType::Q8_0 => GgmlType::Q8_0,
+        }
+    }
+
+    /// llama.cpp's `general.file_type` (`LLAMA_FTYPE_*`).
+    pub fn id(self) -> u32 {
+        match self {
+            FileType::F32 => 0,
+            FileType::F16 => 1,
+            FileType::Q8_0 => 7,
+            FileType::BF16 => 32,
+        }
+    }
+
+    /// The name used in file names (`model-Q8_0.gguf`).
+    pub fn name(self) -> &'static str {
+        self.ggml().name()
+    }
+
+    /// The type named `s` (any case: `q8_0`, `Q8_0`, `f16`, …).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name().eq_ignore_ascii_case(s))
+    }
+}
+
+/// What was written.
+#[derive(Debug, Clone, Serialize)]
+pub struct GgufSummary {
+    /// Tensors written.
+    pub tensors: usize,
+    /// Parameters written.
+    pub params: u64,
+    /// File size.
+    pub bytes: u64,
+    /// Tokens in the vocabulary (the embedding's rows).
+    pub vocab: usize,
+}
+
+/// The byte size of the GGUF [`write`] would write, from the header alone (for the
+/// page to say before writing).
+pub fn expected_size(info: &ModelInfo, ty: FileType) -> Result<u64> {
+    let entries = tensor_entries(info, ty)?;
+    let data: u64 = entries.iter().map(|(e, _, _)| e.byte_len().map(|l| l.next_multiple_of(32))).sum::<Result<u64>>()?;
+    // The header is dominated by the vocabulary; a few hundred bytes a token is generous.
+    Ok(data + 64 * info.config.vocab_size as u64)
+}
+
+/// Writes the model in `folder` (its header already read into `info`) as a GGUF of
+/// type `ty` named `name` into `sink`, reporting bytes written.
+pub async fn write<F: ModelFolder>(
+    folder: &F,
+    info: &ModelInfo,
+    name: &str,
+    ty: FileType,
+    mut sink: impl ByteSink,
+    progress: &mut impl ProgressSink,
+) -> Result<GgufSummary> {
+    info.check_tensors()?;
+    let cfg = &info.config;
+    let mut metadata = vec![
+        ("general.architecture".to_string(), Value::String(family(info)?.arch().into())),
+        ("general.type".to_string(), Value::String("model".into())),
+        ("general.name".to_string(), Value::String(name.into())),
+    ];
+    metadata.extend(hparams(info)?);
+    metadata.push(("general.file_type".to_string(), Value::U32(ty.id())));
+    metadata.push(("general.quantization_version".to_string(), Value::U32(2)));
+
+    let tokenizer =
+        read_json(folder, crate::tokenizer::FILE).await?.ok_or_else(|| Error::missing_tokenizer("a GGUF holds the tokenizer"))?;
+    let tokenizer_config = read_json(folder, "tokenizer_config.json").await?;
+    let model_config = read_json(folder, "config.json").await?.unwrap_or_default();
+    let added_tokens = read_json(folder, "added_tokens.json").await?;
+    let sentencepiece = match folder.open(crate::tokenizer::sentencepiece::FILE).await? {
+        Some(src) => Some(src.read_to_end().await?),
+        None => None,
+    };
+    let sources = TokenizerSources {
+        tokenizer: &tokenizer,
+        config: tokenizer_config.as_ref(),
+        model_config: &model_config,
+        sentencepiece: sentencepiece.as_deref(),
+        added_tokens: added_tokens.as_ref(),
+    };
+    metadata.extend(vocab::metadata(&sources, cfg.vocab_size)?);
+
+    let entries = tensor_entries(info, ty)?;
+    let layout = GgufLayout::new(&metadata, &entries.iter().map(|(e, ..)| e.clone()).collect::<Vec<_>>())?;
+    let total = layout.file_len();
+    sink.write(&layout.header).await?;
+    let mut written = layout.header.len() as u64;
+    let ck = Checkpoint::open(folder, info).await?;
+    let (mut rows, mut scratch, mut out) = (Vec::new(), Vec::new(), Vec::new());
+    let mut params = 0;
+    for (i, (entry, hf, transform)) in entries.iter().enumerate() {
+        let shape = &ck.info(hf)?.shape;
+        let (n_rows, row_len) = match shape[..] {
+            [n, cols] => (n as usize, cols as usize),
+            _ => (1, shape.iter().product::<u64>() as usize),
+        };
+        // A few MB of f32 rows at a time, in whole row groups (a head for the permute).
+        let group = transform.row_group();
+        let chunk = ((4 << 20) / (row_len * 4)).max(1).div_ceil(group) * group;
+        for start in (0..n_rows).step_by(chunk) {
+            let end = (start + chunk).min(n_rows);
+            if shape.len() == 2 {
+                rows = ck.rows_f32(hf, start as u64..end as u64).await?;
+            } else {
+                rows = ck.f32(hf).await?;
+            }
+            transform.apply(&mut rows, row_len, &mut scratch);
+            out.clear();
+            for r in rows.chunks_exact(row_len) {
+                if !quantize_row(entry.ty, r, &mut out) {
+                    return Err(Error::Internal(format!("{} cannot be written", entry.ty)));
+                }
+            }
+            sink.write(&out).await?;
+            written += out.len() as u64;
+            progress.report(Progress { stage: format!("writing {} GGUF", ty.name()), done: written, total });
+        }
+        params += shape.iter().product::<u64>();
+        if i + 1 < entries.len() {
+            let pad = padding(layout.lengths[i]);
+            sink.write(&vec![0; pad]).await?;
+            written += pad as u64;
+        }
+    }
+    sink.finish().await?;
+    if written != total {
+        return Err(Error::Internal(format!("wrote {written} bytes of a {total}-byte GGUF")));
+    }
+    drop(rows);
+    Ok(GgufSummary { tensors: entries.len(), params, bytes: total, vocab: cfg.vocab_size })
+}
+
+/// The llama.cpp family of a model.
+fn family(info: &ModelInfo) -> Result<Family> {
+    Ok(match info.config.arch {
+        Arch::Llama => Family::Llama,
+        Arch::Qwen2 => Family::Qwen2,
+        Arch::Gemma3 => Family::Gemma3,
+    })
+}
+
+/// The `{arch}.*` hyper-parameters llama.cpp reads.
+fn hparams(info: &ModelInfo) -> Result<Vec<(String, Value)>> {
+    let c = &info.config;
+    let f = family(info)?;
+    let a = f.arch();
+    let mut m = vec![
+        (format!("{a}.block_count"), Value::U32(c.num_layers as u32)),
+        (format!("{a}.context_length"), Value::U32(c.max_position_embeddings.unwrap_or(2048) as u32)),
+        (format!("{a}.embedding_length"), Value::U32(c.hidden_size as u32)),
+        (format!("{a}.feed_forward_length"), Value::U32(c.intermediate_size as u32)),
+        (format!("{a}.attention.head_count"), Value::U32(c.num_heads as u32)),
+        (format!("{a}.attention.head_count_kv"), Value::U32(c.num_kv_heads as u32)),
+        (format!("{a}.rope.freq_base"), Value::F32(c.rope.theta as f32)),
+        (format!("{a}.attention.layer_norm_rms_epsilon"), Value::F32(c.rms_norm_eps as f32)),
+    ];
+    match f {
+        Family::Llama => {
+            m.push((format!("{a}.vocab_size"), Value::U32(c.vocab_size as u32)));
+            m.push((format!("{a}.rope.dimension_count"), Value::U32(c.head_dim as u32)));
+        }
+        Family::Gemma3 => {
+            m.push((format!("{a}.attention.key_length"), Value::U32(c.head_dim as u32)));
+            m.push((format!("{a}.attention.value_length"), Value::U32(c.head_dim as u32)));
+            if let Some(w) = c.sliding_window {
+                m.push((format!("{a}.attention.sliding_window"), Value::U32(w as u32)));
+            }
+        }
+        Family::Qwen2 => {}
+    }
+    if f != Family::Gemma3 && c.head_dim * c.num_heads != c.hidden_size {
+        m.push((format!("{a}.attention.key_length"), Value::U32(c.head_dim as u32)));
+        m.push((format!("{a}.attention.value_length"), Value::U32(c.head_dim as u32)));
+    }
+    match &c.rope.scaling {
+        RopeScaling::None => {}
+        RopeScaling::Linear { factor } => {
+            m.push((format!("{a}.rope.scaling.type"), Value::String("linear".into())));
+            m.push((format!("{a}.rope.scaling.factor"), Value::F32(*factor as f32)));
+        }
+        other => {
+            return Err(Error::format(
+                "config.json",
+                format!("rope scaling {other:?} cannot be written to GGUF yet (linear and none can)"),
+            ));
+        }
+    }
+    Ok(m)
+}
+
+/// Every tensor of the file in write order: its entry, its Hugging Face name and the
+/// fix-up to llama.cpp's layout.
+fn tensor_entries(info: &ModelInfo, ty: FileType) -> Result<Vec<(TensorEntry, String, super::plan::Transform)>> {
+    let c = &info.config;
+    let names = gguf_names(family(info)?, c.num_layers, c.head_dim);
+    c.expected_tensors(info.has_lm_head())
+        .into_iter()
+        .map(|(hf, shape)| {
+            let (gguf, transform) = names.get(&hf).cloned().ok_or_else(|| Error::Internal(format!("no llama.cpp name for {hf}")))?;
+            let dims: Vec<u64> = shape.iter().rev().map(|&d| d as u64).collect();
+            let ty = match (shape.len(), ty.ggml()) {
+                (1, _) => GgmlType::F32,
+                (_, GgmlType::Q8_0) if !dims[0].is_multiple_of(32) => GgmlType::F16,
+                (_, t) => t,
+            };
+            Ok((TensorEntry { name: gguf, dims, ty }, hf, transform))
+        })
+        .collect()
+}
