@@ -14,21 +14,7 @@ source "$ROOT/scripts/dev/env.sh"
 DENSE="$1"; shift
 
 # llama.cpp's converter, from the llama-cpp-python sdist on PyPI (it vendors llama.cpp).
-LCPP_VERSION=0.3.36
-LCPP_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
-LCPP="$COMPACT_CACHE/llama.cpp-$LCPP_VERSION"
-if [[ ! -f "$LCPP/convert_hf_to_gguf.py" ]]; then
-  tgz="$COMPACT_CACHE/downloads/llama_cpp_python-$LCPP_VERSION.tar.gz"
-  if [[ ! -f "$tgz" ]]; then
-    url="$(curl -fsS "https://pypi.org/pypi/llama-cpp-python/$LCPP_VERSION/json" |
-      python3 -c "import json,sys; print([u['url'] for u in json.load(sys.stdin)['urls'] if u['packagetype']=='sdist'][0])")"
-    curl -fsSL -o "$tgz.partial" "$url" && mv "$tgz.partial" "$tgz"
-  fi
-  echo "$LCPP_SHA256  $tgz" | sha256sum -c --quiet || { rm -f "$tgz"; echo "bad sha256: $tgz" >&2; exit 1; }
-  rm -rf "$LCPP.partial" && mkdir -p "$LCPP.partial"
-  tar xzf "$tgz" -C "$LCPP.partial" --strip-components=3 "llama_cpp_python-$LCPP_VERSION/vendor/llama.cpp"
-  rm -rf "$LCPP" && mv "$LCPP.partial" "$LCPP"
-fi
+LCPP="$("$ROOT/scripts/tools/llama-cpp-source.sh")"
 VENV="$COMPACT_CACHE/venv-llama-cpp"
 if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c "import torch, transformers, sentencepiece, tokenizers" 2>/dev/null; then
   python3 -m venv "$VENV"

@@ -11,7 +11,8 @@ use half::{bf16, f16};
 use super::quant::GgmlType;
 
 /// The types this module writes.
-pub const WRITABLE: [GgmlType; 5] = [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0];
+pub const WRITABLE: [GgmlType; 8] =
+    [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K];
 
 /// Appends row `x` quantized as `ty` to `out`; `x.len()` must be a whole number of
 /// `ty`'s blocks. Returns `false` for a type this module does not write.
@@ -22,6 +23,9 @@ pub fn quantize_row(ty: GgmlType, x: &[f32], out: &mut Vec<u8>) -> bool {
         GgmlType::BF16 => x.iter().for_each(|&v| out.extend_from_slice(&bf16::from_f32(v).to_le_bytes())),
         GgmlType::Q8_0 => x.chunks_exact(32).for_each(|b| q8_0(b, out)),
         GgmlType::Q4_0 => x.chunks_exact(32).for_each(|b| q4_0(b, out)),
+        GgmlType::Q4K => x.chunks_exact(256).for_each(|b| q45_k(b, 15, out)),
+        GgmlType::Q5K => x.chunks_exact(256).for_each(|b| q45_k(b, 31, out)),
+        GgmlType::Q6K => x.chunks_exact(256).for_each(|b| q6_k(b, out)),
         _ => return false,
     }
     true
@@ -53,6 +57,240 @@ fn q4_0(x: &[f32], out: &mut Vec<u8>) {
     out.extend((0..16).map(|j| q(x[j]) | (q(x[j + 16]) << 4)));
 }
 
+/// Values below this count as zero (ggml's `GROUP_MAX_EPS`).
+const GROUP_MAX_EPS: f32 = 1e-15;
+
+/// ggml's `nearest_int`: round half to even through the float adder (|v| < 2^22).
+fn nearest_int(v: f32) -> i32 {
+    ((v + 12_582_912.0).to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
+}
+
+/// An f16 scale as stored, and its value as ggml reads it back.
+fn f16_rt(v: f32) -> (f16, f32) {
+    let h = f16::from_f32(v);
+    (h, h.to_f32())
+}
+
+/// `make_qx_quants(n, nmax, x, L, rmse_type = 1, NULL)`: a symmetric scale and levels
+/// `L` in `0..2·nmax`, refined over 18 nearby scales by weighted (x²) least squares.
+fn make_qx_quants(nmax: i32, x: &[f32], levels: &mut [i8]) -> f32 {
+    let (mut max, mut amax) = (0f32, 0f32);
+    for &v in x {
+        if v.abs() > amax {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    if amax < GROUP_MAX_EPS {
+        levels.iter_mut().for_each(|l| *l = 0);
+        return 0.0;
+    }
+    let quant = |iscale: f32, v: f32| nearest_int(iscale * v).clamp(-nmax, nmax - 1);
+    let mut iscale = -(nmax as f32) / max;
+    let (mut sumlx, mut suml2) = (0f32, 0f32);
+    for (i, &v) in x.iter().enumerate() {
+        let l = quant(iscale, v);
+        levels[i] = (l + nmax) as i8;
+        let w = v * v;
+        sumlx += w * v * l as f32;
+        suml2 += w * l as f32 * l as f32;
+    }
+    let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
+    let mut best = scale * sumlx;
+    for is in (-9..=9).filter(|&is| is != 0) {
+        iscale = -(nmax as f32 + 0.1 * is as f32) / max;
+        (sumlx, suml2) = (0.0, 0.0);
+        for &v in x {
+            let l = quant(iscale, v) as f32;
+            let w = v * v;
+            sumlx += w * v * l;
+            suml2 += w * l * l;
+        }
+        if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
+            for (i, &v) in x.iter().enumerate() {
+                levels[i] = (nmax + quant(iscale, v)) as i8;
+            }
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    scale
+}
+
+/// `make_qkx2_quants(32, nmax, x, weights, L, &min, Laux, rmin, rdelta, nstep, false)`:
+/// an asymmetric scale and min with levels in `0..=nmax`, refined over `nstep + 1`
+/// scales by weighted least squares. Returns (scale, −min).
+fn make_qkx2_quants(nmax: i32, x: &[f32], weights: &[f32], levels: &mut [u8], rmin: f32, rdelta: f32, nstep: i32) -> (f32, f32) {
+    let (mut min, mut max) = (x[0], x[0]);
+    let mut sum_w = weights[0];
+    let mut sum_x = sum_w * x[0];
+    for i in 1..x.len() {
+        min = if x[i] < min { x[i] } else { min };
+        max = if x[i] > max { x[i] } else { max };
+        sum_w += weights[i];
+        sum_x += weights[i] * x[i];
+    }
+    if min > 0.0 {
+        min = 0.0;
+    }
+    if max == min {
+        levels.iter_mut().for_each(|l| *l = 0);
+        return (0.0, -min);
+    }
+    let mut iscale = nmax as f32 / (max - min);
+    let mut scale = 1.0 / iscale;
+    let mut best_error = 0f32;
+    for i in 0..x.len() {
+        let l = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
+        levels[i] = l as u8;
+        let diff = scale * levels[i] as f32 + min - x[i];
+        best_error += weights[i] * (diff * diff);
+    }
+    let mut aux = [0u8; 32];
+    for is in 0..=nstep {
+        iscale = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
+        let (mut sum_l, mut sum_l2, mut sum_xl) = (0f32, 0f32, 0f32);
+        for i in 0..x.len() {
+            let l = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
+            aux[i] = l as u8;
+            let (w, l) = (weights[i], l as f32);
+            sum_l += w * l;
+            sum_l2 += w * l * l;
+            sum_xl += w * l * x[i];
+        }
+        let d = sum_w * sum_l2 - sum_l * sum_l;
+        if d > 0.0 {
+            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
+            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
+            if this_min > 0.0 {
+                this_min = 0.0;
+                this_scale = sum_xl / sum_l2;
+            }
+            let mut cur_error = 0f32;
+            for i in 0..x.len() {
+                let diff = this_scale * aux[i] as f32 + this_min - x[i];
+                cur_error += weights[i] * (diff * diff);
+            }
+            if cur_error < best_error {
+                levels[..x.len()].copy_from_slice(&aux[..x.len()]);
+                best_error = cur_error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    (scale, -min)
+}
+
+/// `quantize_row_q4_K_ref` (`nmax` 15) and `quantize_row_q5_K_ref` (`nmax` 31): eight
+/// sub-blocks of 32 with 6-bit scales and mins under two f16 super-scales.
+fn q45_k(x: &[f32], nmax: i32, out: &mut Vec<u8>) {
+    let (mut levels, mut scales, mut mins) = ([0u8; 256], [0f32; 8], [0f32; 8]);
+    let (rmin, nstep) = if nmax == 15 { (-1.0, 20) } else { (-0.5, 15) };
+    let (mut max_scale, mut max_min) = (0f32, 0f32);
+    for j in 0..8 {
+        let sub = &x[32 * j..32 * j + 32];
+        let sum_x2 = sub.iter().fold(0f32, |s, v| s + v * v);
+        let av_x = (sum_x2 / 32.0).sqrt();
+        let weights: [f32; 32] = std::array::from_fn(|l| av_x + sub[l].abs());
+        (scales[j], mins[j]) = make_qkx2_quants(nmax, sub, &weights, &mut levels[32 * j..32 * j + 32], rmin, 0.1, nstep);
+        max_scale = if scales[j] > max_scale { scales[j] } else { max_scale };
+        max_min = if mins[j] > max_min { mins[j] } else { max_min };
+    }
+    let inv_scale = if max_scale > 0.0 { 63.0 / max_scale } else { 0.0 };
+    let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
+    let mut packed = [0u8; 12];
+    for j in 0..8 {
+        let ls = (nearest_int(inv_scale * scales[j]) as u8).min(63);
+        let lm = (nearest_int(inv_min * mins[j]) as u8).min(63);
+        if j < 4 {
+            packed[j] = ls;
+            packed[j + 4] = lm;
+        } else {
+            packed[j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
+            packed[j - 4] |= (ls >> 4) << 6;
+            packed[j] |= (lm >> 4) << 6;
+        }
+    }
+    let (d, d_val) = f16_rt(max_scale / 63.0);
+    let (dmin, dmin_val) = f16_rt(max_min / 63.0);
+    for j in 0..8 {
+        let (sc, m) = if j < 4 {
+            (packed[j] & 63, packed[j + 4] & 63)
+        } else {
+            ((packed[j + 4] & 0xf) | ((packed[j - 4] >> 6) << 4), (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4))
+        };
+        let d = d_val * sc as f32;
+        if d == 0.0 {
+            continue;
+        }
+        let dm = dmin_val * m as f32;
+        for i in 0..32 {
+            levels[32 * j + i] = nearest_int((x[32 * j + i] + dm) / d).clamp(0, nmax) as u8;
+        }
+    }
+    out.extend_from_slice(&d.to_le_bytes());
+    out.extend_from_slice(&dmin.to_le_bytes());
+    out.extend_from_slice(&packed);
+    if nmax == 31 {
+        let mut qh = [0u8; 32];
+        for (n, (m1, m2)) in (0..256).step_by(64).zip([(1u8, 2u8), (4, 8), (16, 32), (64, 128)]) {
+            for j in 0..32 {
+                qh[j] |= if levels[n + j] > 15 { m1 } else { 0 } | if levels[n + j + 32] > 15 { m2 } else { 0 };
+            }
+        }
+        out.extend_from_slice(&qh);
+    }
+    for n in (0..256).step_by(64) {
+        out.extend((0..32).map(|l| (levels[n + l] & 0xf) | ((levels[n + l + 32] & 0xf) << 4)));
+    }
+}
+
+/// `quantize_row_q6_K_ref`: sixteen sub-blocks of 16 with signed 8-bit scales under
+/// one f16 super-scale, 6-bit levels split into low nibbles and high pairs.
+fn q6_k(x: &[f32], out: &mut Vec<u8>) {
+    let (mut levels, mut scales) = ([0i8; 256], [0f32; 16]);
+    let (mut max_scale, mut max_abs_scale) = (0f32, 0f32);
+    for ib in 0..16 {
+        let scale = make_qx_quants(32, &x[16 * ib..16 * ib + 16], &mut levels[16 * ib..16 * ib + 16]);
+        scales[ib] = scale;
+        if scale.abs() > max_abs_scale {
+            max_abs_scale = scale.abs();
+            max_scale = scale;
+        }
+    }
+    if max_abs_scale < GROUP_MAX_EPS {
+        out.extend_from_slice(&[0u8; 210]);
+        return;
+    }
+    let iscale = -128.0 / max_scale;
+    let (d, d_val) = f16_rt(1.0 / iscale);
+    let q_scales: [i8; 16] = std::array::from_fn(|ib| nearest_int(iscale * scales[ib]).min(127) as i8);
+    for j in 0..16 {
+        let d = d_val * q_scales[j] as f32;
+        if d == 0.0 {
+            continue;
+        }
+        for i in 0..16 {
+            levels[16 * j + i] = (nearest_int(x[16 * j + i] / d).clamp(-32, 31) + 32) as i8;
+        }
+    }
+    let (mut ql, mut qh) = ([0u8; 128], [0u8; 64]);
+    for (half, j) in (0..256).step_by(128).enumerate() {
+        let (ql, qh) = (&mut ql[64 * half..64 * half + 64], &mut qh[32 * half..32 * half + 32]);
+        for l in 0..32 {
+            let q = |o: usize| levels[j + l + o] as u8;
+            ql[l] = (q(0) & 0xf) | ((q(64) & 0xf) << 4);
+            ql[l + 32] = (q(32) & 0xf) | ((q(96) & 0xf) << 4);
+            qh[l] = (q(0) >> 4) | ((q(32) >> 4) << 2) | ((q(64) >> 4) << 4) | ((q(96) >> 4) << 6);
+        }
+    }
+    out.extend_from_slice(&ql);
+    out.extend_from_slice(&qh);
+    out.extend(q_scales.iter().map(|&s| s as u8));
+    out.extend_from_slice(&d.to_le_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,9 +309,16 @@ mod tests {
     #[test]
     fn every_writable_type_round_trips_through_the_dequantizer_within_its_step() {
         let x = sample(7);
-        for (ty, tol) in
-            [(GgmlType::F32, 0.0), (GgmlType::F16, 1e-4), (GgmlType::BF16, 1e-3), (GgmlType::Q8_0, 1e-3), (GgmlType::Q4_0, 0.0126)]
-        {
+        for (ty, tol) in [
+            (GgmlType::F32, 0.0),
+            (GgmlType::F16, 1e-4),
+            (GgmlType::BF16, 1e-3),
+            (GgmlType::Q8_0, 1e-3),
+            (GgmlType::Q4_0, 0.0126),
+            (GgmlType::Q6K, 3e-3),
+            (GgmlType::Q5K, 6e-3),
+            (GgmlType::Q4K, 0.0126),
+        ] {
             let mut bytes = Vec::new();
             assert!(quantize_row(ty, &x, &mut bytes));
             let (block, size) = ty.block().unwrap();
@@ -83,6 +328,31 @@ mod tests {
             let worst = x.iter().zip(&back).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
             // Q4_0: up to one step (0.1 / 8) where the clamp at 15 cuts the side opposite the largest value.
             assert!(worst <= tol, "{ty}: worst error {worst}");
+        }
+    }
+
+    /// Every row of tests/golden/quantize.json (ggml's reference quantizers, run by
+    /// tests/golden/make_quantize_golden.py) quantizes to exactly ggml's bytes.
+    #[test]
+    fn bit_identical_to_ggmls_reference_quantizers() {
+        let golden: serde_json::Value =
+            serde_json::from_str(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/quantize.json"))).unwrap();
+        let hex = |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
+        let rows = golden["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 12);
+        for row in rows {
+            let x: Vec<f32> = hex(row["f32"].as_str().unwrap()).chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+            for (name, want) in row["bytes"].as_object().unwrap() {
+                let ty = [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K]
+                    .into_iter()
+                    .find(|t| t.name() == name)
+                    .unwrap();
+                let mut got = Vec::new();
+                assert!(quantize_row(ty, &x, &mut got));
+                let want = hex(want.as_str().unwrap());
+                let first = got.iter().zip(&want).position(|(a, b)| a != b);
+                assert!(got == want, "{name} of row {}: first differing byte {first:?}", row["name"]);
+            }
         }
     }
 

@@ -20,7 +20,40 @@ pub const FILE: &str = "tokenizer.json";
 
 /// Parses tokenizer.json bytes.
 pub fn load(bytes: &[u8]) -> Result<Tokenizer> {
+    check_loadable(bytes)?;
     Tokenizer::from_bytes(bytes).map_err(|e| Error::format(FILE, format!("cannot be loaded: {e}")))
+}
+
+/// Refuses what makes the tokenizers library panic (or worse) instead of failing: a
+/// BPE merge whose second part does not start with the `continuing_subword_prefix`
+/// (found by fuzzing). The check costs one pass over the JSON without building it.
+fn check_loadable(bytes: &[u8]) -> Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        model: Option<ProbeModel>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ProbeModel {
+        continuing_subword_prefix: Option<String>,
+    }
+    let Ok(Probe { model: Some(ProbeModel { continuing_subword_prefix: Some(prefix) }) }) = serde_json::from_slice::<Probe>(bytes) else {
+        return Ok(());
+    };
+    if prefix.is_empty() {
+        return Ok(());
+    }
+    let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::format(FILE, format!("is not valid JSON: {e}")))?;
+    for m in json["model"]["merges"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let second = match m {
+            serde_json::Value::String(s) => s.split_once(' ').map(|(_, b)| b),
+            serde_json::Value::Array(p) => p.get(1).and_then(serde_json::Value::as_str),
+            _ => None,
+        };
+        if second.is_some_and(|b| !b.starts_with(&prefix)) {
+            return Err(Error::format(FILE, format!("merge {m} does not continue with the continuing_subword_prefix {prefix:?}")));
+        }
+    }
+    Ok(())
 }
 
 /// Encodes `text`, adding the special tokens the post-processor adds (e.g. Gemma's `<bos>`).
@@ -117,7 +150,18 @@ impl TokenizerFile {
 
 #[cfg(test)]
 mod tests {
-    use super::chunk_end;
+    use super::{check_loadable, chunk_end};
+
+    #[test]
+    fn merges_that_would_crash_the_tokenizers_library_are_refused() {
+        let t = |merges: &str| {
+            format!(r#"{{"model": {{"type": "BPE", "continuing_subword_prefix": "@@", "vocab": {{}}, "merges": {merges}}}}}"#)
+        };
+        assert!(check_loadable(t(r#"["a @@b"]"#).as_bytes()).is_ok());
+        assert!(check_loadable(t(r#"["a b"]"#).as_bytes()).unwrap_err().to_string().contains("continuing_subword_prefix"));
+        assert!(check_loadable(t(r#"[["a", "@"]]"#).as_bytes()).is_err());
+        assert!(check_loadable(br#"{"model": {"type": "BPE", "vocab": {}, "merges": ["a b"]}}"#).is_ok());
+    }
 
     #[test]
     fn chunks_end_at_line_breaks_then_spaces_then_characters() {
