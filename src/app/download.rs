@@ -7,7 +7,10 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::{AppState, mb};
-use crate::io::web::zip_blob;
+use crate::gguf::FileType;
+use crate::io::OutputFolder;
+use crate::io::web::{BlobFolder, BlobOutput, zip_blob};
+use crate::model::ModelInfo;
 
 /// The download step.
 #[component]
@@ -63,6 +66,7 @@ pub fn DownloadStep() -> impl IntoView {
                 <button id="save-importance" class="link" on:click=save>"importance.safetensors"</button></p>
         }
     });
+    let gguf = gguf_section(outcome.folder(), base.clone());
     // A pruned vocabulary without SentencePiece's tokenizer.model (which the converter
     // reads instead) needs the converter's pre-tokenizer named from the dense model.
     let bpe_vocab_pruned = outcome.kept_tokens.is_some() && !files.iter().any(|f| f.name == crate::tokenizer::sentencepiece::FILE);
@@ -83,6 +87,7 @@ pub fn DownloadStep() -> impl IntoView {
                 }).collect_view()}
             </ul>
             {importance}
+            {gguf}
             {move || message.get().map(|m| match m {
                 Ok(t) => view! { <p id="download-status" class="ok" role="status">{t}</p> }.into_any(),
                 Err(t) => view! { <p class="error" role="alert">{t}</p> }.into_any(),
@@ -97,4 +102,79 @@ pub fn DownloadStep() -> impl IntoView {
         </section>
     }
     .into_any()
+}
+
+/// "GGUF for llama.cpp": the pruned folder written as one GGUF of the chosen type by
+/// the library's writer, from the Blobs just made (a few MB of rows at a time, into a
+/// Blob), with its expected size said before it starts.
+fn gguf_section(folder: BlobFolder, base: String) -> impl IntoView {
+    let ty = RwSignal::new(FileType::Q8_0);
+    let status = RwSignal::new(None::<Result<String, String>>);
+    let busy = RwSignal::new(false);
+    let info = LocalResource::new({
+        let folder = folder.clone();
+        move || {
+            let folder = folder.clone();
+            async move { ModelInfo::load(&folder).await.ok() }
+        }
+    });
+    let expected = move || {
+        info.get()
+            .flatten()
+            .and_then(|i| crate::gguf::export::expected_size(&i, ty.get()).ok())
+            .map(|b| format!("about {}", mb(b)))
+            .unwrap_or_default()
+    };
+    let write = move |_| {
+        let Some(Some(info)) = info.get_untracked() else { return };
+        let (folder, ty, name) = (folder.clone(), ty.get_untracked(), base.clone());
+        busy.set(true);
+        status.set(Some(Ok(format!("writing {}-{}.gguf…", name, ty.name()))));
+        spawn_local(async move {
+            let file = format!("{name}-{}.gguf", ty.name());
+            let (mut out, published) = BlobOutput::new();
+            let mut progress = |p: crate::Progress| {
+                status.set(Some(Ok(format!("writing {file}: {} of {}", mb(p.done), mb(p.total)))));
+            };
+            let result = async {
+                let sink = out.create(&file).await?;
+                let summary = crate::gguf::export::write(&folder, &info, &name, ty, sink, &mut progress).await?;
+                out.commit().await?;
+                Ok::<_, crate::Error>(summary)
+            }
+            .await;
+            busy.set(false);
+            match (result, published.borrow_mut().take().and_then(|mut f| f.pop())) {
+                (Ok(s), Some(f)) => {
+                    super::js::download_blob(&f.blob, &f.name);
+                    status.set(Some(Ok(format!("Downloading {} ({}, {} tensors).", f.name, mb(s.bytes), s.tensors))));
+                }
+                (Err(e), _) => status.set(Some(Err(super::shown(&e)))),
+                (Ok(_), None) => status.set(Some(Err("the GGUF was not written".into()))),
+            }
+        });
+    };
+    let on_type = move |ev: leptos::ev::Event| {
+        if let Some(t) = FileType::parse(&event_target_value(&ev)) {
+            ty.set(t);
+        }
+    };
+    view! {
+        <div class="gguf" id="gguf">
+            <p class="hint">"For llama.cpp, ollama or LM Studio: one GGUF file, written here. "
+                <label for="gguf-type">"Type "</label>
+                <select id="gguf-type" on:change=on_type>
+                    {FileType::ALL.iter().map(|t| view! {
+                        <option value=t.name() selected=*t == FileType::Q8_0>{t.name()}</option>
+                    }).collect_view()}
+                </select>
+                " " <span id="gguf-size">{expected}</span> " "
+                <button id="gguf-button" class="button" on:click=write disabled=move || busy.get()>"Write GGUF"</button>
+            </p>
+            {move || status.get().map(|m| match m {
+                Ok(t) => view! { <p id="gguf-status" class="ok" role="status">{t}</p> }.into_any(),
+                Err(t) => view! { <p id="gguf-error" class="error" role="alert">{t}</p> }.into_any(),
+            })}
+        </div>
+    }
 }

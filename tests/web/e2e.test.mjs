@@ -328,13 +328,13 @@ test('from a URL and by drag-and-drop', async () => {
 // "Save into a folder" writes a new subfolder named after the output, never into a
 // model folder and never over an earlier save (the picker is stubbed with folders of the
 // origin-private file system, which the page's File System Access API writes like any).
-test('saving into a folder makes a new subfolder and refuses a model folder', async () => {
+test('saving into a folder makes a new subfolder and refuses a model folder; a Q8_0 GGUF equals the native one', async () => {
   const { context, page, errors } = await launch();
   await context.addInitScript(() => {
     window.showDirectoryPicker = async () => (await navigator.storage.getDirectory()).getDirectoryHandle(window.__pick, { create: true });
   });
   try {
-    await pruneInBrowser(page, baseUrl, { model: 'smollm2-135m', vocab: 16384, ffn: 1536, samples: 1, seqLen: 16 });
+    const r = await pruneInBrowser(page, baseUrl, { model: 'smollm2-135m', vocab: 16384, ffn: 1536, samples: 1, seqLen: 16 });
     const base = 'smollm2-135m-compact-v16384-i1536';
     // A folder that holds a model is refused, and nothing is written into it.
     const modelFiles = await page.evaluate(async () => {
@@ -367,6 +367,20 @@ test('saving into a folder makes a new subfolder and refuses a model folder', as
     // Saving again into the same folder does not overwrite the first save.
     await page.locator('#save-folder').click();
     await page.locator('#download .error', { hasText: `already has ${base}` }).waitFor({ timeout: 60000 });
+
+    // GGUF for llama.cpp, written in the tab: the expected size is said first, and the
+    // file is byte for byte what `compact gguf` writes natively for the same folder.
+    await page.locator('#gguf-size', { hasText: 'MB' }).waitFor({ timeout: 60000 });
+    await page.locator('#gguf-type').selectOption('Q8_0');
+    const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 600000 }), page.locator('#gguf-button').click()]);
+    assert.equal(dl.suggestedFilename(), `${base}-Q8_0.gguf`);
+    const browserGguf = join(r.dir, dl.suggestedFilename());
+    await dl.saveAs(browserGguf);
+    const unzipped = join(r.dir, 'unzipped');
+    python(UNZIP, r.zipPath, unzipped);
+    const nativeGguf = join(r.dir, 'native.gguf');
+    cli(['gguf', join(unzipped, base), '--type', 'q8_0', '--out', nativeGguf]);
+    assert.ok(readFileSync(browserGguf).equals(readFileSync(nativeGguf)), 'the browser GGUF differs from the native one');
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
