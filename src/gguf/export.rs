@@ -5,9 +5,9 @@
 //! ([`super::quantize`]) and streamed: the header first, then a few megabytes of rows
 //! at a time, never a whole tensor more than once and never the model.
 //!
-//! Tensor types follow llama.cpp's converter for the chosen output type: norms and
-//! biases (1-D) stay F32; every matrix takes the file's type, except that Q8_0 falls
-//! back to F16 for rows that are not whole blocks.
+//! Tensor types follow llama.cpp for the chosen output type: norms and biases (1-D)
+//! stay F32; matrices take the file's type (its converter's `--outtype`), or for the
+//! quantized types the type `llama-quantize` would pick for each ([`FileType`]).
 
 use serde::Serialize;
 
@@ -23,7 +23,8 @@ use crate::model::config::{Arch, RopeScaling};
 use crate::model::{Checkpoint, ModelInfo};
 use crate::progress::{Progress, ProgressSink};
 
-/// The GGUF output types (llama.cpp's `--outtype` names).
+/// The GGUF output types: llama.cpp's `--outtype` names for the plain ones, and
+/// `llama-quantize`'s file types (with its per-tensor mixes) for the quantized ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
 #[allow(non_camel_case_types)]
@@ -40,19 +41,37 @@ pub enum FileType {
     /// 8-bit blocks of 32 with an f16 scale: 8.5 bits a weight, near-lossless.
     #[cfg_attr(not(target_arch = "wasm32"), value(name = "q8_0"))]
     Q8_0,
+    /// 6-bit k-quant: 6.56 bits a weight.
+    #[cfg_attr(not(target_arch = "wasm32"), value(name = "q6_k"))]
+    Q6_K,
+    /// 5-bit k-quant mix (attn_v and some ffn_down in Q6_K): about 5.7 bits a weight.
+    #[cfg_attr(not(target_arch = "wasm32"), value(name = "q5_k_m"))]
+    Q5_K_M,
+    /// 4-bit k-quant mix (attn_v and some ffn_down in Q6_K): about 4.9 bits a weight,
+    /// the usual choice for edge devices.
+    #[cfg_attr(not(target_arch = "wasm32"), value(name = "q4_k_m"))]
+    Q4_K_M,
+    /// 4-bit blocks of 32: 4.5 bits a weight (the output in Q6_K).
+    #[cfg_attr(not(target_arch = "wasm32"), value(name = "q4_0"))]
+    Q4_0,
 }
 
 impl FileType {
     /// Every output type.
-    pub const ALL: [FileType; 4] = [FileType::F32, FileType::F16, FileType::BF16, FileType::Q8_0];
+    pub const ALL: [FileType; 8] =
+        [FileType::F32, FileType::F16, FileType::BF16, FileType::Q8_0, FileType::Q6_K, FileType::Q5_K_M, FileType::Q4_K_M, FileType::Q4_0];
 
-    /// The type of the file's matrices.
+    /// The type most of the file's matrices take.
     pub fn ggml(self) -> GgmlType {
         match self {
             FileType::F32 => GgmlType::F32,
             FileType::F16 => GgmlType::F16,
             FileType::BF16 => GgmlType::BF16,
             FileType::Q8_0 => GgmlType::Q8_0,
+            FileType::Q6_K => GgmlType::Q6K,
+            FileType::Q5_K_M => GgmlType::Q5K,
+            FileType::Q4_K_M => GgmlType::Q4K,
+            FileType::Q4_0 => GgmlType::Q4_0,
         }
     }
 
@@ -61,19 +80,73 @@ impl FileType {
         match self {
             FileType::F32 => 0,
             FileType::F16 => 1,
+            FileType::Q4_0 => 2,
             FileType::Q8_0 => 7,
+            FileType::Q4_K_M => 15,
+            FileType::Q5_K_M => 17,
+            FileType::Q6_K => 18,
             FileType::BF16 => 32,
         }
     }
 
-    /// The name used in file names (`model-Q8_0.gguf`).
+    /// The name used in file names (`model-Q4_K_M.gguf`).
     pub fn name(self) -> &'static str {
-        self.ggml().name()
+        match self {
+            FileType::Q4_K_M => "Q4_K_M",
+            FileType::Q5_K_M => "Q5_K_M",
+            other => other.ggml().name(),
+        }
     }
 
-    /// The type named `s` (any case: `q8_0`, `Q8_0`, `f16`, …).
+    /// The type named `s` (any case: `q8_0`, `Q4_K_M`, `f16`, …).
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.name().eq_ignore_ascii_case(s))
+    }
+
+    /// The type of matrix `name` (llama.cpp's name; `cols` its row length) in a file of
+    /// this type: llama-quantize's choice for the quantized types
+    /// (`llama_tensor_get_type` without an importance matrix: the output, or the
+    /// embedding when it doubles as the output, in Q6_K; in the _M mixes attn_v and
+    /// ffn_down of the layers `use_more_bits` picks in Q6_K; rows that are not whole
+    /// blocks fall back to a 32-block type, then F16). `counters` counts the attn_v and
+    /// ffn_down matrices seen so far in file order, as llama-quantize does.
+    fn matrix_type(self, name: &str, cols: u64, tied: bool, layers: usize, counters: &mut (usize, usize)) -> GgmlType {
+        if matches!(self, FileType::F32 | FileType::F16 | FileType::BF16) {
+            return self.ggml();
+        }
+        let blocks = |t: GgmlType| cols.is_multiple_of(t.block().map_or(1, |(b, _)| b));
+        let more_bits = |i: usize| i < layers / 8 || i >= 7 * layers / 8 || (i as i64 - (layers / 8) as i64) % 3 == 2;
+        let mixed = matches!(self, FileType::Q4_K_M | FileType::Q5_K_M);
+        let mut ty = self.ggml();
+        if name == "output.weight" || (tied && name == "token_embd.weight") {
+            if !blocks(ty) {
+                ty = GgmlType::Q8_0;
+            } else if ty != GgmlType::Q8_0 {
+                ty = GgmlType::Q6K;
+            }
+        } else if name.ends_with(".attn_v.weight") {
+            if mixed && more_bits(counters.0) {
+                ty = GgmlType::Q6K;
+            }
+            counters.0 += 1;
+        } else if name.ends_with(".ffn_down.weight") {
+            if mixed && more_bits(counters.1) {
+                ty = GgmlType::Q6K;
+            }
+            counters.1 += 1;
+        }
+        if !blocks(ty) {
+            ty = match ty {
+                GgmlType::Q4K => GgmlType::Q5_0,
+                GgmlType::Q5K => GgmlType::Q5_1,
+                GgmlType::Q6K => GgmlType::Q8_0,
+                other => other,
+            };
+            if !blocks(ty) {
+                ty = GgmlType::F16;
+            }
+        }
+        ty
     }
 }
 
@@ -251,15 +324,16 @@ fn hparams(info: &ModelInfo) -> Result<Vec<(String, Value)>> {
 fn tensor_entries(info: &ModelInfo, ty: FileType) -> Result<Vec<(TensorEntry, String, super::plan::Transform)>> {
     let c = &info.config;
     let names = gguf_names(family(info)?, c.num_layers, c.head_dim);
-    c.expected_tensors(info.has_lm_head())
+    let tied = !info.has_lm_head();
+    let mut counters = (0, 0);
+    c.expected_tensors(!tied)
         .into_iter()
         .map(|(hf, shape)| {
             let (gguf, transform) = names.get(&hf).cloned().ok_or_else(|| Error::Internal(format!("no llama.cpp name for {hf}")))?;
             let dims: Vec<u64> = shape.iter().rev().map(|&d| d as u64).collect();
-            let ty = match (shape.len(), ty.ggml()) {
-                (1, _) => GgmlType::F32,
-                (_, GgmlType::Q8_0) if !dims[0].is_multiple_of(32) => GgmlType::F16,
-                (_, t) => t,
+            let ty = match shape.len() {
+                1 => GgmlType::F32,
+                _ => ty.matrix_type(&gguf, dims[0], tied, c.num_layers, &mut counters),
             };
             Ok((TensorEntry { name: gguf, dims, ty }, hf, transform))
         })

@@ -11,8 +11,18 @@ use half::{bf16, f16};
 use super::quant::GgmlType;
 
 /// The types this module writes.
-pub const WRITABLE: [GgmlType; 8] =
-    [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K];
+pub const WRITABLE: [GgmlType; 10] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q4K,
+    GgmlType::Q5K,
+    GgmlType::Q6K,
+];
 
 /// Appends row `x` quantized as `ty` to `out`; `x.len()` must be a whole number of
 /// `ty`'s blocks. Returns `false` for a type this module does not write.
@@ -23,6 +33,8 @@ pub fn quantize_row(ty: GgmlType, x: &[f32], out: &mut Vec<u8>) -> bool {
         GgmlType::BF16 => x.iter().for_each(|&v| out.extend_from_slice(&bf16::from_f32(v).to_le_bytes())),
         GgmlType::Q8_0 => x.chunks_exact(32).for_each(|b| q8_0(b, out)),
         GgmlType::Q4_0 => x.chunks_exact(32).for_each(|b| q4_0(b, out)),
+        GgmlType::Q5_0 => x.chunks_exact(32).for_each(|b| q5_0(b, out)),
+        GgmlType::Q5_1 => x.chunks_exact(32).for_each(|b| q5_1(b, out)),
         GgmlType::Q4K => x.chunks_exact(256).for_each(|b| q45_k(b, 15, out)),
         GgmlType::Q5K => x.chunks_exact(256).for_each(|b| q45_k(b, 31, out)),
         GgmlType::Q6K => x.chunks_exact(256).for_each(|b| q6_k(b, out)),
@@ -55,6 +67,44 @@ fn q4_0(x: &[f32], out: &mut Vec<u8>) {
     out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
     let q = |v: f32| ((v * id + 8.5) as i8).min(15) as u8;
     out.extend((0..16).map(|j| q(x[j]) | (q(x[j + 16]) << 4)));
+}
+
+/// `quantize_row_q5_0_ref`: as Q4_0 with d = max / −16 and 5-bit levels, the fifth
+/// bits gathered in a 32-bit word.
+fn q5_0(x: &[f32], out: &mut Vec<u8>) {
+    let (mut amax, mut max) = (0f32, 0f32);
+    for &v in x {
+        if amax < v.abs() {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    let d = max / -16.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let q = |v: f32| ((v * id + 16.5) as i8).min(31) as u8;
+    five_bits(f16::from_f32(d), None, (0..32).map(|j| q(x[j])), out);
+}
+
+/// `quantize_row_q5_1_ref`: d = (max − min) / 31 and an f16 min, levels
+/// trunc((x − min) / d + 0.5).
+fn q5_1(x: &[f32], out: &mut Vec<u8>) {
+    let (min, max) = x.iter().fold((f32::MAX, -f32::MAX), |(lo, hi), &v| (if v < lo { v } else { lo }, if v > hi { v } else { hi }));
+    let d = (max - min) / 31.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    five_bits(f16::from_f32(d), Some(f16::from_f32(min)), x.iter().map(|&v| ((v - min) * id + 0.5) as u8), out);
+}
+
+/// Writes a Q5_0 / Q5_1 block: scale (and min), the 32 fifth bits, then the low
+/// nibbles of weights j and j + 16 in byte j.
+fn five_bits(d: f16, m: Option<f16>, levels: impl Iterator<Item = u8>, out: &mut Vec<u8>) {
+    let levels: Vec<u8> = levels.collect();
+    let qh = levels.iter().enumerate().fold(0u32, |qh, (j, &l)| qh | (((l as u32 & 0x10) >> 4) << j));
+    out.extend_from_slice(&d.to_le_bytes());
+    if let Some(m) = m {
+        out.extend_from_slice(&m.to_le_bytes());
+    }
+    out.extend_from_slice(&qh.to_le_bytes());
+    out.extend((0..16).map(|j| (levels[j] & 0x0f) | ((levels[j + 16] & 0x0f) << 4)));
 }
 
 /// Values below this count as zero (ggml's `GROUP_MAX_EPS`).
@@ -342,11 +392,9 @@ mod tests {
         assert_eq!(rows.len(), 12);
         for row in rows {
             let x: Vec<f32> = hex(row["f32"].as_str().unwrap()).chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+            assert_eq!(row["bytes"].as_object().unwrap().len(), 7, "every quantized type has goldens");
             for (name, want) in row["bytes"].as_object().unwrap() {
-                let ty = [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K]
-                    .into_iter()
-                    .find(|t| t.name() == name)
-                    .unwrap();
+                let ty = WRITABLE.into_iter().find(|t| t.name() == name).unwrap();
                 let mut got = Vec::new();
                 assert!(quantize_row(ty, &x, &mut got));
                 let want = hex(want.as_str().unwrap());

@@ -35,9 +35,9 @@ subprocess.check_call(["gcc", "-O2", "-ffp-contract=off", "-shared", "-fPIC", f"
                        f"{lcpp}/ggml/src/ggml-quants.c", stub, "-o", lib, "-lm"])
 q = ctypes.CDLL(lib)
 
-TYPES = {"Q8_0": (32, 34), "Q4_0": (32, 18), "Q4_K": (256, 144), "Q5_K": (256, 176), "Q6_K": (256, 210)}
-FN = {"Q8_0": "quantize_row_q8_0_ref", "Q4_0": "quantize_row_q4_0_ref", "Q4_K": "quantize_row_q4_K_ref",
-      "Q5_K": "quantize_row_q5_K_ref", "Q6_K": "quantize_row_q6_K_ref"}
+TYPES = {"Q8_0": (32, 34), "Q4_0": (32, 18), "Q5_0": (32, 22), "Q5_1": (32, 24), "Q4_K": (256, 144), "Q5_K": (256, 176),
+         "Q6_K": (256, 210)}
+FN = {t: f"quantize_row_{t.lower().replace('_k', '_K')}_ref" for t in TYPES}
 
 
 def f32(v):
