@@ -6,7 +6,7 @@
 # library) and its 12 greedy tokens compact's `generate` on the folder. Not part of
 # `make test` (llama.cpp comes from npm, about 100 MB).
 #
-#   scripts/tools/check-gguf.sh [--type f32|f16|bf16|q8_0] FOLDER [FOLDER …]
+#   scripts/tools/check-gguf.sh [--type f32|f16|bf16|q8_0|q4_k_m|…] FOLDER [FOLDER …]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$ROOT/scripts/dev/env.sh"

@@ -90,7 +90,7 @@ mod cli {
             out: PathBuf,
         },
         /// Write a model folder (a pruned one, or any supported model) as one GGUF file
-        /// that llama.cpp, ollama and LM Studio run as it is: f32, f16, bf16 or q8_0.
+        /// that llama.cpp, ollama and LM Studio run as it is: f32, f16, bf16, q8_0, q6_k, q5_k_m, q4_k_m or q4_0.
         Gguf(gguf::GgufArgs),
         /// Prune a model (paper Algorithm 1): choose V' and I' (or --ratio), remove the
         /// rare vocabulary S, rank FFN channels by common-token act² on calibration text

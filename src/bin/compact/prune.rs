@@ -75,7 +75,7 @@ pub struct PruneArgs {
     #[arg(long)]
     pub force: bool,
     /// Also write the pruned model as GGUF for llama.cpp: one file per type
-    /// (f32, f16, bf16, q8_0; comma-separated), OUT-TYPE.gguf beside the folder.
+    /// (f32, f16, bf16, q8_0, q6_k, q5_k_m, q4_k_m, q4_0; comma-separated), OUT-TYPE.gguf beside the folder.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub gguf: Vec<compact::gguf::FileType>,
 }
