@@ -55,23 +55,15 @@ fn q8_0(x: &[f32], out: &mut Vec<u8>) {
 /// `quantize_row_q4_0_ref`: d = (the value of largest magnitude) / −8, q = min(15,
 /// trunc(x / d + 8.5)), two weights a byte (j in the low nibble, j + 16 in the high).
 fn q4_0(x: &[f32], out: &mut Vec<u8>) {
-    let (mut amax, mut max) = (0f32, 0f32);
-    for &v in x {
-        if amax < v.abs() {
-            amax = v.abs();
-            max = v;
-        }
-    }
-    let d = max / -8.0;
+    let d = signed_max(x) / -8.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
     let q = |v: f32| ((v * id + 8.5) as i8).min(15) as u8;
     out.extend((0..16).map(|j| q(x[j]) | (q(x[j + 16]) << 4)));
 }
 
-/// `quantize_row_q5_0_ref`: as Q4_0 with d = max / −16 and 5-bit levels, the fifth
-/// bits gathered in a 32-bit word.
-fn q5_0(x: &[f32], out: &mut Vec<u8>) {
+/// The value of largest magnitude (the first of equal ones), 0 for none.
+fn signed_max(x: &[f32]) -> f32 {
     let (mut amax, mut max) = (0f32, 0f32);
     for &v in x {
         if amax < v.abs() {
@@ -79,7 +71,13 @@ fn q5_0(x: &[f32], out: &mut Vec<u8>) {
             max = v;
         }
     }
-    let d = max / -16.0;
+    max
+}
+
+/// `quantize_row_q5_0_ref`: as Q4_0 with d = max / −16 and 5-bit levels, the fifth
+/// bits gathered in a 32-bit word.
+fn q5_0(x: &[f32], out: &mut Vec<u8>) {
+    let d = signed_max(x) / -16.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     let q = |v: f32| ((v * id + 16.5) as i8).min(31) as u8;
     five_bits(f16::from_f32(d), None, (0..32).map(|j| q(x[j])), out);

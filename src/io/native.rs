@@ -146,13 +146,7 @@ impl DirOutput {
     pub fn new(target: impl Into<PathBuf>, replace: bool, inputs: &[&Path]) -> Result<Self> {
         let target: PathBuf = target.into();
         let shown = target.display().to_string();
-        let resolved = resolve(&target);
-        for input in inputs {
-            let input = resolve(input);
-            if resolved.starts_with(&input) || input.starts_with(&resolved) {
-                return Err(Error::OutputOverlapsInput { out: shown, input: input.display().to_string() });
-            }
-        }
+        refuse_overlap(&target, inputs, |out, input| out.starts_with(input) || input.starts_with(out))?;
         if target.exists() {
             let empty = std::fs::read_dir(&target).map_err(|e| Error::io(&shown, e))?.next().is_none();
             if !empty && !replace {
@@ -239,13 +233,7 @@ impl FileOutput {
     pub fn new(target: impl Into<PathBuf>, replace: bool, inputs: &[&Path]) -> Result<Self> {
         let target: PathBuf = target.into();
         let shown = target.display().to_string();
-        let resolved = resolve(&target);
-        for input in inputs {
-            let input = resolve(input);
-            if resolved == input || (resolved.starts_with(&input) && resolved.exists()) {
-                return Err(Error::OutputOverlapsInput { out: shown, input: input.display().to_string() });
-            }
-        }
+        refuse_overlap(&target, inputs, |out, input| out == input || (out.starts_with(input) && out.exists()))?;
         if target.is_dir() || (target.exists() && !replace) {
             return Err(Error::OutputExists { dir: shown });
         }
@@ -276,6 +264,19 @@ impl Drop for FileOutput {
             let _ = std::fs::remove_file(&self.staging);
         }
     }
+}
+
+/// Fails with [`Error::OutputOverlapsInput`] when `overlaps(target, input)` holds for
+/// any of `inputs`, both resolved (absolute, links followed).
+fn refuse_overlap(target: &Path, inputs: &[&Path], overlaps: impl Fn(&Path, &Path) -> bool) -> Result<()> {
+    let resolved = resolve(target);
+    for input in inputs {
+        let input = resolve(input);
+        if overlaps(&resolved, &input) {
+            return Err(Error::OutputOverlapsInput { out: target.display().to_string(), input: input.display().to_string() });
+        }
+    }
+    Ok(())
 }
 
 /// `path` made absolute with its links resolved; for a path that does not exist yet,
