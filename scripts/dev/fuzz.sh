@@ -42,6 +42,9 @@ for t in "${targets[@]}"; do
         > "$log" 2>&1 || status=$?
     elapsed=$(( $(date +%s) - started ))
     runs="$(grep -o 'Done [0-9]* runs' "$log" | grep -o '[0-9]*' || true)"
+    # libFuzzer's own count of fuzzing seconds (the wall time also holds any rebuild).
+    fuzzed="$(grep -o 'runs in [0-9]* second' "$log" | grep -o '[0-9]*' || true)"
+    [ -z "$fuzzed" ] || elapsed="$fuzzed"
     [ -n "$runs" ] || runs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)"
     cov="$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)"
     corpus="$(find "fuzz/corpus/$t" -type f | wc -l)"
