@@ -237,10 +237,8 @@ pub async fn write<F: ModelFolder>(
             }
             transform.apply(&mut rows, row_len, &mut scratch);
             out.clear();
-            for r in rows.chunks_exact(row_len) {
-                if !quantize_row(entry.ty, r, &mut out) {
-                    return Err(Error::Internal(format!("{} cannot be written", entry.ty)));
-                }
+            if !quantize_rows(entry.ty, &rows, row_len, &mut out) {
+                return Err(Error::Internal(format!("{} cannot be written", entry.ty)));
             }
             sink.write(&out).await?;
             written += out.len() as u64;
@@ -259,6 +257,46 @@ pub async fn write<F: ModelFolder>(
     }
     drop(rows);
     Ok(GgufSummary { tensors: entries.len(), params, bytes: total, vocab: cfg.vocab_size })
+}
+
+/// Quantizes `rows` (`row_len` values each) as `ty` onto `out`, in order. Natively the
+/// rows are split over the machine's cores (each part into its own buffer, joined in
+/// order, so the bytes do not depend on the thread count); in wasm, one thread.
+fn quantize_rows(ty: GgmlType, rows: &[f32], row_len: usize, out: &mut Vec<u8>) -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let n_rows = rows.len() / row_len;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(n_rows);
+        // Small pieces are not worth a thread (norms, 1-row tensors).
+        if threads > 1
+            && matches!(
+                ty,
+                GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q6K | GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q8_0
+            )
+        {
+            let per = n_rows.div_ceil(threads) * row_len;
+            let parts: Vec<Option<Vec<u8>>> = std::thread::scope(|s| {
+                let handles: Vec<_> = rows
+                    .chunks(per)
+                    .map(|part| {
+                        s.spawn(move || {
+                            let mut buf = Vec::new();
+                            part.chunks_exact(row_len).all(|r| quantize_row(ty, r, &mut buf)).then_some(buf)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().ok().flatten()).collect()
+            });
+            for p in parts {
+                match p {
+                    Some(p) => out.extend_from_slice(&p),
+                    None => return false,
+                }
+            }
+            return true;
+        }
+    }
+    rows.chunks_exact(row_len).all(|r| quantize_row(ty, r, out))
 }
 
 /// The llama.cpp family of a model.
