@@ -27,13 +27,14 @@ pub fn safetensors_header(bytes: &[u8]) -> bool {
             end = t.range.end;
         }
     }
-    let specs: Vec<TensorSpec> =
-        index.tensors().iter().map(|t| TensorSpec { name: t.name.clone(), dtype: t.dtype, shape: t.shape.clone() }).collect();
+    let specs_of = |index: &TensorIndex| -> Vec<TensorSpec> {
+        index.tensors().iter().map(|t| TensorSpec { name: t.name.clone(), dtype: t.dtype, shape: t.shape.clone() }).collect()
+    };
+    let specs = specs_of(&index);
     let Ok(layout) = Layout::new(specs.clone(), &index.metadata) else { return false };
     let again = TensorIndex::parse("fuzz.safetensors", layout.file_len(), &layout.header[8..]).expect("our own header parses");
     let named = |ts: &[TensorSpec]| ts.iter().map(|t| (t.name.clone(), (t.dtype, t.shape.clone()))).collect::<BTreeMap<_, _>>();
-    let back: Vec<TensorSpec> =
-        again.tensors().iter().map(|t| TensorSpec { name: t.name.clone(), dtype: t.dtype, shape: t.shape.clone() }).collect();
+    let back = specs_of(&again);
     assert_eq!(named(&specs), named(&back), "the written header says something else");
     assert_eq!(again.metadata, index.metadata);
     true

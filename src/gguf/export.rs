@@ -185,7 +185,7 @@ pub async fn write<F: ModelFolder>(
     info.check_tensors()?;
     let cfg = &info.config;
     let mut metadata = vec![
-        ("general.architecture".to_string(), Value::String(family(info)?.arch().into())),
+        ("general.architecture".to_string(), Value::String(family(info).arch().into())),
         ("general.type".to_string(), Value::String("model".into())),
         ("general.name".to_string(), Value::String(name.into())),
     ];
@@ -217,7 +217,7 @@ pub async fn write<F: ModelFolder>(
     sink.write(&layout.header).await?;
     let mut written = layout.header.len() as u64;
     let ck = Checkpoint::open(folder, info).await?;
-    let (mut rows, mut scratch, mut out) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut scratch, mut out) = (Vec::new(), Vec::new());
     let mut params = 0;
     for (i, (entry, hf, transform)) in entries.iter().enumerate() {
         let shape = &ck.info(hf)?.shape;
@@ -230,11 +230,7 @@ pub async fn write<F: ModelFolder>(
         let chunk = ((4 << 20) / (row_len * 4)).max(1).div_ceil(group) * group;
         for start in (0..n_rows).step_by(chunk) {
             let end = (start + chunk).min(n_rows);
-            if shape.len() == 2 {
-                rows = ck.rows_f32(hf, start as u64..end as u64).await?;
-            } else {
-                rows = ck.f32(hf).await?;
-            }
+            let mut rows = if shape.len() == 2 { ck.rows_f32(hf, start as u64..end as u64).await? } else { ck.f32(hf).await? };
             transform.apply(&mut rows, row_len, &mut scratch);
             out.clear();
             if !quantize_rows(entry.ty, &rows, row_len, &mut out) {
@@ -255,7 +251,6 @@ pub async fn write<F: ModelFolder>(
     if written != total {
         return Err(Error::Internal(format!("wrote {written} bytes of a {total}-byte GGUF")));
     }
-    drop(rows);
     Ok(GgufSummary { tensors: entries.len(), params, bytes: total, vocab: cfg.vocab_size })
 }
 
@@ -300,18 +295,18 @@ fn quantize_rows(ty: GgmlType, rows: &[f32], row_len: usize, out: &mut Vec<u8>) 
 }
 
 /// The llama.cpp family of a model.
-fn family(info: &ModelInfo) -> Result<Family> {
-    Ok(match info.config.arch {
+fn family(info: &ModelInfo) -> Family {
+    match info.config.arch {
         Arch::Llama => Family::Llama,
         Arch::Qwen2 => Family::Qwen2,
         Arch::Gemma3 => Family::Gemma3,
-    })
+    }
 }
 
 /// The `{arch}.*` hyper-parameters llama.cpp reads.
 fn hparams(info: &ModelInfo) -> Result<Vec<(String, Value)>> {
     let c = &info.config;
-    let f = family(info)?;
+    let f = family(info);
     let a = f.arch();
     let mut m = vec![
         (format!("{a}.block_count"), Value::U32(c.num_layers as u32)),
@@ -361,7 +356,7 @@ fn hparams(info: &ModelInfo) -> Result<Vec<(String, Value)>> {
 /// fix-up to llama.cpp's layout.
 fn tensor_entries(info: &ModelInfo, ty: FileType) -> Result<Vec<(TensorEntry, String, super::plan::Transform)>> {
     let c = &info.config;
-    let names = gguf_names(family(info)?, c.num_layers, c.head_dim);
+    let names = gguf_names(family(info), c.num_layers, c.head_dim);
     let tied = !info.has_lm_head();
     let mut counters = (0, 0);
     c.expected_tensors(!tied)

@@ -119,7 +119,7 @@ pub fn metadata(src: &TokenizerSources, rows: usize) -> Result<Vec<(String, Valu
             .collect::<Result<Vec<String>>>()?;
         out.push(("tokenizer.ggml.model".to_string(), Value::String("gpt2".into())));
         out.push(("tokenizer.ggml.pre".to_string(), Value::String(pre_tokenizer(src.tokenizer)?.into())));
-        out.push(("tokenizer.ggml.tokens".to_string(), strings(tokens.clone())));
+        out.push(("tokenizer.ggml.tokens".to_string(), strings(tokens)));
         out.push(("tokenizer.ggml.token_type".to_string(), Value::Array(types.into_iter().map(Value::I32).collect())));
         out.push(("tokenizer.ggml.merges".to_string(), strings(merges)));
     }
