@@ -6,6 +6,7 @@
 //!   was written from (weights, config.json, tokenizer files);
 //! - a pruned model written as Q8_0 by `compact prune --gguf`: its tensors dequantize
 //!   to the pruned folder's within Q8_0's step, and its vocabulary is the pruned one.
+//! - Llama-3 rope scaling: the `rope_freqs` divisors against the formula in f64.
 
 mod common;
 
@@ -116,4 +117,49 @@ fn a_pruned_model_is_written_as_q8_0_in_the_same_run() {
     }
     assert_eq!(info.config.vocab_size, 8192);
     assert_eq!(h.tensor("blk.0.attn_norm.weight").unwrap().ggml_type, GgmlType::F32, "norms stay f32");
+}
+
+#[test]
+fn llama3_rope_scaling_is_written_as_llama_cpps_rope_freqs() {
+    let tmp = temp_dir("gguf-llama3");
+    let (model, dir) = (fixture("smollm2-135m"), tmp.path().join("scaled"));
+    std::fs::create_dir(&dir).unwrap();
+    for f in ["model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
+        std::os::unix::fs::symlink(model.join(f), dir.join(f)).unwrap();
+    }
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(model.join("config.json")).unwrap()).unwrap();
+    config["rope_scaling"] = serde_json::json!({"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0, "original_max_position_embeddings": 256});
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+
+    let gguf = tmp.path().join("scaled.gguf");
+    let (ok, _, err) = compact(&["gguf", dir.to_str().unwrap(), "--type", "q8_0", "--out", gguf.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let (h, bytes) = header(&gguf);
+    assert_eq!(h.tensors[0].name, "rope_freqs.weight", "generated tensors come first, as in llama.cpp's converter");
+    let t = &h.tensors[0];
+    assert_eq!((t.ggml_type, t.dims.clone()), (GgmlType::F32, vec![32]));
+    let r = h.data_range(t).unwrap();
+    let divisors: Vec<f32> =
+        bytes[r.start as usize..r.end as usize].chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    // SmolLM2's θ = 100000 over 64 dims: wavelengths from 2π to ~1.2M; below 256 / 4
+    // kept, above 256 divided by 32, blended between.
+    let theta = 100_000f64;
+    for (i, d) in divisors.iter().enumerate() {
+        let wavelen = 2.0 * std::f64::consts::PI * theta.powf(2.0 * i as f64 / 64.0);
+        let want = if wavelen < 64.0 {
+            1.0
+        } else if wavelen > 256.0 {
+            32.0
+        } else {
+            let smooth = (256.0 / wavelen - 1.0) / 3.0;
+            1.0 / ((1.0 - smooth) / 32.0 + smooth)
+        };
+        assert!((*d as f64 - want).abs() <= 1e-5 * want, "frequency {i}: {d} against {want}");
+    }
+    assert!(h.get("llama.rope.scaling.type").is_none(), "llama3 scaling has no scaling type in llama.cpp");
+
+    // The importer says why it cannot read the scaling back rather than dropping it.
+    let (ok, _, err) = compact(&["import-gguf", gguf.to_str().unwrap(), "--out", tmp.path().join("back").to_str().unwrap()]);
+    assert!(!ok && err.contains("rope_freqs"), "{err}");
 }

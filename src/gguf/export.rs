@@ -11,7 +11,7 @@
 
 use serde::Serialize;
 
-use super::plan::{Family, gguf_names};
+use super::plan::{Family, Transform, gguf_names};
 use super::quant::GgmlType;
 use super::quantize::quantize_row;
 use super::reader::Value;
@@ -167,7 +167,7 @@ pub struct GgufSummary {
 /// page to say before writing).
 pub fn expected_size(info: &ModelInfo, ty: FileType) -> Result<u64> {
     let entries = tensor_entries(info, ty)?;
-    let data: u64 = entries.iter().map(|(e, _, _)| e.byte_len().map(|l| l.next_multiple_of(32))).sum::<Result<u64>>()?;
+    let data: u64 = entries.iter().map(|(e, _)| e.byte_len().map(|l| l.next_multiple_of(32))).sum::<Result<u64>>()?;
     // The header is dominated by the vocabulary; a few hundred bytes a token is generous.
     Ok(data + 64 * info.config.vocab_size as u64)
 }
@@ -212,35 +212,35 @@ pub async fn write<F: ModelFolder>(
     metadata.extend(vocab::metadata(&sources, cfg.vocab_size)?);
 
     let entries = tensor_entries(info, ty)?;
-    let layout = GgufLayout::new(&metadata, &entries.iter().map(|(e, ..)| e.clone()).collect::<Vec<_>>())?;
+    let layout = GgufLayout::new(&metadata, &entries.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>())?;
     let total = layout.file_len();
     sink.write(&layout.header).await?;
     let mut written = layout.header.len() as u64;
     let ck = Checkpoint::open(folder, info).await?;
-    let (mut scratch, mut out) = (Vec::new(), Vec::new());
+    let mut scratch = Vec::new();
     let mut params = 0;
-    for (i, (entry, hf, transform)) in entries.iter().enumerate() {
-        let shape = &ck.info(hf)?.shape;
-        let (n_rows, row_len) = match shape[..] {
-            [n, cols] => (n as usize, cols as usize),
-            _ => (1, shape.iter().product::<u64>() as usize),
-        };
-        // A few MB of f32 rows at a time, in whole row groups (a head for the permute).
-        let group = transform.row_group();
-        let chunk = ((4 << 20) / (row_len * 4)).max(1).div_ceil(group) * group;
-        for start in (0..n_rows).step_by(chunk) {
-            let end = (start + chunk).min(n_rows);
-            let mut rows = if shape.len() == 2 { ck.rows_f32(hf, start as u64..end as u64).await? } else { ck.f32(hf).await? };
-            transform.apply(&mut rows, row_len, &mut scratch);
-            out.clear();
-            if !quantize_rows(entry.ty, &rows, row_len, &mut out) {
-                return Err(Error::Internal(format!("{} cannot be written", entry.ty)));
+    for (i, (entry, source)) in entries.iter().enumerate() {
+        match source {
+            Source::Values(values) => written += put_rows(&mut sink, entry.ty, values, values.len()).await?,
+            Source::Checkpoint(hf, transform) => {
+                let shape = &ck.info(hf)?.shape;
+                let (n_rows, row_len) = match shape[..] {
+                    [n, cols] => (n as usize, cols as usize),
+                    _ => (1, shape.iter().product::<u64>() as usize),
+                };
+                // A few MB of f32 rows at a time, in whole row groups (a head for the permute).
+                let group = transform.row_group();
+                let chunk = ((4 << 20) / (row_len * 4)).max(1).div_ceil(group) * group;
+                for start in (0..n_rows).step_by(chunk) {
+                    let end = (start + chunk).min(n_rows);
+                    let mut rows = if shape.len() == 2 { ck.rows_f32(hf, start as u64..end as u64).await? } else { ck.f32(hf).await? };
+                    transform.apply(&mut rows, row_len, &mut scratch);
+                    written += put_rows(&mut sink, entry.ty, &rows, row_len).await?;
+                    progress.report(Progress { stage: format!("writing {} GGUF", ty.name()), done: written, total });
+                }
+                params += shape.iter().product::<u64>();
             }
-            sink.write(&out).await?;
-            written += out.len() as u64;
-            progress.report(Progress { stage: format!("writing {} GGUF", ty.name()), done: written, total });
         }
-        params += shape.iter().product::<u64>();
         if i + 1 < entries.len() {
             let pad = padding(layout.lengths[i]);
             sink.write(&vec![0; pad]).await?;
@@ -252,6 +252,17 @@ pub async fn write<F: ModelFolder>(
         return Err(Error::Internal(format!("wrote {written} bytes of a {total}-byte GGUF")));
     }
     Ok(GgufSummary { tensors: entries.len(), params, bytes: total, vocab: cfg.vocab_size })
+}
+
+/// Quantizes `rows` (`row_len` values each) as `ty` into `sink`, returning the bytes
+/// written.
+async fn put_rows(sink: &mut impl ByteSink, ty: GgmlType, rows: &[f32], row_len: usize) -> Result<u64> {
+    let mut out = Vec::new();
+    if !quantize_rows(ty, rows, row_len, &mut out) {
+        return Err(Error::Internal(format!("{ty} cannot be written")));
+    }
+    sink.write(&out).await?;
+    Ok(out.len() as u64)
 }
 
 /// Quantizes `rows` (`row_len` values each) as `ty` onto `out`, in order. Natively the
@@ -342,33 +353,40 @@ fn hparams(info: &ModelInfo) -> Result<Vec<(String, Value)>> {
             m.push((format!("{a}.rope.scaling.type"), Value::String("linear".into())));
             m.push((format!("{a}.rope.scaling.factor"), Value::F32(*factor as f32)));
         }
-        other => {
-            return Err(Error::format(
-                "config.json",
-                format!("rope scaling {other:?} cannot be written to GGUF yet (linear and none can)"),
-            ));
-        }
+        // llama.cpp reads Llama-3's scaling as a `rope_freqs` tensor ([`tensor_entries`]).
+        RopeScaling::Llama3 { .. } => {}
     }
     Ok(m)
 }
 
-/// Every tensor of the file in write order: its entry, its Hugging Face name and the
-/// fix-up to llama.cpp's layout.
-fn tensor_entries(info: &ModelInfo, ty: FileType) -> Result<Vec<(TensorEntry, String, super::plan::Transform)>> {
+/// Where a tensor's values come from.
+enum Source {
+    /// The checkpoint's tensor of this Hugging Face name, with the fix-up to llama.cpp's
+    /// layout.
+    Checkpoint(String, Transform),
+    /// Values made from the config (Llama-3's `rope_freqs`).
+    Values(Vec<f32>),
+}
+
+/// Every tensor of the file in write order (llama.cpp's converter's: generated tensors
+/// first), with where its values come from.
+fn tensor_entries(info: &ModelInfo, ty: FileType) -> Result<Vec<(TensorEntry, Source)>> {
     let c = &info.config;
     let names = gguf_names(family(info), c.num_layers, c.head_dim);
     let tied = !info.has_lm_head();
     let mut counters = (0, 0);
-    c.expected_tensors(!tied)
-        .into_iter()
-        .map(|(hf, shape)| {
-            let (gguf, transform) = names.get(&hf).cloned().ok_or_else(|| Error::Internal(format!("no llama.cpp name for {hf}")))?;
-            let dims: Vec<u64> = shape.iter().rev().map(|&d| d as u64).collect();
-            let ty = match shape.len() {
-                1 => GgmlType::F32,
-                _ => ty.matrix_type(&gguf, dims[0], tied, c.num_layers, &mut counters),
-            };
-            Ok((TensorEntry { name: gguf, dims, ty }, hf, transform))
-        })
-        .collect()
+    let generated = c.rope.scaling.llama3_divisors(c.rope.theta, c.head_dim).map(|divisors| {
+        let entry = TensorEntry { name: "rope_freqs.weight".into(), dims: vec![divisors.len() as u64], ty: GgmlType::F32 };
+        Ok((entry, Source::Values(divisors)))
+    });
+    let from_checkpoint = c.expected_tensors(!tied).into_iter().map(|(hf, shape)| {
+        let (gguf, transform) = names.get(&hf).cloned().ok_or_else(|| Error::Internal(format!("no llama.cpp name for {hf}")))?;
+        let dims: Vec<u64> = shape.iter().rev().map(|&d| d as u64).collect();
+        let ty = match shape.len() {
+            1 => GgmlType::F32,
+            _ => ty.matrix_type(&gguf, dims[0], tied, c.num_layers, &mut counters),
+        };
+        Ok((TensorEntry { name: gguf, dims, ty }, Source::Checkpoint(hf, transform)))
+    });
+    generated.into_iter().chain(from_checkpoint).collect()
 }

@@ -446,6 +446,34 @@ impl Rope {
 }
 
 impl RopeScaling {
+    /// Llama-3's per-frequency divisors (1 for the high frequencies, `factor` for the
+    /// low, a smooth blend between) for `head_dim / 2` frequencies of base `theta`: the
+    /// `rope_freqs` tensor llama.cpp reads instead of the config's parameters. Computed
+    /// in f32, as llama.cpp's converter does, so the files agree; `None` for the other
+    /// scalings.
+    pub fn llama3_divisors(&self, theta: f64, head_dim: usize) -> Option<Vec<f32>> {
+        let RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings: old } = *self else {
+            return None;
+        };
+        let (factor, low, high, old) = (factor as f32, low_freq_factor as f32, high_freq_factor as f32, old as f32);
+        let (low_wavelen, high_wavelen) = (old / low, old / high);
+        let divisors = (0..head_dim / 2)
+            .map(|i| {
+                let freq = 1.0 / (theta as f32).powf((2 * i) as f32 / head_dim as f32);
+                let wavelen = 2.0 * std::f32::consts::PI / freq;
+                if wavelen < high_wavelen {
+                    1.0
+                } else if wavelen > low_wavelen {
+                    factor
+                } else {
+                    let smooth = (old / wavelen - low) / (high - low);
+                    1.0 / ((1.0 - smooth) / factor + smooth)
+                }
+            })
+            .collect();
+        Some(divisors)
+    }
+
     fn parse(s: &Value) -> Result<Self> {
         let kind = s.get("rope_type").or_else(|| s.get("type")).and_then(Value::as_str).unwrap_or("default");
         let num =
@@ -571,6 +599,25 @@ mod tests {
         assert_eq!(scaled[0], plain[0], "high frequencies are kept");
         assert!((scaled[31] - plain[31] / 32.0).abs() < 1e-18, "low frequencies are divided by the factor");
         assert!(scaled[20] < plain[20] && scaled[20] > plain[20] / 32.0 || scaled[20] == plain[20] / 32.0);
+    }
+
+    #[test]
+    fn llama3_divisors_are_the_engines_scaling() {
+        let mut v = smollm2();
+        v["rope_theta"] = json!(500000.0);
+        v["rope_scaling"] = json!({"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192});
+        let c = ModelConfig::from_value(v).unwrap();
+        let divisors = c.rope.scaling.llama3_divisors(c.rope.theta, 64).unwrap();
+        let plain = Rope { theta: 500000.0, scaling: RopeScaling::None }.inv_freq(64);
+        let scaled = c.rope.inv_freq(64);
+        assert_eq!(divisors.len(), 32);
+        assert_eq!((divisors[0], divisors[31]), (1.0, 32.0));
+        assert!(divisors.iter().any(|&d| d > 1.0 && d < 32.0), "a smooth band: {divisors:?}");
+        for ((d, p), s) in divisors.iter().zip(&plain).zip(&scaled) {
+            assert!((*d as f64 - p / s).abs() < 1e-5 * (p / s), "{d} against {}", p / s);
+        }
+        assert_eq!(RopeScaling::Linear { factor: 2.0 }.llama3_divisors(1e4, 64), None);
     }
 
     #[test]
