@@ -16,7 +16,8 @@
 //! | [`prune`] | the paper's steps (plan, rare set, calibration, selection, export) and the job |
 //! | [`engine`] | the forward pass on a [`engine::Device`]: GPU (wgpu) or CPU reference |
 //! | [`eval`] | zero-shot accuracy, perplexity, top-1 agreement |
-//! | [`gguf`] | GGUF → Hugging Face folder import (native) |
+//! | [`gguf`] | GGUF both ways: import to a folder (native), write a folder as GGUF |
+//! | [`parallel`] | CPU work over every core: threads natively, Web Workers in the browser |
 //! | [`progress`] | progress events and cancellation |
 //! | [`error`] | the typed errors and their hints |
 //! | `app` | the leptos web app (wasm32 only) |
@@ -31,6 +32,7 @@ pub mod fuzzing;
 pub mod gguf;
 pub mod io;
 pub mod model;
+pub mod parallel;
 pub mod progress;
 pub mod prune;
 pub mod tokenizer;

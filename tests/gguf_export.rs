@@ -140,8 +140,7 @@ fn llama3_rope_scaling_is_written_as_llama_cpps_rope_freqs() {
     let t = &h.tensors[0];
     assert_eq!((t.ggml_type, t.dims.clone()), (GgmlType::F32, vec![32]));
     let r = h.data_range(t).unwrap();
-    let divisors: Vec<f32> =
-        bytes[r.start as usize..r.end as usize].chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    let divisors: Vec<f32> = bytes[r.start as usize..r.end as usize].chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
     // SmolLM2's θ = 100000 over 64 dims: wavelengths from 2π to ~1.2M; below 256 / 4
     // kept, above 256 divided by 32, blended between.
     let theta = 100_000f64;

@@ -13,7 +13,6 @@ use serde::Serialize;
 
 use super::plan::{Family, Transform, gguf_names};
 use super::quant::GgmlType;
-use super::quantize::quantize_row;
 use super::reader::Value;
 use super::vocab::{self, TokenizerSources};
 use super::writer::{GgufLayout, TensorEntry, padding};
@@ -21,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::io::{ByteSink, ByteSource, ModelFolder, read_json};
 use crate::model::config::{Arch, RopeScaling};
 use crate::model::{Checkpoint, ModelInfo};
+use crate::parallel::{RowQuantizer, Ticket};
 use crate::progress::{Progress, ProgressSink};
 
 /// The GGUF output types: llama.cpp's `--outtype` names for the plain ones, and
@@ -161,6 +161,8 @@ pub struct GgufSummary {
     pub bytes: u64,
     /// Tokens in the vocabulary (the embedding's rows).
     pub vocab: usize,
+    /// Threads (natively) or Web Workers (in the browser) that quantized.
+    pub workers: usize,
 }
 
 /// The byte size of the GGUF [`write`] would write, from the header alone (for the
@@ -217,11 +219,19 @@ pub async fn write<F: ModelFolder>(
     sink.write(&layout.header).await?;
     let mut written = layout.header.len() as u64;
     let ck = Checkpoint::open(folder, info).await?;
+    let quantizer = RowQuantizer::new().await;
     let mut scratch = Vec::new();
     let mut params = 0;
+    // One part in flight: the next rows are read while the last are quantized (on the
+    // browser's workers; natively `submit` has already done the work).
+    let mut in_flight: Option<Ticket> = None;
+    let stage = format!("writing {} GGUF", ty.name());
     for (i, (entry, source)) in entries.iter().enumerate() {
         match source {
-            Source::Values(values) => written += put_rows(&mut sink, entry.ty, values, values.len()).await?,
+            Source::Values(values) => {
+                let ticket = quantizer.submit(entry.ty, values.clone(), values.len())?;
+                written += drain(&mut sink, in_flight.replace(ticket)).await?;
+            }
             Source::Checkpoint(hf, transform) => {
                 let shape = &ck.info(hf)?.shape;
                 let (n_rows, row_len) = match shape[..] {
@@ -235,12 +245,14 @@ pub async fn write<F: ModelFolder>(
                     let end = (start + chunk).min(n_rows);
                     let mut rows = if shape.len() == 2 { ck.rows_f32(hf, start as u64..end as u64).await? } else { ck.f32(hf).await? };
                     transform.apply(&mut rows, row_len, &mut scratch);
-                    written += put_rows(&mut sink, entry.ty, &rows, row_len).await?;
-                    progress.report(Progress { stage: format!("writing {} GGUF", ty.name()), done: written, total });
+                    let ticket = quantizer.submit(entry.ty, rows, row_len)?;
+                    written += drain(&mut sink, in_flight.replace(ticket)).await?;
+                    progress.report(Progress { stage: stage.clone(), done: written, total });
                 }
                 params += shape.iter().product::<u64>();
             }
         }
+        written += drain(&mut sink, in_flight.take()).await?;
         if i + 1 < entries.len() {
             let pad = padding(layout.lengths[i]);
             sink.write(&vec![0; pad]).await?;
@@ -251,58 +263,15 @@ pub async fn write<F: ModelFolder>(
     if written != total {
         return Err(Error::Internal(format!("wrote {written} bytes of a {total}-byte GGUF")));
     }
-    Ok(GgufSummary { tensors: entries.len(), params, bytes: total, vocab: cfg.vocab_size })
+    Ok(GgufSummary { tensors: entries.len(), params, bytes: total, vocab: cfg.vocab_size, workers: quantizer.workers() })
 }
 
-/// Quantizes `rows` (`row_len` values each) as `ty` into `sink`, returning the bytes
-/// written.
-async fn put_rows(sink: &mut impl ByteSink, ty: GgmlType, rows: &[f32], row_len: usize) -> Result<u64> {
-    let mut out = Vec::new();
-    if !quantize_rows(ty, rows, row_len, &mut out) {
-        return Err(Error::Internal(format!("{ty} cannot be written")));
-    }
-    sink.write(&out).await?;
-    Ok(out.len() as u64)
-}
-
-/// Quantizes `rows` (`row_len` values each) as `ty` onto `out`, in order. Natively the
-/// rows are split over the machine's cores (each part into its own buffer, joined in
-/// order, so the bytes do not depend on the thread count); in wasm, one thread.
-fn quantize_rows(ty: GgmlType, rows: &[f32], row_len: usize, out: &mut Vec<u8>) -> bool {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let n_rows = rows.len() / row_len;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(n_rows);
-        // Small pieces are not worth a thread (norms, 1-row tensors).
-        if threads > 1
-            && matches!(
-                ty,
-                GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q6K | GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q8_0
-            )
-        {
-            let per = n_rows.div_ceil(threads) * row_len;
-            let parts: Vec<Option<Vec<u8>>> = std::thread::scope(|s| {
-                let handles: Vec<_> = rows
-                    .chunks(per)
-                    .map(|part| {
-                        s.spawn(move || {
-                            let mut buf = Vec::new();
-                            part.chunks_exact(row_len).all(|r| quantize_row(ty, r, &mut buf)).then_some(buf)
-                        })
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().ok().flatten()).collect()
-            });
-            for p in parts {
-                match p {
-                    Some(p) => out.extend_from_slice(&p),
-                    None => return false,
-                }
-            }
-            return true;
-        }
-    }
-    rows.chunks_exact(row_len).all(|r| quantize_row(ty, r, out))
+/// Writes a finished part's bytes (if any) into `sink`, returning how many.
+async fn drain(sink: &mut impl ByteSink, ticket: Option<Ticket>) -> Result<u64> {
+    let Some(ticket) = ticket else { return Ok(0) };
+    let bytes = ticket.bytes().await?;
+    sink.write(&bytes).await?;
+    Ok(bytes.len() as u64)
 }
 
 /// The llama.cpp family of a model.

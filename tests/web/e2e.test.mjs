@@ -369,7 +369,8 @@ test('saving into a folder makes a new subfolder and refuses a model folder; a Q
     await page.locator('#download .error', { hasText: `already has ${base}` }).waitFor({ timeout: 60000 });
 
     // GGUF for llama.cpp, written in the tab: the expected size is said first, and the
-    // file is byte for byte what `compact gguf` writes natively for the same folder.
+    // file (quantized on Web Workers) is byte for byte what `compact gguf` writes
+    // natively for the same folder.
     await page.locator('#gguf-size', { hasText: 'MB' }).waitFor({ timeout: 60000 });
     await page.locator('#gguf-type').selectOption('Q8_0');
     const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 600000 }), page.locator('#gguf-button').click()]);
@@ -381,6 +382,9 @@ test('saving into a folder makes a new subfolder and refuses a model folder; a Q
     const nativeGguf = join(r.dir, 'native.gguf');
     cli(['gguf', join(unzipped, base), '--type', 'q8_0', '--out', nativeGguf]);
     assert.ok(readFileSync(browserGguf).equals(readFileSync(nativeGguf)), 'the browser GGUF differs from the native one');
+    // Quantized on the page's Web Workers (one per core; this machine has at least two).
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    if (cores > 1) await page.locator('#gguf-status', { hasText: `quantized on ${Math.min(cores, 8)} Web Workers` }).waitFor({ timeout: 10000 });
     assert.deepEqual(errors, []);
   } finally {
     await context.close();

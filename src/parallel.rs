@@ -1,0 +1,363 @@
+//! CPU work spread over every core: threads natively, Web Workers in the browser.
+//!
+//! The work is cut into parts that are independent and whose results are joined in
+//! order, so the bytes never depend on how many cores ran them.
+//!
+//! In the browser the parts go to a pool of dedicated workers (`compact-worker`, a
+//! second wasm binary Trunk builds beside the app: the library's own code, so a worker
+//! computes exactly what the page would). The page copies each part's rows into a
+//! transferable buffer, a worker answers with the bytes, and the page goes on reading
+//! the next rows meanwhile ([`RowQuantizer::submit`] returns before the work is done).
+//! Where workers cannot start (no worker script, a sandboxed page) the page does the
+//! work itself, as before.
+//!
+//! Messages (plain JS objects, buffers transferred, never copied twice):
+//! - worker → page once started: `{ready: true}`;
+//! - page → worker: `{id, ty, rowLen, rows: Float32Array}` (`ty` a ggml type id);
+//! - worker → page: `{id, bytes: Uint8Array, memory}` (`memory` its wasm memory in
+//!   bytes, for the benchmark) or `{id, error}`.
+
+use crate::error::{Error, Result};
+use crate::gguf::GgmlType;
+use crate::gguf::quantize::quantize_row;
+
+/// Quantizes rows of f32 into a ggml type on every core.
+pub struct RowQuantizer {
+    #[cfg(target_arch = "wasm32")]
+    pool: Option<std::rc::Rc<web::Pool>>,
+}
+
+/// A submitted part: the quantized bytes, ready or on their way from the workers.
+pub struct Ticket {
+    #[cfg(target_arch = "wasm32")]
+    parts: Vec<web::Reply>,
+    done: Vec<u8>,
+}
+
+/// Types worth splitting (the plain float types are a copy, cheaper than a message).
+fn splits(ty: GgmlType) -> bool {
+    matches!(ty, GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q6K | GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q8_0)
+}
+
+/// `rows` quantized as `ty` on this thread.
+fn quantize_here(ty: GgmlType, rows: &[f32], row_len: usize) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(ty.block().map_or(rows.len() * 4, |(b, bytes)| rows.len() / b as usize * bytes as usize));
+    match rows.chunks_exact(row_len).all(|r| quantize_row(ty, r, &mut out)) {
+        true => Ok(out),
+        false => Err(Error::Internal(format!("{ty} rows of {row_len} cannot be written"))),
+    }
+}
+
+impl RowQuantizer {
+    /// A quantizer using every core: threads natively; in the browser a pool of
+    /// workers, started on first use (and kept for the page's life).
+    pub async fn new() -> Self {
+        RowQuantizer {
+            #[cfg(target_arch = "wasm32")]
+            pool: web::Pool::shared().await,
+        }
+    }
+
+    /// How many threads or workers share the work (1: the calling thread alone).
+    pub fn workers(&self) -> usize {
+        #[cfg(target_arch = "wasm32")]
+        return self.pool.as_ref().map_or(1, |p| p.len());
+        #[cfg(not(target_arch = "wasm32"))]
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    /// Starts quantizing `rows` (`row_len` values each) as `ty`; the bytes, in row
+    /// order, come from [`Ticket::bytes`].
+    pub fn submit(&self, ty: GgmlType, rows: Vec<f32>, row_len: usize) -> Result<Ticket> {
+        let n_rows = rows.len() / row_len;
+        let workers = self.workers().min(n_rows);
+        if workers < 2 || !splits(ty) {
+            return Ok(Ticket::ready(quantize_here(ty, &rows, row_len)?));
+        }
+        let per = n_rows.div_ceil(workers) * row_len;
+        #[cfg(target_arch = "wasm32")]
+        {
+            let pool = self.pool.as_ref().expect("workers > 1 only with a pool");
+            let parts = rows.chunks(per).map(|part| pool.send(ty, part, row_len)).collect::<Result<_>>()?;
+            Ok(Ticket { parts, done: Vec::new() })
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let parts: Vec<Result<Vec<u8>>> = std::thread::scope(|s| {
+                let handles: Vec<_> = rows.chunks(per).map(|part| s.spawn(move || quantize_here(ty, part, row_len))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("a quantizing thread panicked".into()))))
+                    .collect()
+            });
+            let mut done = Vec::new();
+            for p in parts {
+                done.extend_from_slice(&p?);
+            }
+            Ok(Ticket::ready(done))
+        }
+    }
+}
+
+impl Ticket {
+    fn ready(done: Vec<u8>) -> Self {
+        Ticket {
+            #[cfg(target_arch = "wasm32")]
+            parts: Vec::new(),
+            done,
+        }
+    }
+
+    /// The quantized bytes, once every part is back.
+    pub async fn bytes(self) -> Result<Vec<u8>> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            let mut out = self.done;
+            for part in self.parts {
+                out.extend_from_slice(&part.wait().await?);
+            }
+            Ok(out)
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        Ok(self.done)
+    }
+}
+
+/// The worker binary's whole job: answer the page's messages until closed.
+#[cfg(target_arch = "wasm32")]
+pub fn serve_worker() {
+    web::serve();
+}
+
+/// The largest wasm memory any worker has reported (bytes), for the benchmark.
+#[cfg(target_arch = "wasm32")]
+pub fn worker_memory() -> u64 {
+    web::PEAK.with(|p| p.get())
+}
+
+#[cfg(target_arch = "wasm32")]
+mod web {
+    use std::cell::{Cell, RefCell};
+    use std::collections::HashMap;
+    use std::rc::Rc;
+
+    use futures_channel::oneshot;
+    use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::prelude::*;
+    use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Worker};
+
+    use super::{GgmlType, quantize_here};
+    use crate::error::{Error, Result};
+
+    /// The worker script Trunk writes beside the app (`data-loader-shim`).
+    const SCRIPT: &str = "./compact-worker_loader.js";
+    /// At most this many workers (more cores than this rarely pay for the copies).
+    const MAX_WORKERS: usize = 8;
+    /// How long a worker may take to start before the page works alone.
+    const START_MS: i32 = 20_000;
+
+    thread_local! {
+        static SHARED: RefCell<Option<Option<Rc<Pool>>>> = const { RefCell::new(None) };
+        pub(super) static PEAK: Cell<u64> = const { Cell::new(0) };
+    }
+
+    type Waiting = Rc<RefCell<HashMap<u32, oneshot::Sender<std::result::Result<Vec<u8>, String>>>>>;
+
+    /// Started workers and the replies they owe.
+    pub(super) struct Pool {
+        workers: Vec<Worker>,
+        waiting: Waiting,
+        next: Cell<u32>,
+        // Kept alive as long as the workers may call them.
+        _on_message: Vec<Closure<dyn FnMut(MessageEvent)>>,
+        _on_error: Vec<Closure<dyn FnMut(JsValue)>>,
+    }
+
+    /// A reply on its way.
+    pub(super) struct Reply(oneshot::Receiver<std::result::Result<Vec<u8>, String>>);
+
+    impl Reply {
+        pub(super) async fn wait(self) -> Result<Vec<u8>> {
+            match self.0.await {
+                Ok(Ok(bytes)) => Ok(bytes),
+                Ok(Err(e)) => Err(Error::Internal(format!("a Web Worker failed: {e}"))),
+                Err(_) => Err(Error::Internal("a Web Worker stopped before answering".into())),
+            }
+        }
+    }
+
+    fn get(v: &JsValue, key: &str) -> JsValue {
+        Reflect::get(v, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    }
+
+    fn object(fields: &[(&str, JsValue)]) -> Object {
+        let o = Object::new();
+        for (k, v) in fields {
+            let _ = Reflect::set(&o, &JsValue::from_str(k), v);
+        }
+        o
+    }
+
+    impl Pool {
+        /// The page's pool, started on first call; `None` where workers cannot run or
+        /// there is one core.
+        pub(super) async fn shared() -> Option<Rc<Pool>> {
+            if let Some(p) = SHARED.with(|s| s.borrow().clone()) {
+                return p;
+            }
+            let pool = Pool::start().await.map(Rc::new);
+            SHARED.with(|s| *s.borrow_mut() = Some(pool.clone()));
+            pool
+        }
+
+        pub(super) fn len(&self) -> usize {
+            self.workers.len()
+        }
+
+        async fn start() -> Option<Pool> {
+            let cores = web_sys::window()?.navigator().hardware_concurrency() as usize;
+            let n = cores.clamp(1, MAX_WORKERS);
+            if n < 2 {
+                return None;
+            }
+            let waiting: Waiting = Rc::default();
+            let (mut workers, mut started) = (Vec::new(), Vec::new());
+            let (mut on_message, mut on_error) = (Vec::new(), Vec::new());
+            for _ in 0..n {
+                let worker = Worker::new(SCRIPT).ok()?;
+                let (ready, is_ready) = oneshot::channel::<bool>();
+                let ready = Rc::new(RefCell::new(Some(ready)));
+                let onmessage = {
+                    let (waiting, ready) = (waiting.clone(), ready.clone());
+                    Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+                        let data = ev.data();
+                        if get(&data, "ready").is_truthy() {
+                            if let Some(tx) = ready.borrow_mut().take() {
+                                let _ = tx.send(true);
+                            }
+                            return;
+                        }
+                        let Some(id) = get(&data, "id").as_f64() else { return };
+                        let Some(tx) = waiting.borrow_mut().remove(&(id as u32)) else { return };
+                        if let Some(m) = get(&data, "memory").as_f64() {
+                            PEAK.with(|p| p.set(p.get().max(m as u64)));
+                        }
+                        let bytes = get(&data, "bytes");
+                        let reply = match bytes.dyn_ref::<Uint8Array>() {
+                            Some(b) => Ok(b.to_vec()),
+                            None => Err(get(&data, "error").as_string().unwrap_or_else(|| "no answer".into())),
+                        };
+                        let _ = tx.send(reply);
+                    })
+                };
+                worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+                // A script that cannot load or a worker that dies: whoever waits hears why.
+                let onerror = {
+                    let (waiting, ready) = (waiting.clone(), ready.clone());
+                    Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+                        let why = get(&ev, "message").as_string().unwrap_or_else(|| "the worker script did not load".into());
+                        if let Some(tx) = ready.borrow_mut().take() {
+                            let _ = tx.send(false);
+                        }
+                        for (_, tx) in waiting.borrow_mut().drain() {
+                            let _ = tx.send(Err(why.clone()));
+                        }
+                    })
+                };
+                worker.set_onerror(Some(onerror.as_ref().unchecked_ref()));
+                workers.push(worker);
+                on_message.push(onmessage);
+                on_error.push(onerror);
+                started.push(is_ready);
+            }
+            let timeout = sleep(START_MS);
+            let all_ready = async {
+                for s in started {
+                    if s.await != Ok(true) {
+                        return false;
+                    }
+                }
+                true
+            };
+            let ok = first_of(all_ready, timeout).await;
+            if !ok {
+                web_sys::console::warn_1(&"compact: Web Workers did not start; the page does the work itself".into());
+                workers.iter().for_each(Worker::terminate);
+                return None;
+            }
+            Some(Pool { workers, waiting, next: Cell::new(0), _on_message: on_message, _on_error: on_error })
+        }
+
+        /// Sends `rows` to the next worker in turn.
+        pub(super) fn send(&self, ty: GgmlType, rows: &[f32], row_len: usize) -> Result<Reply> {
+            let id = self.next.get();
+            self.next.set(id.wrapping_add(1));
+            let worker = &self.workers[id as usize % self.workers.len()];
+            let array = Float32Array::from(rows);
+            let message =
+                object(&[("id", id.into()), ("ty", ty.id().into()), ("rowLen", (row_len as u32).into()), ("rows", array.clone().into())]);
+            let (tx, rx) = oneshot::channel();
+            self.waiting.borrow_mut().insert(id, tx);
+            worker
+                .post_message_with_transfer(&message, &Array::of1(&array.buffer()))
+                .map_err(|e| Error::Internal(format!("a Web Worker refused a message: {e:?}")))?;
+            Ok(Reply(rx))
+        }
+    }
+
+    /// Resolves after `ms` milliseconds.
+    async fn sleep(ms: i32) {
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            if let Some(w) = web_sys::window() {
+                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+            }
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    }
+
+    /// `ready` unless `timeout` ends first (then false).
+    async fn first_of(ready: impl std::future::Future<Output = bool>, timeout: impl std::future::Future<Output = ()>) -> bool {
+        let (mut ready, mut timeout) = (Box::pin(ready), Box::pin(timeout));
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(ok) = ready.as_mut().poll(cx) {
+                return std::task::Poll::Ready(ok);
+            }
+            timeout.as_mut().poll(cx).map(|()| false)
+        })
+        .await
+    }
+
+    /// The worker side: quantize what the page sends, answer with the bytes.
+    pub(super) fn serve() {
+        let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+        let reply_scope = scope.clone();
+        let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            let data = ev.data();
+            let id = get(&data, "id");
+            let ty = GgmlType::from_id(get(&data, "ty").as_f64().unwrap_or(-1.0) as u32);
+            let row_len = get(&data, "rowLen").as_f64().unwrap_or(0.0) as usize;
+            let rows = get(&data, "rows").dyn_into::<Float32Array>().map(|a| a.to_vec());
+            let result = match rows {
+                Ok(rows) if row_len > 0 && rows.len() % row_len == 0 => quantize_here(ty, &rows, row_len).map_err(|e| e.to_string()),
+                _ => Err("a malformed message".to_string()),
+            };
+            let memory = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer();
+            let memory = memory.unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64;
+            let sent = match result {
+                Ok(bytes) => {
+                    let array = Uint8Array::from(&bytes[..]);
+                    let message = object(&[("id", id), ("bytes", array.clone().into()), ("memory", memory.into())]);
+                    reply_scope.post_message_with_transfer(&message, &Array::of1(&array.buffer()))
+                }
+                Err(e) => reply_scope.post_message(&object(&[("id", id), ("error", e.into())])),
+            };
+            if let Err(e) = sent {
+                web_sys::console::error_1(&e);
+            }
+        });
+        scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+        onmessage.forget();
+        let _ = scope.post_message(&object(&[("ready", true.into())]));
+    }
+}
