@@ -9,7 +9,8 @@
 //! transferable buffer, a worker answers with the bytes, and the page goes on reading
 //! the next rows meanwhile ([`RowQuantizer::submit`] returns before the work is done).
 //! Where workers cannot start (no worker script, a sandboxed page) the page does the
-//! work itself, as before.
+//! work itself, as before; `?workers=N` in the page's address caps the pool (the
+//! benchmark's one-thread baseline is `?workers=1`).
 //!
 //! Messages (plain JS objects, buffers transferred, never copied twice):
 //! - worker → page once started: `{ready: true}`;
@@ -25,6 +26,8 @@ use crate::gguf::quantize::quantize_row;
 pub struct RowQuantizer {
     #[cfg(target_arch = "wasm32")]
     pool: Option<std::rc::Rc<web::Pool>>,
+    /// The most threads or workers one submit has used so far.
+    used: std::cell::Cell<usize>,
 }
 
 /// A submitted part: the quantized bytes, ready or on their way from the workers.
@@ -55,10 +58,17 @@ impl RowQuantizer {
         RowQuantizer {
             #[cfg(target_arch = "wasm32")]
             pool: web::Pool::shared().await,
+            used: std::cell::Cell::new(1),
         }
     }
 
-    /// How many threads or workers share the work (1: the calling thread alone).
+    /// The most threads or workers that have shared one submit's work so far (1: the
+    /// calling thread alone; plain float types are never split).
+    pub fn used(&self) -> usize {
+        self.used.get()
+    }
+
+    /// How many threads or workers can share the work (1: the calling thread alone).
     pub fn workers(&self) -> usize {
         #[cfg(target_arch = "wasm32")]
         return self.pool.as_ref().map_or(1, |p| p.len());
@@ -75,6 +85,7 @@ impl RowQuantizer {
             return Ok(Ticket::ready(quantize_here(ty, &rows, row_len)?));
         }
         let per = n_rows.div_ceil(workers) * row_len;
+        self.used.set(self.used.get().max(n_rows.div_ceil(per / row_len)));
         #[cfg(target_arch = "wasm32")]
         {
             let pool = self.pool.as_ref().expect("workers > 1 only with a pool");
@@ -216,8 +227,15 @@ mod web {
         }
 
         async fn start() -> Option<Pool> {
-            let cores = web_sys::window()?.navigator().hardware_concurrency() as usize;
-            let n = cores.clamp(1, MAX_WORKERS);
+            let window = web_sys::window()?;
+            let cores = window.navigator().hardware_concurrency() as usize;
+            // `?workers=N` in the page's address caps the pool (1: the page alone).
+            let cap = window
+                .location()
+                .search()
+                .ok()
+                .and_then(|q| q.trim_start_matches('?').split('&').find_map(|kv| kv.strip_prefix("workers=")?.parse::<usize>().ok()));
+            let n = cores.min(cap.unwrap_or(MAX_WORKERS)).clamp(1, MAX_WORKERS);
             if n < 2 {
                 return None;
             }

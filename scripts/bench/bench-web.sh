@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The browser flow's wall time and peak wasm memory with 4 × 128-token windows, for
 # SmolLM2-135M and Qwen2.5-0.5B (the paper's 35% sizes), in headless Chromium on
-# SwiftShader WebGPU, and SmolLM2-135M on the app's CPU device. Builds the app first.
+# SwiftShader WebGPU (Qwen then written as a Q4_K_M GGUF in the tab), and SmolLM2-135M
+# on the app's CPU device. Builds the app first.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../dev/env.sh"
 cd "$ROOT"
@@ -11,6 +12,6 @@ trunk build --release
 cargo build --release --bin compact
 export COMPACT_BIN="$ROOT/target/release/compact" DIST="$ROOT/dist" MODELS="$COMPACT_CACHE/models"
 node tests/web/bench.mjs smollm2-135m 16384 960 4 128
-node tests/web/bench.mjs qwen2.5-0.5b 49536 3456 4 128
+node tests/web/bench.mjs qwen2.5-0.5b 49536 3456 4 128 webgpu Q4_K_M
 # The app's CPU device (for browsers without WebGPU): the CPU reference in wasm.
 node tests/web/bench.mjs smollm2-135m 16384 960 4 128 cpu

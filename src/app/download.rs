@@ -147,11 +147,17 @@ fn gguf_section(folder: BlobFolder, base: String) -> impl IntoView {
             match (result, published.borrow_mut().take().and_then(|mut f| f.pop())) {
                 (Ok(s), Some(f)) => {
                     super::js::download_blob(&f.blob, &f.name);
-                    let on = match s.workers {
-                        1 => "on this page".to_string(),
-                        n => format!("on {n} Web Workers"),
+                    let (on, workers) = match s.workers {
+                        1 => ("on this page".to_string(), String::new()),
+                        n => (format!("on {n} Web Workers"), format!(", each worker's at most {}", mb(crate::parallel::worker_memory()))),
                     };
-                    status.set(Some(Ok(format!("Downloading {} ({}, {} tensors, quantized {on}).", f.name, mb(s.bytes), s.tensors))));
+                    let memory = format!("Wasm memory {}{workers}", mb(super::js::wasm_memory()));
+                    status.set(Some(Ok(format!(
+                        "Downloading {} ({}, {} tensors, quantized {on}). {memory}.",
+                        f.name,
+                        mb(s.bytes),
+                        s.tensors
+                    ))));
                 }
                 (Err(e), _) => status.set(Some(Err(super::shown(&e)))),
                 (Ok(_), None) => status.set(Some(Err("the GGUF was not written".into()))),
