@@ -279,8 +279,10 @@ async fn drain(sink: &mut impl ByteSink, ticket: Option<Ticket>) -> Result<u64> 
 /// The llama.cpp family of a model.
 fn family(info: &ModelInfo) -> Family {
     match info.config.arch {
-        Arch::Llama => Family::Llama,
+        // llama.cpp's converter writes Mistral as llama (without its sliding window).
+        Arch::Llama | Arch::Mistral => Family::Llama,
         Arch::Qwen2 => Family::Qwen2,
+        Arch::Qwen3 => Family::Qwen3,
         Arch::Gemma3 => Family::Gemma3,
     }
 }
@@ -312,7 +314,7 @@ fn hparams(info: &ModelInfo) -> Result<Vec<(String, Value)>> {
                 m.push((format!("{a}.attention.sliding_window"), Value::U32(w as u32)));
             }
         }
-        Family::Qwen2 => {}
+        Family::Qwen2 | Family::Qwen3 => {}
     }
     if f != Family::Gemma3 && c.head_dim * c.num_heads != c.hidden_size {
         m.push((format!("{a}.attention.key_length"), Value::U32(c.head_dim as u32)));

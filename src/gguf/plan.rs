@@ -25,6 +25,8 @@ pub enum Family {
     Llama,
     /// `qwen2` (Qwen2 / Qwen2.5).
     Qwen2,
+    /// `qwen3` (Qwen3: per-head q/k norms, no q/k/v biases).
+    Qwen3,
     /// `gemma3` (the Gemma-3 text models).
     Gemma3,
 }
@@ -35,6 +37,7 @@ impl Family {
         match arch {
             "llama" => Ok(Family::Llama),
             "qwen2" => Ok(Family::Qwen2),
+            "qwen3" => Ok(Family::Qwen3),
             "gemma3" => Ok(Family::Gemma3),
             other => Err(Error::Unsupported { arch: other.to_string() }),
         }
@@ -45,6 +48,7 @@ impl Family {
         match self {
             Family::Llama => "llama",
             Family::Qwen2 => "qwen2",
+            Family::Qwen3 => "qwen3",
             Family::Gemma3 => "gemma3",
         }
     }
@@ -374,6 +378,7 @@ pub fn gguf_names(family: Family, layers: usize, head_dim: usize) -> std::collec
 
 fn hf_name_of(name: &str, family: Family, layers: usize, head_dim: usize) -> Option<(String, Transform)> {
     let gemma = family == Family::Gemma3;
+    let qk_norm = gemma || family == Family::Qwen3;
     let norm = if gemma { Transform::MinusOne } else { Transform::None };
     match name {
         "token_embd.weight" => return Some((names::EMBED.to_string(), Transform::None)),
@@ -408,8 +413,8 @@ fn hf_name_of(name: &str, family: Family, layers: usize, head_dim: usize) -> Opt
         ("ffn_norm", "weight") => (names::layer_norm(layer, "post_attention_layernorm"), norm),
         ("post_attention_norm", "weight") if gemma => (names::layer_norm(layer, "post_attention_layernorm"), norm),
         ("post_ffw_norm", "weight") if gemma => (names::layer_norm(layer, "post_feedforward_layernorm"), norm),
-        ("attn_q_norm", "weight") if gemma => (names::attn(layer, "q_norm", "weight"), norm),
-        ("attn_k_norm", "weight") if gemma => (names::attn(layer, "k_norm", "weight"), norm),
+        ("attn_q_norm", "weight") if qk_norm => (names::attn(layer, "q_norm", "weight"), norm),
+        ("attn_k_norm", "weight") if qk_norm => (names::attn(layer, "k_norm", "weight"), norm),
         _ => return None,
     };
     Some((hf, transform))
@@ -467,8 +472,13 @@ pub fn config_json(plan: &ImportPlan, ids: &SpecialIds) -> Json {
             put("use_cache", json!(true));
             put("vocab_size", json!(hp.vocab_rows));
         }
-        Family::Qwen2 => {
-            put("architectures", json!(["Qwen2ForCausalLM"]));
+        Family::Qwen2 | Family::Qwen3 => {
+            let qwen3 = hp.family == Family::Qwen3;
+            put("architectures", json!([if qwen3 { "Qwen3ForCausalLM" } else { "Qwen2ForCausalLM" }]));
+            if qwen3 {
+                put("attention_bias", json!(hp.attention_bias));
+                put("head_dim", json!(hp.head_dim));
+            }
             put("attention_dropout", json!(0.0));
             put("bos_token_id", id(ids.bos));
             put("eos_token_id", id(ids.eos));
@@ -478,7 +488,7 @@ pub fn config_json(plan: &ImportPlan, ids: &SpecialIds) -> Json {
             put("intermediate_size", json!(hp.intermediate));
             put("max_position_embeddings", json!(hp.context));
             put("max_window_layers", json!(hp.layers));
-            put("model_type", json!("qwen2"));
+            put("model_type", json!(hp.family.arch()));
             put("num_attention_heads", json!(hp.heads));
             put("num_hidden_layers", json!(hp.layers));
             put("num_key_value_heads", json!(hp.kv_heads));
@@ -553,6 +563,15 @@ pub fn generation_config_json(ids: &SpecialIds) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn qwen3_names_its_q_k_norms_as_llama_cpp_does() {
+        let names = gguf_names(Family::Qwen3, 2, 128);
+        assert_eq!(names["model.layers.1.self_attn.q_norm.weight"], ("blk.1.attn_q_norm.weight".into(), Transform::None));
+        assert_eq!(names["model.layers.0.self_attn.k_norm.weight"], ("blk.0.attn_k_norm.weight".into(), Transform::None));
+        assert_eq!(names["model.layers.0.self_attn.q_proj.weight"].1, Transform::None, "no rope permutation outside llama");
+        assert!(!gguf_names(Family::Qwen2, 2, 64).contains_key("model.layers.0.self_attn.q_norm.weight"));
+    }
 
     #[test]
     fn unpermute_inverts_llama_cpp_interleave() {

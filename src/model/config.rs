@@ -18,10 +18,15 @@ pub const MAX_LAYERS: usize = 1 << 12;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
-    /// SmolLM2, Llama-3.2 (`model_type: llama`).
+    /// SmolLM2, Llama-3.x (`model_type: llama`).
     Llama,
+    /// Mistral (`model_type: mistral`): Llama's layout, with an optional sliding window
+    /// on every layer.
+    Mistral,
     /// Qwen2 / Qwen2.5 (`model_type: qwen2`).
     Qwen2,
+    /// Qwen3 (`model_type: qwen3`): Qwen2 without q/k/v biases, with per-head q/k norms.
+    Qwen3,
     /// Gemma-3 text models (`model_type: gemma3_text`, or the text part of `gemma3`).
     Gemma3,
 }
@@ -31,7 +36,9 @@ impl Arch {
     pub fn from_model_type(model_type: &str) -> Result<Self> {
         match model_type {
             "llama" => Ok(Arch::Llama),
+            "mistral" => Ok(Arch::Mistral),
             "qwen2" => Ok(Arch::Qwen2),
+            "qwen3" => Ok(Arch::Qwen3),
             "gemma3" | "gemma3_text" => Ok(Arch::Gemma3),
             other => Err(Error::Unsupported { arch: other.to_string() }),
         }
@@ -41,7 +48,9 @@ impl Arch {
     pub fn name(self) -> &'static str {
         match self {
             Arch::Llama => "llama",
+            Arch::Mistral => "mistral",
             Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
             Arch::Gemma3 => "gemma3",
         }
     }
@@ -290,9 +299,9 @@ impl ModelConfig {
         self.raw.get("attention_bias").and_then(Value::as_bool).unwrap_or(self.arch == Arch::Qwen2)
     }
 
-    /// Whether queries and keys are RMS-normalised per head (Gemma-3).
+    /// Whether queries and keys are RMS-normalised per head (Gemma-3, Qwen3).
     pub fn qk_norm(&self) -> bool {
-        self.arch == Arch::Gemma3
+        matches!(self.arch, Arch::Gemma3 | Arch::Qwen3)
     }
 
     /// RMSNorm weight offset: Gemma scales by (1 + w), the others by w.
@@ -492,12 +501,13 @@ impl RopeScaling {
     }
 }
 
-/// Which layers use sliding-window attention: Gemma-3's `layer_types` list (5.x) or
-/// `sliding_window_pattern` (4.x: every n-th layer is global); none for other families.
+/// Which layers use sliding-window attention: a `layer_types` list where config.json
+/// has one (every family in transformers 5.x, some in 4.x); otherwise each family's
+/// own rule: Gemma-3's `sliding_window_pattern` (every n-th layer is global),
+/// Mistral's window on every layer when `sliding_window` is set, Qwen's from layer
+/// `max_window_layers` on when `use_sliding_window` is true; none for Llama.
 fn sliding_layers(c: &Value, arch: Arch, n: usize) -> Result<Vec<bool>> {
-    if arch != Arch::Gemma3 {
-        return Ok(vec![false; n]);
-    }
+    let window = !matches!(c.get("sliding_window"), None | Some(Value::Null));
     if let Some(types) = c.get("layer_types").and_then(Value::as_array) {
         if types.len() != n {
             return Err(Error::format(FILE, format!("layer_types has {} entries for {n} layers", types.len())));
@@ -510,6 +520,16 @@ fn sliding_layers(c: &Value, arch: Arch, n: usize) -> Result<Vec<bool>> {
                 _ => Err(Error::format(FILE, format!("unknown layer type {t}"))),
             })
             .collect();
+    }
+    match arch {
+        Arch::Gemma3 => {}
+        Arch::Mistral => return Ok(vec![window; n]),
+        Arch::Qwen2 | Arch::Qwen3 => {
+            let on = window && c.get("use_sliding_window").and_then(Value::as_bool) == Some(true);
+            let from = opt(c, "max_window_layers")?.unwrap_or(n);
+            return Ok((0..n).map(|i| on && i >= from).collect());
+        }
+        Arch::Llama => return Ok(vec![false; n]),
     }
     let pattern =
         ["sliding_window_pattern", "_sliding_window_pattern"].iter().find_map(|k| c.get(*k).and_then(Value::as_u64)).unwrap_or(6) as usize;
@@ -621,6 +641,35 @@ mod tests {
     }
 
     #[test]
+    fn reads_qwen3_and_mistral() {
+        let mut v = smollm2();
+        v["model_type"] = json!("qwen3");
+        v["head_dim"] = json!(128);
+        let c = ModelConfig::from_value(v).unwrap();
+        assert_eq!((c.arch, c.q_dim(), c.hidden_size), (Arch::Qwen3, 9 * 128, 576));
+        assert!(c.qk_norm() && !c.qkv_bias() && c.norm_offset() == 0.0 && c.window_for(0).is_none());
+        assert!(c.expected_tensors(false).iter().any(|(n, s)| n == "model.layers.0.self_attn.q_norm.weight" && s == &[128]));
+
+        let mut v = smollm2();
+        v["model_type"] = json!("mistral");
+        v["sliding_window"] = json!(4096);
+        let c = ModelConfig::from_value(v.clone()).unwrap();
+        assert_eq!((c.arch, c.window_for(0), c.window_for(29)), (Arch::Mistral, Some(4096), Some(4096)));
+        v["sliding_window"] = Value::Null;
+        assert_eq!(ModelConfig::from_value(v).unwrap().window_for(0), None, "Mistral v0.2 and later: no window");
+
+        // Qwen's window applies only with use_sliding_window, from max_window_layers on.
+        let mut v = smollm2();
+        v["model_type"] = json!("qwen2");
+        v["sliding_window"] = json!(32768);
+        v["max_window_layers"] = json!(28);
+        assert_eq!(ModelConfig::from_value(v.clone()).unwrap().window_for(29), None);
+        v["use_sliding_window"] = json!(true);
+        let c = ModelConfig::from_value(v).unwrap();
+        assert_eq!((c.window_for(27), c.window_for(28)), (None, Some(32768)));
+    }
+
+    #[test]
     fn qwen2_has_qkv_bias() {
         let mut v = smollm2();
         v["model_type"] = json!("qwen2");
@@ -630,9 +679,9 @@ mod tests {
     #[test]
     fn errors_name_the_problem() {
         let mut v = smollm2();
-        v["model_type"] = json!("mistral");
+        v["model_type"] = json!("phi3");
         let e = ModelConfig::from_value(v).unwrap_err().to_string();
-        assert!(e.contains("\"mistral\"") && e.contains("llama") && e.contains("qwen2") && e.contains("gemma3"), "{e}");
+        assert!(e.contains("\"phi3\"") && e.contains("llama") && e.contains("qwen3") && e.contains("gemma3"), "{e}");
 
         let mut v = smollm2();
         v.as_object_mut().unwrap().remove("intermediate_size");

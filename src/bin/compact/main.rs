@@ -80,7 +80,7 @@ mod cli {
             #[arg(long)]
             json: bool,
         },
-        /// Convert a GGUF file (llama, qwen2, gemma3) into a Hugging Face folder with bf16
+        /// Convert a GGUF file (llama, qwen2, qwen3, gemma3) into a Hugging Face folder with bf16
         /// model.safetensors, tokenizer.json and configs.
         ImportGguf {
             /// The .gguf file.
