@@ -14,13 +14,14 @@ bash scripts/dev/setup.sh
 step "fixtures"
 bash scripts/fixtures/fetch-model.sh all
 bash scripts/fixtures/fetch-eval.sh
+bash scripts/fixtures/fetch-tokenizers.sh
 
 step "house rules: rustfmt, clippy -D warnings (native and wasm32)"
 # In the release profile: build scripts and proc macros are then shared with the
 # release builds below instead of compiled twice.
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
-cargo clippy --release --target wasm32-unknown-unknown --lib --bin compact-web -- -D warnings
+cargo clippy --release --target wasm32-unknown-unknown --lib --bin compact-web --bin compact-worker -- -D warnings
 
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 step "native tests (cargo test --release)"
