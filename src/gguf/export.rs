@@ -188,7 +188,7 @@ pub async fn write<F: ModelFolder>(
     info.check_tensors()?;
     let cfg = &info.config;
     let mut metadata = vec![
-        ("general.architecture".to_string(), Value::String(family(info).arch().into())),
+        ("general.architecture".to_string(), Value::String(family(info)?.arch().into())),
         ("general.type".to_string(), Value::String("model".into())),
         ("general.name".to_string(), Value::String(name.into())),
     ];
@@ -277,20 +277,26 @@ async fn drain(sink: &mut impl ByteSink, ticket: Option<Ticket>) -> Result<u64> 
 }
 
 /// The llama.cpp family of a model.
-fn family(info: &ModelInfo) -> Family {
-    match info.config.arch {
+fn family(info: &ModelInfo) -> Result<Family> {
+    Ok(match info.config.arch {
         // llama.cpp's converter writes Mistral as llama (without its sliding window).
         Arch::Llama | Arch::Mistral => Family::Llama,
         Arch::Qwen2 => Family::Qwen2,
         Arch::Qwen3 => Family::Qwen3,
         Arch::Gemma3 => Family::Gemma3,
-    }
+        Arch::Phi3 => {
+            return Err(Error::format(
+                "config.json",
+                "Phi-3 cannot be written as GGUF yet (its fused matrices need llama.cpp's phi3 layout); convert the pruned folder with llama.cpp's convert_hf_to_gguf.py",
+            ));
+        }
+    })
 }
 
 /// The `{arch}.*` hyper-parameters llama.cpp reads.
 fn hparams(info: &ModelInfo) -> Result<Vec<(String, Value)>> {
     let c = &info.config;
-    let f = family(info);
+    let f = family(info)?;
     let a = f.arch();
     let mut m = vec![
         (format!("{a}.block_count"), Value::U32(c.num_layers as u32)),
@@ -345,7 +351,7 @@ enum Source {
 /// first), with where its values come from.
 fn tensor_entries(info: &ModelInfo, ty: FileType) -> Result<Vec<(TensorEntry, Source)>> {
     let c = &info.config;
-    let names = gguf_names(family(info), c.num_layers, c.head_dim);
+    let names = gguf_names(family(info)?, c.num_layers, c.head_dim);
     let tied = !info.has_lm_head();
     let mut counters = (0, 0);
     let generated = c.rope.scaling.llama3_divisors(c.rope.theta, c.head_dim).map(|divisors| {

@@ -31,6 +31,9 @@ impl<S: ByteSource> Checkpoint<S> {
             }
             shards.push(src);
         }
+        if info.config.fused() {
+            unfuse(&mut tensors, &info.config)?;
+        }
         Ok(Self { shards, tensors })
     }
 
@@ -100,6 +103,48 @@ impl<S: ByteSource> Checkpoint<S> {
         check_finite(t, &bytes, rows.start * cols)?;
         Ok(bytes)
     }
+}
+
+/// Adds the unfused views of Phi-3's fused matrices: q/k/v are row blocks of
+/// `qkv_proj`, gate and up the two halves of `gate_up_proj` (transformers' `split` and
+/// `chunk(2)`). Rows of a row-major matrix are contiguous, so each view is a byte range
+/// inside the fused tensor's: nothing is copied.
+fn unfuse(tensors: &mut HashMap<String, (usize, TensorInfo)>, cfg: &crate::model::ModelConfig) -> Result<()> {
+    use crate::model::names;
+    let (q, kv, i) = (cfg.q_dim() as u64, cfg.kv_dim() as u64, cfg.intermediate_size as u64);
+    for l in 0..cfg.num_layers {
+        let fused = [
+            (
+                names::attn(l, "qkv_proj", "weight"),
+                vec![
+                    (names::attn(l, "q_proj", "weight"), q),
+                    (names::attn(l, "k_proj", "weight"), kv),
+                    (names::attn(l, "v_proj", "weight"), kv),
+                ],
+            ),
+            (names::mlp(l, "gate_up_proj"), vec![(names::mlp(l, "gate_proj"), i), (names::mlp(l, "up_proj"), i)]),
+        ];
+        for (name, parts) in fused {
+            let (shard, t) =
+                tensors.get(&name).cloned().ok_or_else(|| Error::format("model.safetensors", format!("tensor {name:?} is missing")))?;
+            let cols = t.shape.get(1).copied().unwrap_or(0);
+            let row_bytes = cols * t.dtype.size();
+            let mut start = t.range.start;
+            for (part, rows) in parts {
+                let end = start + rows * row_bytes;
+                let view = TensorInfo { name: part.clone(), dtype: t.dtype, shape: vec![rows, cols], range: start..end };
+                tensors.insert(part, (shard, view));
+                start = end;
+            }
+            if start != t.range.end {
+                return Err(Error::format(
+                    "model.safetensors",
+                    format!("tensor {name:?} has shape {:?}, not the fused parts config.json implies", t.shape),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Fails when `bytes` (elements of `t` from element `first` on) hold a NaN or an

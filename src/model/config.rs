@@ -29,6 +29,9 @@ pub enum Arch {
     Qwen3,
     /// Gemma-3 text models (`model_type: gemma3_text`, or the text part of `gemma3`).
     Gemma3,
+    /// Phi-3 (`model_type: phi3`): Llama's computation with fused `qkv_proj` and
+    /// `gate_up_proj` matrices, and an optional sliding window on every layer.
+    Phi3,
 }
 
 impl Arch {
@@ -40,6 +43,7 @@ impl Arch {
             "qwen2" => Ok(Arch::Qwen2),
             "qwen3" => Ok(Arch::Qwen3),
             "gemma3" | "gemma3_text" => Ok(Arch::Gemma3),
+            "phi3" => Ok(Arch::Phi3),
             other => Err(Error::Unsupported { arch: other.to_string() }),
         }
     }
@@ -52,6 +56,7 @@ impl Arch {
             Arch::Qwen2 => "qwen2",
             Arch::Qwen3 => "qwen3",
             Arch::Gemma3 => "gemma3",
+            Arch::Phi3 => "phi3",
         }
     }
 
@@ -236,6 +241,12 @@ impl ModelConfig {
                 "attention_bias is true: only Qwen2's q/k/v biases are supported, not the o_proj bias it adds here",
             ));
         }
+        if let Some(f) = self.raw.get("partial_rotary_factor").and_then(Value::as_f64).filter(|&f| f != 1.0) {
+            return Err(Error::format(
+                FILE,
+                format!("partial_rotary_factor is {f}: rotary embeddings on part of each head are not supported (only 1.0)"),
+            ));
+        }
         if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return Err(Error::format(
                 FILE,
@@ -261,9 +272,13 @@ impl ModelConfig {
             &["input_layernorm", "post_attention_layernorm"]
         };
         for l in 0..self.num_layers {
-            want.push((names::attn(l, "q_proj", "weight"), vec![q, d]));
-            want.push((names::attn(l, "k_proj", "weight"), vec![kv, d]));
-            want.push((names::attn(l, "v_proj", "weight"), vec![kv, d]));
+            if self.fused() {
+                want.push((names::attn(l, "qkv_proj", "weight"), vec![q + 2 * kv, d]));
+            } else {
+                want.push((names::attn(l, "q_proj", "weight"), vec![q, d]));
+                want.push((names::attn(l, "k_proj", "weight"), vec![kv, d]));
+                want.push((names::attn(l, "v_proj", "weight"), vec![kv, d]));
+            }
             want.push((names::attn(l, "o_proj", "weight"), vec![d, q]));
             if self.qkv_bias() {
                 want.push((names::attn(l, "q_proj", "bias"), vec![q]));
@@ -277,11 +292,22 @@ impl ModelConfig {
             for n in layer_norms {
                 want.push((names::layer_norm(l, n), vec![d]));
             }
-            want.push((names::mlp(l, "gate_proj"), vec![i, d]));
-            want.push((names::mlp(l, "up_proj"), vec![i, d]));
+            if self.fused() {
+                want.push((names::mlp(l, "gate_up_proj"), vec![2 * i, d]));
+            } else {
+                want.push((names::mlp(l, "gate_proj"), vec![i, d]));
+                want.push((names::mlp(l, "up_proj"), vec![i, d]));
+            }
             want.push((names::mlp(l, "down_proj"), vec![d, i]));
         }
         want
+    }
+
+    /// Whether the checkpoint stores q/k/v as one `qkv_proj` and gate/up as one
+    /// `gate_up_proj` (Phi-3). The engine reads them through
+    /// [`crate::model::Checkpoint`]'s unfused views; the export keeps the fused layout.
+    pub fn fused(&self) -> bool {
+        self.arch == Arch::Phi3
     }
 
     /// Width of the query projection (heads × head_dim).
@@ -523,7 +549,7 @@ fn sliding_layers(c: &Value, arch: Arch, n: usize) -> Result<Vec<bool>> {
     }
     match arch {
         Arch::Gemma3 => {}
-        Arch::Mistral => return Ok(vec![window; n]),
+        Arch::Mistral | Arch::Phi3 => return Ok(vec![window; n]),
         Arch::Qwen2 | Arch::Qwen3 => {
             let on = window && c.get("use_sliding_window").and_then(Value::as_bool) == Some(true);
             let from = opt(c, "max_window_layers")?.unwrap_or(n);

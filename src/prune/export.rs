@@ -39,13 +39,17 @@ fn mlp_layer(name: &str, proj: &str) -> Option<usize> {
     name.strip_prefix("model.layers.")?.strip_suffix(&format!(".mlp.{proj}.weight"))?.parse().ok()
 }
 
-fn slice_for(name: &str, keep: &KeepSet) -> Slice {
+fn slice_for(name: &str, keep: &KeepSet, intermediate: usize) -> Slice {
     if let Some(tokens) = keep.tokens.as_ref().filter(|_| name == EMBED || name == LM_HEAD) {
         return Slice::Rows(tokens.clone());
     }
     if let Some(ch) = &keep.channels {
         if let Some(l) = mlp_layer(name, "gate_proj").or_else(|| mlp_layer(name, "up_proj")) {
             return Slice::Rows(ch[l].clone());
+        }
+        // Phi-3's fused [gate; up]: the same channels in both halves.
+        if let Some(l) = mlp_layer(name, "gate_up_proj") {
+            return Slice::Rows(ch[l].iter().copied().chain(ch[l].iter().map(|&c| c + intermediate as u32)).collect());
         }
         if let Some(l) = mlp_layer(name, "down_proj") {
             return Slice::Cols(ch[l].clone());
@@ -115,7 +119,7 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
     let mut slices: BTreeMap<String, (usize, TensorInfo, Slice)> = BTreeMap::new();
     for (shard, index) in info.shards.iter().enumerate() {
         for t in index.tensors() {
-            let slice = slice_for(&t.name, keep);
+            let slice = slice_for(&t.name, keep, cfg.intermediate_size);
             let mut shape = t.shape.clone();
             match &slice {
                 Slice::Copy => {}
@@ -293,12 +297,13 @@ mod tests {
     #[test]
     fn slices_follow_the_tensor_names() {
         let keep = KeepSet { tokens: Some(vec![0, 2]), channels: Some(vec![vec![1], vec![0]]) };
-        assert_eq!(slice_for(EMBED, &keep), Slice::Rows(vec![0, 2]));
-        assert_eq!(slice_for(LM_HEAD, &keep), Slice::Rows(vec![0, 2]));
-        assert_eq!(slice_for("model.layers.1.mlp.up_proj.weight", &keep), Slice::Rows(vec![0]));
-        assert_eq!(slice_for("model.layers.0.mlp.down_proj.weight", &keep), Slice::Cols(vec![1]));
-        assert_eq!(slice_for("model.layers.0.self_attn.q_proj.weight", &keep), Slice::Copy);
-        assert_eq!(slice_for("model.layers.0.mlp.down_proj.bias", &keep), Slice::Copy);
-        assert_eq!(slice_for(EMBED, &KeepSet::default()), Slice::Copy);
+        assert_eq!(slice_for(EMBED, &keep, 2), Slice::Rows(vec![0, 2]));
+        assert_eq!(slice_for(LM_HEAD, &keep, 2), Slice::Rows(vec![0, 2]));
+        assert_eq!(slice_for("model.layers.1.mlp.up_proj.weight", &keep, 2), Slice::Rows(vec![0]));
+        assert_eq!(slice_for("model.layers.0.mlp.down_proj.weight", &keep, 2), Slice::Cols(vec![1]));
+        assert_eq!(slice_for("model.layers.0.self_attn.q_proj.weight", &keep, 2), Slice::Copy);
+        assert_eq!(slice_for("model.layers.0.mlp.down_proj.bias", &keep, 2), Slice::Copy);
+        assert_eq!(slice_for(EMBED, &KeepSet::default(), 2), Slice::Copy);
+        assert_eq!(slice_for("model.layers.0.mlp.gate_up_proj.weight", &keep, 2), Slice::Rows(vec![1, 3]), "both halves");
     }
 }

@@ -7,7 +7,8 @@ hidden 64, vocabulary 256) that exercises what makes the family itself: Llama-3'
 rope scaling (with bands inside head_dim 16), Mistral's and Gemma-3's sliding
 windows (6 positions, shorter than the 16-token input), Qwen2's q/k/v biases,
 Qwen3's per-head q/k norms with heads x head_dim != hidden, Gemma-3's norm offsets,
-embedding scale, local RoPE base and query_pre_attn_scalar. The weights come from a
+embedding scale, local RoPE base and query_pre_attn_scalar, Phi-3's fused qkv_proj and
+gate_up_proj (and its sliding window). The weights come from a
 counter-based generator that tests/common/mod.rs implements the same way (splitmix64
 of fnv1a64(name) + index, mapped to [-1, 1) in f32, times a power of two), so both
 sides build bit-identical models; the golden records a sha256 of the weights to prove
@@ -84,6 +85,8 @@ FAMILIES = {
                   rope_theta=1000000.0, hidden_act="silu", use_sliding_window=False),
     "qwen3": dict(model_type="qwen3", architectures=["Qwen3ForCausalLM"], num_hidden_layers=2, tie_word_embeddings=False,
                   rope_theta=1000000.0, hidden_act="silu", head_dim=32, attention_bias=False, use_sliding_window=False),
+    "phi3": dict(model_type="phi3", architectures=["Phi3ForCausalLM"], num_hidden_layers=2, tie_word_embeddings=False,
+                 rope_theta=10000.0, hidden_act="silu", sliding_window=6, pad_token_id=0, bos_token_id=1, eos_token_id=2),
     "gemma3": dict(model_type="gemma3_text", architectures=["Gemma3ForCausalLM"], num_hidden_layers=3, tie_word_embeddings=True,
                    head_dim=16, query_pre_attn_scalar=16, sliding_window=6,
                    layer_types=["sliding_attention", "full_attention", "sliding_attention"],
