@@ -46,7 +46,7 @@ pub enum Error {
 
     /// The model's architecture (`model_type`) is not one this tool can prune.
     #[error(
-        "unsupported architecture {arch:?} in config.json: supported are llama (SmolLM2, Llama-3.x), mistral, qwen2 (Qwen2.5), qwen3 and gemma3 / gemma3_text (Gemma-3)"
+        "unsupported architecture {arch:?} in config.json: supported are llama (SmolLM2, Llama-3.x), mistral, qwen2 (Qwen2.5), qwen3, phi3 and gemma3 / gemma3_text (Gemma-3)"
     )]
     Unsupported {
         /// The `model_type` found.
