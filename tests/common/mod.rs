@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod seeded;
+#[allow(unused_imports)]
 pub use seeded::{tiny_ids, write_tiny_model};
 
 use std::path::PathBuf;
