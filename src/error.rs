@@ -105,13 +105,13 @@ pub enum Error {
         dir: String,
     },
 
-    /// The output is too large for a zip archive.
-    #[error("{file} is too large for a zip archive ({bytes} bytes)")]
-    ZipTooLarge {
-        /// The file (or "the folder").
-        file: String,
-        /// Its size.
-        bytes: u64,
+    /// A file name longer than a zip archive can hold (64 KiB).
+    #[error("the file name {name:?}… is too long for a zip archive ({bytes} bytes)")]
+    ZipNameTooLong {
+        /// The name's first characters.
+        name: String,
+        /// Its length in bytes.
+        bytes: usize,
     },
 
     /// A configuration or tokenizer file is larger than any real one of its kind; it is
@@ -417,7 +417,7 @@ impl Error {
             Error::OutputNotOurs { .. } => {
                 Some("--force replaces only folders compact wrote: choose a new --out, or empty that folder yourself".into())
             }
-            Error::ZipTooLarge { .. } => Some("save into a folder instead".into()),
+            Error::ZipNameTooLong { .. } => Some("save into a folder instead".into()),
             Error::FileTooLarge { .. } => {
                 Some("the largest real files of this kind are a fraction of the limit: is it the right file, and complete?".into())
             }
