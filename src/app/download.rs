@@ -132,7 +132,7 @@ fn gguf_section(folder: BlobFolder, base: String) -> impl IntoView {
         status.set(Some(Ok(format!("writing {}-{}.gguf…", name, ty.name()))));
         spawn_local(async move {
             let file = format!("{name}-{}.gguf", ty.name());
-            let (mut out, published) = BlobOutput::new();
+            let (mut out, published) = BlobOutput::on_disk("gguf").await;
             let mut progress = |p: crate::Progress| {
                 status.set(Some(Ok(format!("writing {file}: {} of {}", mb(p.done), mb(p.total)))));
             };

@@ -65,7 +65,7 @@ async fn prune(
         ..Request::new(Target::Sizes { vocab: Some(plan.vocab.1), ffn: Some(plan.ffn.1) })
     };
     let device = state.device(set.device).await?;
-    let (out, files) = BlobOutput::new();
+    let (out, files) = BlobOutput::on_disk("run").await;
     let mut events = |e: Event| {
         let Event::Progress(phase, p) = e else { return };
         let phase = match phase {

@@ -315,27 +315,66 @@ pub struct BlobFile {
     pub crc32: u32,
 }
 
-/// Where the browser writes a pruned folder: Blobs held by the browser (which keeps
-/// large ones on disk), not wasm memory. After [`OutputFolder::commit`] the files are
-/// in the handle [`BlobOutput::new`] returned.
+/// Where the browser writes a pruned folder, outside wasm memory: by default files in
+/// the origin-private file system (OPFS, on disk, [`BlobOutput::on_disk`]), whose
+/// `File`s download at any size; where the browser has no OPFS, Blobs it holds itself
+/// ([`BlobOutput::new`]; Chromium cancels Blob downloads of about 800 MB and more).
+/// After [`OutputFolder::commit`] the files are in the handle the constructor returned.
 pub struct BlobOutput {
     staged: Rc<RefCell<Vec<BlobFile>>>,
-    published: Rc<RefCell<Option<Vec<BlobFile>>>>,
+    published: Published,
+    /// The OPFS folder of this output (`None`: Blobs in memory).
+    disk: Option<JsValue>,
 }
 
+/// The published files of a [`BlobOutput`], once committed.
+pub type Published = Rc<RefCell<Option<Vec<BlobFile>>>>;
+
 impl BlobOutput {
-    /// An empty output and the handle its files appear in once committed.
-    pub fn new() -> (Self, Rc<RefCell<Option<Vec<BlobFile>>>>) {
+    /// An empty output held as Blobs, and the handle its files appear in once committed.
+    pub fn new() -> (Self, Published) {
         let published = Rc::new(RefCell::new(None));
-        (Self { staged: Rc::default(), published: published.clone() }, published)
+        (Self { staged: Rc::default(), published: published.clone(), disk: None }, published)
     }
+
+    /// An empty output on disk in a new OPFS folder of `kind` (`"run"`, `"gguf"`);
+    /// committing it removes this page's earlier outputs of the same kind, and folders
+    /// of pages that are gone. Falls back to [`BlobOutput::new`] without OPFS.
+    pub async fn on_disk(kind: &str) -> (Self, Published) {
+        let (mut out, published) = Self::new();
+        match JsFuture::from(opfs::open(kind)).await {
+            Ok(dir) if !dir.is_null() => out.disk = Some(dir),
+            _ => web_sys::console::warn_1(&"compact: no origin-private file system; outputs are held as Blobs".into()),
+        }
+        (out, published)
+    }
+}
+
+/// An output dropped before its commit (a failed or cancelled run) leaves nothing on
+/// disk.
+impl Drop for BlobOutput {
+    fn drop(&mut self) {
+        if let Some(dir) = self.disk.take() {
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = JsFuture::from(opfs::remove(&dir)).await;
+            });
+        }
+    }
+}
+
+/// Where a [`BlobSink`]'s bytes go.
+enum Backend {
+    /// Blob parts, joined into one Blob at the end.
+    Memory(js_sys::Array),
+    /// An OPFS file being written.
+    Disk { dir: JsValue, writable: JsValue },
 }
 
 /// One file of a [`BlobOutput`] being written: bytes gather in a small buffer and go
 /// to the browser in 4 MiB parts.
 pub struct BlobSink {
     name: String,
-    parts: js_sys::Array,
+    backend: Backend,
     buf: Vec<u8>,
     crc: crc32fast::Hasher,
     staged: Rc<RefCell<Vec<BlobFile>>>,
@@ -344,11 +383,21 @@ pub struct BlobSink {
 const BLOB_PART: usize = 4 << 20;
 
 impl BlobSink {
-    fn flush(&mut self) {
-        if !self.buf.is_empty() {
-            self.parts.push(&Uint8Array::from(self.buf.as_slice()));
-            self.buf.clear();
+    async fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
         }
+        let part = Uint8Array::from(self.buf.as_slice());
+        self.buf.clear();
+        match &self.backend {
+            Backend::Memory(parts) => {
+                parts.push(&part);
+            }
+            Backend::Disk { writable, .. } => {
+                JsFuture::from(opfs::write(writable, &part)).await.map_err(|e| js_err(&self.name, e))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -357,13 +406,18 @@ impl ByteSink for BlobSink {
         self.crc.update(bytes);
         self.buf.extend_from_slice(bytes);
         if self.buf.len() >= BLOB_PART {
-            self.flush();
+            self.flush().await?;
         }
         Ok(())
     }
     async fn finish(mut self) -> Result<()> {
-        self.flush();
-        let blob = Blob::new_with_u8_array_sequence(&self.parts).map_err(|e| js_err(&self.name, e))?;
+        self.flush().await?;
+        let blob = match &self.backend {
+            Backend::Memory(parts) => Blob::new_with_u8_array_sequence(parts).map_err(|e| js_err(&self.name, e))?,
+            Backend::Disk { dir, writable } => {
+                JsFuture::from(opfs::finish(writable, dir, &self.name)).await.map_err(|e| js_err(&self.name, e))?.unchecked_into()
+            }
+        };
         self.staged.borrow_mut().push(BlobFile { name: self.name, blob, crc32: self.crc.finalize() });
         Ok(())
     }
@@ -372,17 +426,112 @@ impl ByteSink for BlobSink {
 impl OutputFolder for BlobOutput {
     type Sink = BlobSink;
     async fn create(&mut self, name: &str) -> Result<BlobSink> {
+        let backend = match &self.disk {
+            None => Backend::Memory(js_sys::Array::new()),
+            Some(dir) => {
+                let writable = JsFuture::from(opfs::create(dir, name)).await.map_err(|e| js_err(name, e))?;
+                Backend::Disk { dir: dir.clone(), writable }
+            }
+        };
         Ok(BlobSink {
             name: name.into(),
-            parts: js_sys::Array::new(),
+            backend,
             buf: Vec::with_capacity(BLOB_PART),
             crc: crc32fast::Hasher::new(),
             staged: self.staged.clone(),
         })
     }
-    async fn commit(self) -> Result<()> {
+    async fn commit(mut self) -> Result<()> {
+        if let Some(dir) = self.disk.take() {
+            // Only a finished output replaces the earlier ones.
+            let _ = JsFuture::from(opfs::keep_only(&dir)).await;
+        }
         *self.published.borrow_mut() = Some(self.staged.take());
         Ok(())
+    }
+}
+
+/// The origin-private file system, through the few calls the outputs need. Each page
+/// holds a Web Lock named after its session while it lives, so a page removes only
+/// folders of sessions whose lock nobody holds (its own earlier outputs of a kind, and
+/// those of closed pages), never another open tab's.
+mod opfs {
+    use wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen(inline_js = r#"
+const SESSION = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+let counter = 0;
+let locked = null;
+function lock() {
+  if (!locked && navigator.locks) {
+    locked = new Promise(ok => navigator.locks.request(`compact-session-${SESSION}`, () => { ok(); return new Promise(() => {}); }));
+  }
+  return locked ?? Promise.resolve();
+}
+async function root() {
+  const top = await navigator.storage.getDirectory();
+  return top.getDirectoryHandle('compact-outputs', { create: true });
+}
+async function liveSessions() {
+  if (!navigator.locks) return null;
+  const { held } = await navigator.locks.query();
+  return new Set(held.map(l => l.name).filter(n => n.startsWith('compact-session-')).map(n => n.slice(16)));
+}
+export async function opfs_open(kind) {
+  try {
+    if (!navigator.storage || !navigator.storage.getDirectory) return null;
+    await lock();
+    const dir = await (await root()).getDirectoryHandle(`${SESSION}.${kind}.${counter++}`, { create: true });
+    return dir;
+  } catch (e) {
+    return null;
+  }
+}
+export async function opfs_create(dir, name) {
+  const handle = await dir.getFileHandle(name, { create: true });
+  return handle.createWritable();
+}
+export async function opfs_write(writable, bytes) {
+  await writable.write(bytes);
+}
+export async function opfs_finish(writable, dir, name) {
+  await writable.close();
+  return (await dir.getFileHandle(name)).getFile();
+}
+export async function opfs_remove(dir) {
+  await (await root()).removeEntry(dir.name, { recursive: true });
+}
+export async function opfs_keep_only(keep) {
+  const [session, kind] = keep.name.split('.');
+  const live = await liveSessions();
+  const parent = await root();
+  for await (const [name] of parent.entries()) {
+    const [s, k] = name.split('.');
+    const mine = s === session;
+    const stale = mine ? (k === kind && name !== keep.name) : (live !== null && !live.has(s));
+    if (stale) await parent.removeEntry(name, { recursive: true }).catch(() => {});
+  }
+}
+"#)]
+    extern "C" {
+        /// A new folder for an output of `kind`, or null without OPFS.
+        #[wasm_bindgen(js_name = opfs_open)]
+        pub fn open(kind: &str) -> js_sys::Promise;
+        /// A writable stream for a new file `name` in `dir`.
+        #[wasm_bindgen(js_name = opfs_create)]
+        pub fn create(dir: &JsValue, name: &str) -> js_sys::Promise;
+        /// Appends `bytes`.
+        #[wasm_bindgen(js_name = opfs_write)]
+        pub fn write(writable: &JsValue, bytes: &js_sys::Uint8Array) -> js_sys::Promise;
+        /// Closes the stream; resolves to the written `File` (disk-backed).
+        #[wasm_bindgen(js_name = opfs_finish)]
+        pub fn finish(writable: &JsValue, dir: &JsValue, name: &str) -> js_sys::Promise;
+        /// Removes the output folder `dir`.
+        #[wasm_bindgen(js_name = opfs_remove)]
+        pub fn remove(dir: &JsValue) -> js_sys::Promise;
+        /// Removes this page's other outputs of `keep`'s kind and closed pages' outputs.
+        #[wasm_bindgen(js_name = opfs_keep_only)]
+        pub fn keep_only(keep: &JsValue) -> js_sys::Promise;
     }
 }
 

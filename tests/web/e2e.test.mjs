@@ -128,6 +128,20 @@ test('an unsupported architecture gets a clear message', async () => {
 // the zip download; then natively: the zip's CRCs, the folder loads and runs in the
 // project's reader, its tokenizer re-encodes kept-token paragraphs identically, and the
 // importance and files match a native run on the same inputs.
+/** The page's outputs in the origin-private file system: folder → {file: bytes}. */
+async function opfsOutputs(page) {
+  return page.evaluate(async () => {
+    const out = {};
+    const top = await navigator.storage.getDirectory();
+    const root = await top.getDirectoryHandle('compact-outputs', { create: true });
+    for await (const [name, dir] of root.entries()) {
+      out[name] = {};
+      for await (const [f, h] of dir.entries()) out[name][f] = (await h.getFile()).size;
+    }
+    return out;
+  });
+}
+
 test('prune in the browser, download, verify natively', async () => {
   const { context, page, errors } = await launch();
   const M = join(process.env.MODELS, 'smollm2-135m');
@@ -137,6 +151,11 @@ test('prune in the browser, download, verify natively', async () => {
     console.log(`flow timings (ms): ${JSON.stringify(r.t)}; ${r.summary}`);
     assert.match(r.summary, /Calibration: 2 × 64 tokens/);
     assert.ok(r.wasmMb < 256, `wasm memory ${r.wasmMb} MB`);
+    // The output was written to disk (the origin-private file system), one folder per run.
+    const outputs = Object.entries(await opfsOutputs(page));
+    assert.equal(outputs.length, 1, JSON.stringify(outputs));
+    assert.match(outputs[0][0], /\.run\./);
+    assert.ok(outputs[0][1]['model.safetensors'] > 100e6, JSON.stringify(outputs));
     assert.equal(await page.locator('#heatmap').count(), 1);
     assert.equal(await page.locator('#layer-shares tr').count(), 31);
     assert.match(await page.locator('#plan-ratio').textContent(), /^2\d\.\d%$/);
@@ -286,6 +305,9 @@ test('keyboard only: a run starts and is cancelled, and the page says so', async
     await err.waitFor({ timeout: 300000 });
     assert.match(await err.textContent(), /Cancelled\. Nothing was written/);
     assert.equal(await page.locator('#download').count(), 0);
+    // Nor left on disk: the cancelled run's folder is removed.
+    for (let i = 0; i < 50 && Object.keys(await opfsOutputs(page)).length; i++) await page.waitForTimeout(100);
+    assert.deepEqual(await opfsOutputs(page), {});
     assert.equal(await page.locator('#run-button').isEnabled(), true);
   } finally {
     await context.close();
