@@ -8,8 +8,9 @@
 //! removed — still decodes back to itself.
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::path::PathBuf;
+mod common;
 
+use common::tokenizer_dir;
 use compact::tokenizer::surgery::{Vocab, prune_tokenizer, remap};
 use serde_json::Value;
 
@@ -19,19 +20,6 @@ It was a good day, and the sun was in the sky when the man and his family came h
 /// Text that pruned vocabularies do not fully cover: other scripts, code, digits, emoji.
 const HARD: &str = "Grüße aus Köln: Straßenbahn № 18 fährt um 07:45. 東京の天気は晴れです。 \
 fn main() { println!(\"{}\", 0x1F600); } // 😀 naïve café — «quotes» and\ttabs\n\nnew lines";
-
-fn tokenizer_dir(name: &str) -> PathBuf {
-    let cache = std::env::var_os("COMPACT_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/compact"));
-    let dir = cache.join("tokenizers").join(name);
-    assert!(
-        dir.join("tokenizer.json").is_file(),
-        "tokenizer {name} is missing at {}: run `scripts/fixtures/fetch-tokenizers.sh` (make test does)",
-        dir.display()
-    );
-    dir
-}
 
 /// Prunes tokenizer `name` (embedding `rows` rows) to `target` tokens and checks it.
 /// Returns the dense and pruned tokenizer.json and the kept ids.

@@ -27,6 +27,17 @@ pub fn fixture(name: &str) -> PathBuf {
     dir
 }
 
+/// A published tokenizer (`scripts/fixtures/fetch-tokenizers.sh NAME` fetches it).
+pub fn tokenizer_dir(name: &str) -> PathBuf {
+    let dir = cache().join("tokenizers").join(name);
+    assert!(
+        dir.join("tokenizer.json").is_file(),
+        "tokenizer {name} is missing at {}: run `scripts/fixtures/fetch-tokenizers.sh` (make test does)",
+        dir.display()
+    );
+    dir
+}
+
 /// Runs the `compact` CLI with `args`; returns (success, stdout, stderr).
 pub fn compact(args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_compact")).args(args).output().expect("run compact");
