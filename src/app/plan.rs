@@ -27,6 +27,19 @@ fn examples(tok: &tokenizers::Tokenizer, rows: usize, kept: &[u32], n: usize) ->
     (removed.len(), shown)
 }
 
+/// What the run will write to disk, against what the browser lets this page store.
+fn disk(bytes: u64, free: Option<u64>) -> String {
+    match free {
+        Some(f) if f < bytes => format!(
+            "≈ {} written into the browser's private storage, but only {} is free there: free some disk space first",
+            mb(bytes),
+            mb(f)
+        ),
+        Some(f) => format!("≈ {} written into the browser's private storage ({} free)", mb(bytes), mb(f)),
+        None => format!("≈ {} written into the browser's private storage", mb(bytes)),
+    }
+}
+
 /// The plan step.
 #[component]
 pub fn PlanStep() -> impl IntoView {
@@ -92,6 +105,7 @@ pub fn PlanStep() -> impl IntoView {
         })
     };
     let summary = session.summary.clone();
+    let free = LocalResource::new(super::js::storage_free);
     let numbers = move || {
         let p = state.plan.get()?;
         let (b, a) = (p.before.total(), p.after.total());
@@ -102,6 +116,7 @@ pub fn PlanStep() -> impl IntoView {
                 <tr><th scope="row">"vocabulary V′"</th><td>{format!("{} → {}", p.vocab.0, p.vocab.1)}</td></tr>
                 <tr><th scope="row">"FFN channels I′"</th><td>{format!("{} → {} in each of the {} layers", p.ffn.0, p.ffn.1, summary.layers)}</td></tr>
                 <tr><th scope="row">"model.safetensors"</th><td>{format!("≈ {} (from {})", mb(p.file_bytes(bpp)), mb(b * bpp))}</td></tr>
+                <tr><th scope="row">"disk"</th><td id="plan-disk">{disk(p.file_bytes(bpp), free.get().flatten())}</td></tr>
                 <tr><th scope="row">"GPU memory"</th><td>{format!("≈ {} of layer weights (the embedding stays in the file) + ≤ {} of activations for {DEFAULT_SAMPLES} × {DEFAULT_SEQ_LEN} tokens", mb(memory.layer_weights), mb(memory.activations))}</td></tr>
             </table>
         })

@@ -159,6 +159,8 @@ test('prune in the browser, download, verify natively', async () => {
     assert.equal(await page.locator('#heatmap').count(), 1);
     assert.equal(await page.locator('#layer-shares tr').count(), 31);
     assert.match(await page.locator('#plan-ratio').textContent(), /^2\d\.\d%$/);
+    // Before the run the page says what it will write to disk, and how much is free.
+    assert.match(await page.locator('#plan-disk').textContent(), /^≈ [\d.]+ MB written into the browser's private storage \([\d.]+ MB free\)$/);
     // A pruned byte-level BPE vocabulary: llama.cpp's converter needs the helper script.
     assert.match(await page.locator('#interop').textContent(), /llama-cpp-convert\.py --dense/);
 
