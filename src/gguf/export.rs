@@ -106,10 +106,11 @@ impl FileType {
     /// The type of matrix `name` (llama.cpp's name; `cols` its row length) in a file of
     /// this type: llama-quantize's choice for the quantized types
     /// (`llama_tensor_get_type` without an importance matrix: the output, or the
-    /// embedding when it doubles as the output, in Q6_K; in the _M mixes attn_v and
-    /// ffn_down of the layers `use_more_bits` picks in Q6_K; rows that are not whole
-    /// blocks fall back to a 32-block type, then F16). `counters` counts the attn_v and
-    /// ffn_down matrices seen so far in file order, as llama-quantize does.
+    /// embedding when it doubles as the output, in Q6_K; in the _M mixes attn_v (a
+    /// fused attn_qkv counts as one) and ffn_down of the layers `use_more_bits` picks in
+    /// Q6_K; rows that are not whole blocks fall back to a 32-block type, then F16).
+    /// `counters` counts the attn_v and ffn_down matrices seen so far in file order, as
+    /// llama-quantize does.
     fn matrix_type(self, name: &str, cols: u64, tied: bool, layers: usize, counters: &mut (usize, usize)) -> GgmlType {
         if matches!(self, FileType::F32 | FileType::F16 | FileType::BF16) {
             return self.ggml();
@@ -124,7 +125,8 @@ impl FileType {
             } else if ty != GgmlType::Q8_0 {
                 ty = GgmlType::Q6K;
             }
-        } else if name.ends_with(".attn_v.weight") {
+        } else if name.ends_with(".attn_v.weight") || name.ends_with(".attn_qkv.weight") {
+            // llama-quantize counts a fused qkv (Phi-3) as an attn_v.
             if mixed && more_bits(counters.0) {
                 ty = GgmlType::Q6K;
             }
@@ -284,12 +286,7 @@ fn family(info: &ModelInfo) -> Result<Family> {
         Arch::Qwen2 => Family::Qwen2,
         Arch::Qwen3 => Family::Qwen3,
         Arch::Gemma3 => Family::Gemma3,
-        Arch::Phi3 => {
-            return Err(Error::format(
-                "config.json",
-                "Phi-3 cannot be written as GGUF yet (its fused matrices need llama.cpp's phi3 layout); convert the pruned folder with llama.cpp's convert_hf_to_gguf.py",
-            ));
-        }
+        Arch::Phi3 => Family::Phi3,
     })
 }
 
@@ -321,6 +318,14 @@ fn hparams(info: &ModelInfo) -> Result<Vec<(String, Value)>> {
             }
         }
         Family::Qwen2 | Family::Qwen3 => {}
+        Family::Phi3 => {
+            let original = c.raw.get("original_max_position_embeddings").and_then(serde_json::Value::as_u64);
+            let context = c.max_position_embeddings.unwrap_or(4096) as u64;
+            m.push((format!("{a}.rope.scaling.original_context_length"), Value::U32(original.unwrap_or(context) as u32)));
+            m.push((format!("{a}.rope.dimension_count"), Value::U32(c.head_dim as u32)));
+            // llama.cpp tells Phi-4 (no window) from Phi-3 by a zero here.
+            m.push((format!("{a}.attention.sliding_window"), Value::U32(c.sliding_window.unwrap_or(0) as u32)));
+        }
     }
     if f != Family::Gemma3 && c.head_dim * c.num_heads != c.hidden_size {
         m.push((format!("{a}.attention.key_length"), Value::U32(c.head_dim as u32)));
@@ -368,4 +373,25 @@ fn tensor_entries(info: &ModelInfo, ty: FileType) -> Result<Vec<(TensorEntry, So
         Ok((TensorEntry { name: gguf, dims, ty }, Source::Checkpoint(hf, transform)))
     });
     generated.into_iter().chain(from_checkpoint).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// llama-quantize's Q4_K_M mix on 8 layers: attn_v (or Phi-3's fused attn_qkv, which
+    /// it counts as one) and ffn_down in Q6_K where `use_more_bits` says, Q4_K elsewhere.
+    #[test]
+    fn q4_k_m_counts_a_fused_qkv_as_attn_v() {
+        let mut counters = (0, 0);
+        let types: Vec<GgmlType> =
+            (0..8).map(|l| FileType::Q4_K_M.matrix_type(&format!("blk.{l}.attn_qkv.weight"), 2048, false, 8, &mut counters)).collect();
+        let want = [0, 3, 6, 7];
+        for (l, t) in types.iter().enumerate() {
+            assert_eq!(*t, if want.contains(&l) { GgmlType::Q6K } else { GgmlType::Q4K }, "layer {l}");
+        }
+        assert_eq!(counters, (8, 0));
+        let up = FileType::Q4_K_M.matrix_type("blk.0.ffn_up.weight", 2048, false, 8, &mut counters);
+        assert_eq!(up, GgmlType::Q4K, "the fused gate_up stays in the file's type");
+    }
 }

@@ -29,6 +29,8 @@ pub enum Family {
     Qwen3,
     /// `gemma3` (the Gemma-3 text models).
     Gemma3,
+    /// `phi3` (Phi-3: fused `attn_qkv` and `ffn_up` = [gate; up]).
+    Phi3,
 }
 
 impl Family {
@@ -39,6 +41,7 @@ impl Family {
             "qwen2" => Ok(Family::Qwen2),
             "qwen3" => Ok(Family::Qwen3),
             "gemma3" => Ok(Family::Gemma3),
+            "phi3" => Ok(Family::Phi3),
             other => Err(Error::Unsupported { arch: other.to_string() }),
         }
     }
@@ -50,6 +53,7 @@ impl Family {
             Family::Qwen2 => "qwen2",
             Family::Qwen3 => "qwen3",
             Family::Gemma3 => "gemma3",
+            Family::Phi3 => "phi3",
         }
     }
 }
@@ -352,7 +356,8 @@ fn hf_name(name: &str, hp: &Hparams) -> Option<(String, Transform)> {
 /// layers, and the fix-up that turns the Hugging Face values into llama.cpp's: the
 /// inverse of the importer's table, built from it so the two cannot disagree.
 pub fn gguf_names(family: Family, layers: usize, head_dim: usize) -> std::collections::HashMap<String, (String, Transform)> {
-    const BASES: [&str; 13] = [
+    const BASES: [&str; 14] = [
+        "attn_qkv",
         "attn_q",
         "attn_k",
         "attn_v",
@@ -400,7 +405,10 @@ fn hf_name_of(name: &str, family: Family, layers: usize, head_dim: usize) -> Opt
         Family::Llama => Transform::Unpermute { head_dim },
         _ => Transform::None,
     };
+    let phi3 = family == Family::Phi3;
     let (hf, transform) = match (base, kind) {
+        ("attn_qkv", "weight") if phi3 => (names::attn(layer, "qkv_proj", "weight"), Transform::None),
+        ("ffn_up", "weight") if phi3 => (names::mlp(layer, "gate_up_proj"), Transform::None),
         ("attn_q", _) => (names::attn(layer, "q_proj", kind), rope_rows),
         ("attn_k", _) => (names::attn(layer, "k_proj", kind), rope_rows),
         ("attn_v", _) => (names::attn(layer, "v_proj", kind), Transform::None),
@@ -541,6 +549,32 @@ pub fn config_json(plan: &ImportPlan, ids: &SpecialIds) -> Json {
             put("tie_word_embeddings", json!(plan.tied));
             put("torch_dtype", json!("bfloat16"));
             put("use_bidirectional_attention", json!(false));
+            put("use_cache", json!(true));
+            put("vocab_size", json!(hp.vocab_rows));
+        }
+        Family::Phi3 => {
+            put("architectures", json!(["Phi3ForCausalLM"]));
+            put("attention_bias", json!(false));
+            put("attention_dropout", json!(0.0));
+            put("bos_token_id", id(ids.bos));
+            put("eos_token_id", id(ids.eos));
+            put("hidden_act", json!("silu"));
+            put("hidden_size", json!(hp.hidden));
+            put("initializer_range", json!(0.02));
+            put("intermediate_size", json!(hp.intermediate));
+            put("max_position_embeddings", json!(hp.context));
+            put("model_type", json!("phi3"));
+            put("num_attention_heads", json!(hp.heads));
+            put("num_hidden_layers", json!(hp.layers));
+            put("num_key_value_heads", json!(hp.kv_heads));
+            put("original_max_position_embeddings", json!(hp.context));
+            put("pad_token_id", id(ids.pad));
+            put("rms_norm_eps", json!(hp.rms_norm_eps));
+            put("rope_scaling", hp.rope_scaling.clone());
+            put("rope_theta", json!(hp.rope_theta));
+            put("sliding_window", hp.sliding_window.filter(|&w| w > 0).map_or(Json::Null, |w| json!(w)));
+            put("tie_word_embeddings", json!(plan.tied));
+            put("torch_dtype", json!("bfloat16"));
             put("use_cache", json!(true));
             put("vocab_size", json!(hp.vocab_rows));
         }
