@@ -452,33 +452,34 @@ pub fn config_json(plan: &ImportPlan, ids: &SpecialIds) -> Json {
     let mut put = |k: &str, v: Json| {
         c.insert(k.to_string(), v);
     };
+    // Every family's keys, then each family's own; written in key order.
+    put("attention_dropout", json!(0.0));
+    put("bos_token_id", id(ids.bos));
+    put("eos_token_id", id(ids.eos));
+    put("hidden_size", json!(hp.hidden));
+    put("initializer_range", json!(0.02));
+    put("intermediate_size", json!(hp.intermediate));
+    put("max_position_embeddings", json!(hp.context));
+    put("num_attention_heads", json!(hp.heads));
+    put("num_hidden_layers", json!(hp.layers));
+    put("num_key_value_heads", json!(hp.kv_heads));
+    put("pad_token_id", id(ids.pad));
+    put("rms_norm_eps", json!(hp.rms_norm_eps));
+    put("rope_scaling", hp.rope_scaling.clone());
+    put("rope_theta", json!(hp.rope_theta));
+    put("tie_word_embeddings", json!(plan.tied));
+    put("torch_dtype", json!("bfloat16"));
+    put("use_cache", json!(true));
+    put("vocab_size", json!(hp.vocab_rows));
     match hp.family {
         Family::Llama => {
             put("architectures", json!(["LlamaForCausalLM"]));
             put("attention_bias", json!(hp.attention_bias));
-            put("attention_dropout", json!(0.0));
-            put("bos_token_id", id(ids.bos));
-            put("eos_token_id", id(ids.eos));
             put("head_dim", json!(hp.head_dim));
             put("hidden_act", json!("silu"));
-            put("hidden_size", json!(hp.hidden));
-            put("initializer_range", json!(0.02));
-            put("intermediate_size", json!(hp.intermediate));
-            put("max_position_embeddings", json!(hp.context));
             put("mlp_bias", json!(false));
             put("model_type", json!("llama"));
-            put("num_attention_heads", json!(hp.heads));
-            put("num_hidden_layers", json!(hp.layers));
-            put("num_key_value_heads", json!(hp.kv_heads));
-            put("pad_token_id", id(ids.pad));
             put("pretraining_tp", json!(1));
-            put("rms_norm_eps", json!(hp.rms_norm_eps));
-            put("rope_scaling", hp.rope_scaling.clone());
-            put("rope_theta", json!(hp.rope_theta));
-            put("tie_word_embeddings", json!(plan.tied));
-            put("torch_dtype", json!("bfloat16"));
-            put("use_cache", json!(true));
-            put("vocab_size", json!(hp.vocab_rows));
         }
         Family::Qwen2 | Family::Qwen3 => {
             let qwen3 = hp.family == Family::Qwen3;
@@ -487,29 +488,11 @@ pub fn config_json(plan: &ImportPlan, ids: &SpecialIds) -> Json {
                 put("attention_bias", json!(hp.attention_bias));
                 put("head_dim", json!(hp.head_dim));
             }
-            put("attention_dropout", json!(0.0));
-            put("bos_token_id", id(ids.bos));
-            put("eos_token_id", id(ids.eos));
             put("hidden_act", json!("silu"));
-            put("hidden_size", json!(hp.hidden));
-            put("initializer_range", json!(0.02));
-            put("intermediate_size", json!(hp.intermediate));
-            put("max_position_embeddings", json!(hp.context));
             put("max_window_layers", json!(hp.layers));
             put("model_type", json!(hp.family.arch()));
-            put("num_attention_heads", json!(hp.heads));
-            put("num_hidden_layers", json!(hp.layers));
-            put("num_key_value_heads", json!(hp.kv_heads));
-            put("pad_token_id", id(ids.pad));
-            put("rms_norm_eps", json!(hp.rms_norm_eps));
-            put("rope_scaling", hp.rope_scaling.clone());
-            put("rope_theta", json!(hp.rope_theta));
             put("sliding_window", json!(hp.context));
-            put("tie_word_embeddings", json!(plan.tied));
-            put("torch_dtype", json!("bfloat16"));
-            put("use_cache", json!(true));
             put("use_sliding_window", json!(false));
-            put("vocab_size", json!(hp.vocab_rows));
         }
         Family::Gemma3 => {
             // Not in the GGUF; the values of every released Gemma-3 text model. The query
@@ -522,63 +505,28 @@ pub fn config_json(plan: &ImportPlan, ids: &SpecialIds) -> Json {
                 .collect();
             put("architectures", json!(["Gemma3ForCausalLM"]));
             put("attention_bias", json!(hp.attention_bias));
-            put("attention_dropout", json!(0.0));
             put("attn_logit_softcapping", Json::Null);
-            put("bos_token_id", id(ids.bos));
-            put("eos_token_id", id(ids.eos));
             put("final_logit_softcapping", Json::Null);
             put("head_dim", json!(hp.head_dim));
             put("hidden_activation", json!("gelu_pytorch_tanh"));
-            put("hidden_size", json!(hp.hidden));
-            put("initializer_range", json!(0.02));
-            put("intermediate_size", json!(hp.intermediate));
             put("layer_types", json!(layer_types));
-            put("max_position_embeddings", json!(hp.context));
             put("model_type", json!("gemma3_text"));
-            put("num_attention_heads", json!(hp.heads));
-            put("num_hidden_layers", json!(hp.layers));
-            put("num_key_value_heads", json!(hp.kv_heads));
-            put("pad_token_id", id(ids.pad));
             put("query_pre_attn_scalar", json!(query_pre_attn_scalar));
-            put("rms_norm_eps", json!(hp.rms_norm_eps));
             put("rope_local_base_freq", json!(ROPE_LOCAL_BASE_FREQ));
-            put("rope_scaling", hp.rope_scaling.clone());
-            put("rope_theta", json!(hp.rope_theta));
             put("sliding_window", json!(hp.sliding_window.unwrap_or(512)));
             put("sliding_window_pattern", json!(SLIDING_WINDOW_PATTERN));
-            put("tie_word_embeddings", json!(plan.tied));
-            put("torch_dtype", json!("bfloat16"));
             put("use_bidirectional_attention", json!(false));
-            put("use_cache", json!(true));
-            put("vocab_size", json!(hp.vocab_rows));
         }
         Family::Phi3 => {
             put("architectures", json!(["Phi3ForCausalLM"]));
             put("attention_bias", json!(false));
-            put("attention_dropout", json!(0.0));
-            put("bos_token_id", id(ids.bos));
-            put("eos_token_id", id(ids.eos));
             put("hidden_act", json!("silu"));
-            put("hidden_size", json!(hp.hidden));
-            put("initializer_range", json!(0.02));
-            put("intermediate_size", json!(hp.intermediate));
-            put("max_position_embeddings", json!(hp.context));
             put("model_type", json!("phi3"));
-            put("num_attention_heads", json!(hp.heads));
-            put("num_hidden_layers", json!(hp.layers));
-            put("num_key_value_heads", json!(hp.kv_heads));
             put("original_max_position_embeddings", json!(hp.context));
-            put("pad_token_id", id(ids.pad));
-            put("rms_norm_eps", json!(hp.rms_norm_eps));
-            put("rope_scaling", hp.rope_scaling.clone());
-            put("rope_theta", json!(hp.rope_theta));
             put("sliding_window", hp.sliding_window.filter(|&w| w > 0).map_or(Json::Null, |w| json!(w)));
-            put("tie_word_embeddings", json!(plan.tied));
-            put("torch_dtype", json!("bfloat16"));
-            put("use_cache", json!(true));
-            put("vocab_size", json!(hp.vocab_rows));
         }
     }
+    c.sort_keys();
     Json::Object(c)
 }
 
