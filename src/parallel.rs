@@ -26,6 +26,8 @@ use crate::gguf::quantize::quantize_row;
 pub struct RowQuantizer {
     #[cfg(target_arch = "wasm32")]
     pool: Option<std::rc::Rc<web::Pool>>,
+    /// Threads or workers that can share the work (1: the calling thread alone).
+    workers: usize,
     /// The most threads or workers one submit has used so far.
     used: std::cell::Cell<usize>,
 }
@@ -55,11 +57,14 @@ impl RowQuantizer {
     /// A quantizer using every core: threads natively; in the browser a pool of
     /// workers, started on first use (and kept for the page's life).
     pub async fn new() -> Self {
-        RowQuantizer {
-            #[cfg(target_arch = "wasm32")]
-            pool: web::Pool::shared().await,
-            used: std::cell::Cell::new(1),
+        #[cfg(target_arch = "wasm32")]
+        {
+            let pool = web::Pool::shared().await;
+            let workers = pool.as_ref().map_or(1, |p| p.len());
+            RowQuantizer { pool, workers, used: std::cell::Cell::new(1) }
         }
+        #[cfg(not(target_arch = "wasm32"))]
+        RowQuantizer { workers: std::thread::available_parallelism().map_or(1, |n| n.get()), used: std::cell::Cell::new(1) }
     }
 
     /// The most threads or workers that have shared one submit's work so far (1: the
@@ -68,19 +73,11 @@ impl RowQuantizer {
         self.used.get()
     }
 
-    /// How many threads or workers can share the work (1: the calling thread alone).
-    pub fn workers(&self) -> usize {
-        #[cfg(target_arch = "wasm32")]
-        return self.pool.as_ref().map_or(1, |p| p.len());
-        #[cfg(not(target_arch = "wasm32"))]
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    }
-
     /// Starts quantizing `rows` (`row_len` values each) as `ty`; the bytes, in row
     /// order, come from [`Ticket::bytes`].
     pub fn submit(&self, ty: GgmlType, rows: Vec<f32>, row_len: usize) -> Result<Ticket> {
         let n_rows = rows.len() / row_len;
-        let workers = self.workers().min(n_rows);
+        let workers = self.workers.min(n_rows);
         if workers < 2 || !splits(ty) {
             return Ok(Ticket::ready(quantize_here(ty, &rows, row_len)?));
         }
@@ -360,8 +357,7 @@ mod web {
                 Ok(rows) if row_len > 0 && rows.len() % row_len == 0 => quantize_here(ty, &rows, row_len).map_err(|e| e.to_string()),
                 _ => Err("a malformed message".to_string()),
             };
-            let memory = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer();
-            let memory = memory.unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64;
+            let memory = crate::io::web::wasm_memory() as f64;
             let sent = match result {
                 Ok(bytes) => {
                     let array = Uint8Array::from(&bytes[..]);

@@ -8,11 +8,13 @@
 //! importance must equal transformers' (PyTorch f32) ones, and each model pruned by
 //! `compact prune` must give the dense model's logits with the removed channels zeroed.
 
+#[path = "common/kernel_cases.rs"]
+mod cases;
 mod common;
 
-use common::{block_on, compact, temp_dir, tiny_ids, write_byte_tokenizer, write_tiny_model};
+use cases::{rel_err, rel_l2};
+use common::{block_on, compact, open_weights, temp_dir, tiny_ids, write_byte_tokenizer, write_tiny_model};
 use compact::engine::cpu::{self, ForwardOptions, Logits};
-use compact::io::DirFolder;
 use compact::model::{Checkpoint, ModelInfo};
 use serde_json::Value;
 
@@ -24,12 +26,7 @@ fn golden() -> Value {
 fn build(name: &str, g: &Value, dir: &std::path::Path) -> (ModelInfo, Checkpoint<compact::io::FileSource>) {
     let sha = write_tiny_model(dir, &g["config"]);
     assert_eq!(sha, g["weights_sha256"].as_str().unwrap(), "{name}: the seeded weights differ from the golden script's");
-    let folder = DirFolder::new(dir).unwrap();
-    block_on(async {
-        let info = ModelInfo::load(&folder).await.unwrap();
-        let ck = Checkpoint::open(&folder, &info).await.unwrap();
-        (info, ck)
-    })
+    open_weights(dir)
 }
 
 fn floats(v: &Value) -> Vec<f64> {
@@ -66,9 +63,7 @@ fn cpu_reference_equals_transformers_on_every_family() {
         let mut worst_act2 = 0f64;
         for (l, want) in g["act2"].as_array().unwrap().iter().enumerate() {
             let want = floats(want);
-            let num: f64 = act2[l].iter().zip(&want).map(|(a, b)| (a - b).powi(2)).sum();
-            let den: f64 = want.iter().map(|b| b * b).sum();
-            let rel = (num / den).sqrt();
+            let rel = rel_l2(&act2[l], &want);
             worst_act2 = worst_act2.max(rel);
             assert!(rel < 1e-5, "{name} layer {l}: act² relative L2 {rel:.2e}");
         }
@@ -88,12 +83,7 @@ fn every_family_prunes_to_the_dense_model_without_the_removed_channels() {
         let args = ["--ffn", "96", "--samples", "2", "--seq-len", "16", "--device", "cpu"];
         let (ok, _, err) = compact(&[&["prune", "--model", dir.to_str().unwrap(), "--out", out.to_str().unwrap()][..], &args].concat());
         assert!(ok, "{name}: {err}");
-        let pruned = DirFolder::new(&out).unwrap();
-        let (p_info, p_ck) = block_on(async {
-            let info = ModelInfo::load(&pruned).await.unwrap();
-            let ck = Checkpoint::open(&pruned, &info).await.unwrap();
-            (info, ck)
-        });
+        let (p_info, p_ck) = open_weights(&out);
         assert_eq!(p_info.config.intermediate_size, 96, "{name}");
 
         // The kept channels, found by their gate rows (the seeded rows are all distinct).
@@ -114,9 +104,8 @@ fn every_family_prunes_to_the_dense_model_without_the_removed_channels() {
         let got = block_on(cpu::forward(&p_info.config, &p_ck, &ids, &ForwardOptions { logits: Logits::All, ..Default::default() }))
             .unwrap()
             .logits;
-        let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        let scale = want.iter().fold(0f32, |m, x| m.max(x.abs()));
-        assert!(worst <= 1e-5 * scale, "{name}: pruned logits differ from the dense model without those channels by {worst}");
+        let worst = rel_err(&got, &want);
+        assert!(worst <= 1e-5, "{name}: pruned logits differ from the dense model without those channels by {worst:.1e} of the largest");
         let dense = all_logits(&ForwardOptions { logits: Logits::All, ..Default::default() });
         assert!(dense != want, "{name}: removing channels changed nothing, so this test would prove nothing");
     }
@@ -144,13 +133,11 @@ fn gpu_forward_equals_the_cpu_reference_on_every_family() {
             &ForwardOptions { act2_weights: Some(&weights), logits: Logits::Last, ..Default::default() },
         ))
         .unwrap();
-        let scale = want.logits.iter().fold(0f32, |m, x| m.max(x.abs()));
-        let worst = got.logits.iter().zip(&want.logits).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+        let worst = rel_err(&got.logits, &want.logits);
         assert!(worst < 1e-4, "{name}: GPU logits differ from the CPU reference's by {worst:.1e} of the largest");
         for l in 0..cfg.num_layers {
-            let num: f64 = got.importance[l].iter().zip(&want.importance[l]).map(|(a, b)| (a - b).powi(2)).sum();
-            let den: f64 = want.importance[l].iter().map(|b| b * b).sum();
-            assert!((num / den).sqrt() < 1e-4, "{name} layer {l}: GPU act² differs by {:.1e}", (num / den).sqrt());
+            let rel = rel_l2(&got.importance[l], &want.importance[l]);
+            assert!(rel < 1e-4, "{name} layer {l}: GPU act² differs by {rel:.1e}");
         }
         eprintln!("{name}: GPU logits within {worst:.1e} of the CPU reference's");
     }

@@ -151,7 +151,7 @@ fn gguf_section(folder: BlobFolder, base: String) -> impl IntoView {
                         1 => ("on this page".to_string(), String::new()),
                         n => (format!("on {n} Web Workers"), format!(", each worker's at most {}", mb(crate::parallel::worker_memory()))),
                     };
-                    let memory = format!("Wasm memory {}{workers}", mb(super::js::wasm_memory()));
+                    let memory = format!("Wasm memory {}{workers}", mb(crate::io::web::wasm_memory()));
                     status.set(Some(Ok(format!(
                         "Downloading {} ({}, {} tensors, quantized {on}). {memory}.",
                         f.name,

@@ -84,9 +84,6 @@ export async function storage_free_bytes() {
   }
 }
 
-export function wasm_memory_bytes(memory) {
-  return memory.buffer.byteLength;
-}
 "#)]
 extern "C" {
     /// Whether the browser has `showDirectoryPicker` (Chrome, Edge; not Firefox/Safari).
@@ -99,18 +96,12 @@ extern "C" {
     pub fn dropped_files(data: &web_sys::DataTransfer) -> js_sys::Promise;
     /// Saves `blob` as a download named `name`.
     pub fn download_blob(blob: &web_sys::Blob, name: &str);
-    fn wasm_memory_bytes(memory: &JsValue) -> f64;
     async fn storage_free_bytes() -> JsValue;
 }
 
 /// Bytes this origin may still write to disk (the browser's estimate), if it says.
 pub async fn storage_free() -> Option<u64> {
     storage_free_bytes().await.as_f64().filter(|b| *b >= 0.0).map(|b| b as u64)
-}
-
-/// The current size of this module's linear memory (it only grows): the peak.
-pub fn wasm_memory() -> u64 {
-    wasm_memory_bytes(&wasm_bindgen::memory()) as u64
 }
 
 /// A readable message from a JS exception.

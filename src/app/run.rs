@@ -239,7 +239,7 @@ pub fn RunStep() -> impl IntoView {
                 {format!("Writing took {:.1} s. ", o.seconds.export)}
                 {(!o.export.skipped.is_empty()).then(|| format!("Left out {} (the dense weights in another format). ", o.export.skipped.join(", ")))}
                 {gpu}
-                {format!("Wasm memory {}.", mb(super::js::wasm_memory()))}
+                {format!("Wasm memory {}.", mb(crate::io::web::wasm_memory()))}
             </p>
         })
     };

@@ -18,6 +18,13 @@ fn js_err(file: &str, e: JsValue) -> Error {
     Error::io(file, msg)
 }
 
+/// The current size of this wasm instance's linear memory (the page's, or a worker's
+/// in its own instance); it only grows, so this is the peak.
+pub fn wasm_memory() -> u64 {
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    memory.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as u64
+}
+
 /// A browser `Blob` (a `File` is one).
 #[derive(Debug, Clone)]
 pub struct BlobSource {

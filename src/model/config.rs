@@ -633,13 +633,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn llama3_rope_scaling_matches_the_reference_bands() {
+    /// SmolLM2's shape with Llama-3.2's RoPE (θ = 500000, llama3 scaling by 32).
+    fn llama32_rope() -> ModelConfig {
         let mut v = smollm2();
         v["rope_theta"] = json!(500000.0);
         v["rope_scaling"] = json!({"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
             "high_freq_factor": 4.0, "original_max_position_embeddings": 8192});
-        let c = ModelConfig::from_value(v).unwrap();
+        ModelConfig::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn llama3_rope_scaling_matches_the_reference_bands() {
+        let c = llama32_rope();
         let plain = Rope { theta: 500000.0, scaling: RopeScaling::None }.inv_freq(64);
         let scaled = c.rope.inv_freq(64);
         assert_eq!(scaled[0], plain[0], "high frequencies are kept");
@@ -649,11 +654,7 @@ mod tests {
 
     #[test]
     fn llama3_divisors_are_the_engines_scaling() {
-        let mut v = smollm2();
-        v["rope_theta"] = json!(500000.0);
-        v["rope_scaling"] = json!({"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
-            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192});
-        let c = ModelConfig::from_value(v).unwrap();
+        let c = llama32_rope();
         let divisors = c.rope.scaling.llama3_divisors(c.rope.theta, 64).unwrap();
         let plain = Rope { theta: 500000.0, scaling: RopeScaling::None }.inv_freq(64);
         let scaled = c.rope.inv_freq(64);

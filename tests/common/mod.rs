@@ -54,12 +54,19 @@ pub fn open(
     dir: &std::path::Path,
 ) -> (compact::model::ModelInfo, compact::model::Checkpoint<compact::io::FileSource>, tokenizers::Tokenizer) {
     use compact::io::{ByteSource, DirFolder, ModelFolder};
+    let (info, ck) = open_weights(dir);
     let folder = DirFolder::new(dir).unwrap();
+    let tok_bytes = block_on(async { folder.require("tokenizer.json", "test").await.unwrap().read_to_end().await.unwrap() });
+    (info, ck, compact::tokenizer::load(&tok_bytes).unwrap())
+}
+
+/// Loads a model folder's info and opens its checkpoint (no tokenizer needed).
+pub fn open_weights(dir: &std::path::Path) -> (compact::model::ModelInfo, compact::model::Checkpoint<compact::io::FileSource>) {
+    let folder = compact::io::DirFolder::new(dir).unwrap();
     block_on(async {
         let info = compact::model::ModelInfo::load(&folder).await.unwrap();
         let ck = compact::model::Checkpoint::open(&folder, &info).await.unwrap();
-        let tok_bytes = folder.require("tokenizer.json", "test").await.unwrap().read_to_end().await.unwrap();
-        (info, ck, compact::tokenizer::load(&tok_bytes).unwrap())
+        (info, ck)
     })
 }
 
