@@ -85,6 +85,45 @@ async fn prune(
     Ok(Outcome { job, files: files.take().unwrap_or_default() })
 }
 
+/// Bytes per second the browser writes the pruned folder at (reading the source file,
+/// slicing rows, writing to the origin-private file system), as measured on the 2-core
+/// test machine (`make bench`: 1.6 GB in 28 s): the estimate's rate for the writing.
+const WRITE_BYTES_PER_SECOND: f64 = 55e6;
+
+/// A duration for people: "40 s", "3 min", "1.5 h".
+fn duration(seconds: f64) -> String {
+    match seconds {
+        s if s < 90.0 => format!("{:.0} s", s.max(1.0)),
+        s if s < 5400.0 => format!("{:.0} min", s / 60.0),
+        s => format!("{:.1} h", s / 3600.0),
+    }
+}
+
+/// What the page says before a run: how long calibration (its FLOPs at the device's
+/// measured matmul rate) and writing will take.
+fn estimate(calib_flops: Option<f64>, gflops: f64, device: &str, write_bytes: u64) -> String {
+    let write = write_bytes as f64 / WRITE_BYTES_PER_SECOND;
+    match calib_flops {
+        Some(f) => {
+            let calib = f / (gflops * 1e9);
+            format!(
+                "Before you start: about {} in all. Calibration ≈ {:.0} GFLOP at {gflops:.1} GFLOP/s (the matmul on {device}, \
+                 measured just now): ≈ {}; then writing ≈ {}: ≈ {}.",
+                duration(calib + write),
+                f / 1e9,
+                duration(calib),
+                mb(write_bytes),
+                duration(write)
+            )
+        }
+        None => format!(
+            "Before you start: about {}, writing ≈ {} (no calibration: the channels come from the importance file).",
+            duration(write),
+            mb(write_bytes)
+        ),
+    }
+}
+
 fn number(ev: &web_sys::Event, min: usize) -> Option<usize> {
     event_target_value(ev).trim().parse::<usize>().ok().filter(|&n| n >= min)
 }
@@ -207,6 +246,28 @@ pub fn RunStep() -> impl IntoView {
         }
     };
 
+    // The device's matmul rate, measured once per device kind, for the estimate.
+    let rate = LocalResource::new(move || {
+        let (kind, s) = (device.get(), state.session());
+        async move {
+            let s = s?;
+            let dev = state.device(kind).await.ok()?;
+            let rate = dev.matmul_gflops(&s.model.info.config, s.model.info.dtype()).await.ok()?;
+            Some((rate, if kind == DeviceKind::Cpu { "the CPU device" } else { "WebGPU" }))
+        }
+    });
+    let estimate_view = move || {
+        let (gflops, device) = rate.get().flatten()?;
+        let s = state.session()?;
+        let plan = state.plan.get()?;
+        let info = &s.model.info;
+        let bpp = info.dtype().map_or(2, |d| d.size());
+        let calib = importance
+            .with(|i| i.is_none())
+            .then(|| crate::engine::forward::calibration_flops(&info.config, &info.breakdown().counted, samples.get(), seq_len.get()));
+        Some(view! { <p id="run-estimate" class="hint">{estimate(calib, gflops, device, plan.file_bytes(bpp))}</p> })
+    };
+
     let progress = move || {
         running.get()?;
         let sh = show.get();
@@ -299,6 +360,7 @@ pub fn RunStep() -> impl IntoView {
                 )}</p>
             })}
             <p class="hint">"The paper found 16 windows of 512 tokens enough. Windows start with the tokenizer's BOS when it adds one; positions whose token is removed do not count (the common-token mask)."</p>
+            {estimate_view}
             <div class="buttons">
                 <button id="run-button" class="button primary" on:click=start disabled=move || running.get().is_some() || state.plan.get().is_none()>"Calibrate and prune"</button>
                 <button id="cancel-button" class="button" on:click=stop disabled=move || running.get().is_none()>"Cancel"</button>

@@ -73,8 +73,7 @@ pub async fn attention_gflops(gpu: &Gpu, windows: usize, t: usize, heads: usize,
 /// baseline, timed in the same process on the same data (the best of three runs each).
 pub fn cpu_matmul_gflops(t: usize, n: usize, k: usize) -> (f64, f64) {
     use super::cpu;
-    let x: Vec<f32> = (0..t * k).map(|i| (i as f32 * 0.37).sin()).collect();
-    let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
+    let (x, w) = cpu_operands(t, n, k);
     let flops = 2.0 * (t * n * k) as f64;
     let best = |f: &dyn Fn() -> Vec<f32>| {
         (0..3)
@@ -90,4 +89,25 @@ pub fn cpu_matmul_gflops(t: usize, n: usize, k: usize) -> (f64, f64) {
         (0..t).flat_map(|r| (0..n).map(move |o| (r, o))).map(|(r, o)| cpu::dot(&x[r * k..(r + 1) * k], &w[o * k..(o + 1) * k])).collect()
     });
     (flops / blocked / 1e9, flops / plain / 1e9)
+}
+
+/// Deterministic operands for the CPU probes: `t × k` activations and an `n × k` weight.
+fn cpu_operands(t: usize, n: usize, k: usize) -> (Vec<f32>, Vec<f32>) {
+    let x = (0..t * k).map(|i| (i as f32 * 0.37).sin()).collect();
+    let w = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
+    (x, w)
+}
+
+/// The CPU reference matmul's rate in GFLOP/s for `t` rows times an `n × k` weight,
+/// repeated until `min_seconds` have passed (one untimed warm-up first).
+pub fn cpu_matmul_rate(t: usize, n: usize, k: usize, min_seconds: f64) -> f64 {
+    let (x, w) = cpu_operands(t, n, k);
+    std::hint::black_box(super::cpu::matmul(&x, t, &w, n, k));
+    let start = crate::progress::now();
+    let mut reps = 0u32;
+    while reps == 0 || crate::progress::now() - start < min_seconds {
+        std::hint::black_box(super::cpu::matmul(&x, t, &w, n, k));
+        reps += 1;
+    }
+    2.0 * (t * n * k) as f64 * f64::from(reps) / (crate::progress::now() - start) / 1e9
 }

@@ -7,10 +7,12 @@ use std::rc::Rc;
 use serde::Serialize;
 
 use super::gpu::Gpu;
+use super::kernels::WeightType;
 use super::score::{self, Scored, TokenScore};
 use super::{cpu, forward};
 use crate::error::{Error, Result};
 use crate::io::ByteSource;
+use crate::model::safetensors::Dtype;
 use crate::model::{Checkpoint, ModelConfig};
 use crate::progress::{Cancel, Progress, ProgressSink};
 
@@ -94,6 +96,27 @@ impl Device {
     /// The most GPU buffer bytes alive at once during the last run (GPU only).
     pub fn peak_bytes(&self) -> Option<u64> {
         self.gpu().map(Gpu::peak_bytes)
+    }
+
+    /// This device's matmul rate in GFLOP/s at the model's FFN shape (a batch of rows
+    /// times up to 2048 rows of the `hidden`-wide weight, stored as `dtype` on the GPU),
+    /// measured in about half a second: what a time estimate before a run divides by.
+    pub async fn matmul_gflops(&self, cfg: &ModelConfig, dtype: Option<Dtype>) -> Result<f64> {
+        const ROWS: usize = 128;
+        let (n, k) = (cfg.intermediate_size.min(2048), cfg.hidden_size);
+        match self {
+            Device::Gpu(gpu) => {
+                let w = match dtype {
+                    Some(Dtype::F32) => WeightType::F32,
+                    Some(Dtype::F16) => WeightType::F16,
+                    _ => WeightType::BF16,
+                };
+                let rate = super::bench::matmul_gflops(gpu, ROWS, n, k, w).await;
+                gpu.reset_peak();
+                rate
+            }
+            Device::Cpu => Ok(super::bench::cpu_matmul_rate(ROWS, n, k, 0.3)),
+        }
     }
 
     /// Channel importance `Σ_i w_i h_ik²` per layer (I values each) over windows of `t`

@@ -255,6 +255,22 @@ impl GpuMemory {
     }
 }
 
+/// Floating-point operations of calibrating on `windows` × `t` tokens: every layer's
+/// projections (2 FLOPs per weight per token) and the causal attention (4 per head
+/// dimension per query–key pair, window-limited where a layer slides). The logits are
+/// never computed, so the embedding and `lm_head` do not count.
+pub fn calibration_flops(cfg: &ModelConfig, counts: &crate::model::params::ParamCounts, windows: usize, t: usize) -> f64 {
+    let projections = 2.0 * (counts.attention + counts.ffn) as f64 * (windows * t) as f64;
+    let pairs: f64 = (0..cfg.num_layers)
+        .map(|l| {
+            let span = cfg.window_for(l).unwrap_or(t).min(t);
+            // Query i sees min(i + 1, span) keys.
+            (0..t).map(|i| (i + 1).min(span) as f64).sum::<f64>()
+        })
+        .sum();
+    projections + 4.0 * (cfg.num_heads * cfg.head_dim) as f64 * pairs * windows as f64
+}
+
 fn row_floats(cfg: &ModelConfig) -> (usize, usize) {
     let (d, i) = (cfg.hidden_size, cfg.intermediate_size);
     (3 * d + 2 * cfg.q_dim() + 2 * cfg.kv_dim() + 2 * i, d.max(i).max(cfg.q_dim()))
@@ -633,4 +649,28 @@ pub(crate) async fn final_logits<S: ByteSource>(
         }
     }
     Ok(logits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ParamCounts;
+
+    #[test]
+    fn calibration_flops_count_projections_and_the_attention_span() {
+        // Two layers of Mistral with a 3-position sliding window on both: query i sees
+        // min(i + 1, 3) keys, so 8 positions make 1 + 2 + 3·6 = 21 pairs per head.
+        let cfg = ModelConfig::from_value(serde_json::json!({"model_type": "mistral", "hidden_size": 8,
+            "intermediate_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+            "vocab_size": 32, "sliding_window": 3}))
+        .unwrap();
+        let counts = ParamCounts { embedding: 256, attention: 1000, ffn: 3000, norms: 50, ..Default::default() };
+        let (windows, t) = (3, 8);
+        let projections = 2.0 * 4000.0 * 24.0;
+        let attention = 4.0 * (2 * 4) as f64 * 21.0 * 2.0 * 3.0;
+        assert_eq!(calibration_flops(&cfg, &counts, windows, t), projections + attention);
+        // Without the window every query sees all earlier positions: 36 pairs.
+        let full = ModelConfig { sliding_layers: vec![false; 2], ..cfg };
+        assert_eq!(calibration_flops(&full, &counts, windows, t), projections + 4.0 * 8.0 * 36.0 * 2.0 * 3.0);
+    }
 }

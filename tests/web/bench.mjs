@@ -25,6 +25,7 @@ async function run(url, label) {
   console.log(`${model}, V′ ${vocab}, I′ ${ffn}, ${samples} × ${seqLen} tokens in headless Chromium on ${device}${label}:`);
   console.log(`  load ${s(r.t.load)} s · calibrate and prune ${s(r.t.prune)} s · zip download ${s(r.t.download)} s · whole flow ${s(r.t.total)} s`);
   console.log(`  peak wasm memory ${r.wasmMb} MB`);
+  console.log(`  the page before the run: ${r.estimate}`);
   console.log(`  page: ${r.summary}`);
   if (!ggufType) return null;
   await page.locator('#gguf-size', { hasText: 'MB' }).waitFor({ timeout: 60000 });

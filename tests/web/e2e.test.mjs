@@ -150,6 +150,9 @@ test('prune in the browser, download, verify natively', async () => {
     const r = await pruneInBrowser(page, baseUrl, { model: 'smollm2-135m', vocab, ffn, samples, seqLen, shotPrefix: 'flow-' });
     console.log(`flow timings (ms): ${JSON.stringify(r.t)}; ${r.summary}`);
     assert.match(r.summary, /Calibration: 2 × 64 tokens/);
+    // Before the run: 30 layers × (0.88M attention + 2.65M FFN weights) × 2 FLOPs × 128
+    // tokens + 4 × 576 × 2080 query–key pairs × 30 layers × 2 windows ≈ 27.5 GFLOP.
+    assert.match(r.estimate, /Calibration ≈ 27 GFLOP at [\d.]+ GFLOP\/s \(the matmul on WebGPU, measured just now\)/);
     assert.ok(r.wasmMb < 256, `wasm memory ${r.wasmMb} MB`);
     // The output was written to disk (the origin-private file system), one folder per run.
     const outputs = Object.entries(await opfsOutputs(page));

@@ -134,6 +134,9 @@ export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples
     await page.locator('#importance-file').setInputFiles(importanceFile);
     await page.locator('#importance-name').waitFor({ timeout: 60000 });
   }
+  // The page's estimate before the run, measured on the chosen device.
+  const estimate = await page.locator('#run-estimate', { hasText: importanceFile ? 'importance file' : device === 'cpu' ? 'CPU device' : 'WebGPU' })
+    .textContent({ timeout: 120000 });
   const t1 = Date.now();
   await page.locator('#run-button').click();
   await page.locator('#run-progress').waitFor({ timeout: 60000 });
@@ -167,5 +170,5 @@ export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples
   if (shotPrefix) await page.locator('#download').screenshot({ path: join(shots, `${shotPrefix}download.png`) });
   t.total = Date.now() - t0;
   const wasmMb = Number((summary.match(/Wasm memory ([\d.]+) MB/) ?? [])[1]);
-  return { t, summary, wasmMb, dir, zipPath, impPath, zipName: zip.suggestedFilename() };
+  return { t, summary, estimate, wasmMb, dir, zipPath, impPath, zipName: zip.suggestedFilename() };
 }
