@@ -73,18 +73,15 @@ pub fn sentencepiece_model(bytes: &[u8]) -> bool {
 /// loads the pruned one too.
 pub fn tokenizer_surgery(bytes: &[u8]) -> bool {
     let [rows, target, json @ ..] = bytes else { return false };
-    let Ok(tok) = serde_json::from_slice::<serde_json::Value>(json) else { return false };
+    let Ok(tok) = crate::tokenizer::json::TokenizerJson::parse(json) else { return false };
     let rows = *rows as usize + 1;
     let Ok(vocab) = surgery::Vocab::from_tokenizer(&tok, rows) else { return false };
     let Ok(keep) = vocab.keep((*target as usize).min(rows), None) else { return false };
     assert!(keep.windows(2).all(|w| w[0] < w[1]) && keep.last().is_none_or(|&k| (k as usize) < rows), "{keep:?}");
     let dense_loads = crate::tokenizer::load(json).is_ok();
-    let Ok(pruned) = surgery::prune_tokenizer(tok, &keep) else { return false };
-    if dense_loads {
-        let bytes = serde_json::to_vec(&pruned).expect("a JSON value serialises");
-        if let Err(e) = crate::tokenizer::load(&bytes) {
-            panic!("the dense tokenizer loads but the pruned one does not: {e}\n{pruned}");
-        }
+    let Ok(pruned) = surgery::prune_tokenizer(&tok, &keep) else { return false };
+    if dense_loads && let Err(e) = crate::tokenizer::load(&pruned.bytes) {
+        panic!("the dense tokenizer loads but the pruned one does not: {e}\n{}", String::from_utf8_lossy(&pruned.bytes));
     }
     dense_loads
 }

@@ -39,7 +39,7 @@ fn prune_to(src: &Path, keep: &KeepSet) -> tempfile::TempDir {
 
 fn vocab_keep(dir: &Path, v: usize) -> Vec<u32> {
     let (info, _, _) = open(dir);
-    Vocab::from_tokenizer(&json(dir, "tokenizer.json"), info.config.vocab_size).unwrap().keep(v, None).unwrap()
+    Vocab::from_bytes(&std::fs::read(dir.join("tokenizer.json")).unwrap(), info.config.vocab_size).unwrap().keep(v, None).unwrap()
 }
 
 #[test]
@@ -230,7 +230,7 @@ fn slow_tokenizer_files_are_pruned_with_the_vocabulary() {
 fn bad_inputs_fail_clearly_and_write_nothing() {
     let dense_dir = fixture("smollm2-135m");
     let (info, _, _) = open(&dense_dir);
-    let vocab = Vocab::from_tokenizer(&json(&dense_dir, "tokenizer.json"), 49152).unwrap();
+    let vocab = Vocab::from_bytes(&std::fs::read(dense_dir.join("tokenizer.json")).unwrap(), 49152).unwrap();
     let e = vocab.keep(100, None).unwrap_err().to_string();
     assert!(e.contains("below the") && e.contains("must be kept"), "{e}");
     assert!(matches!(

@@ -5,12 +5,14 @@
 //! Mistral v0.1 and Phi-3 use). The oracle is the tokenizers library itself: the pruned
 //! tokenizer.json encodes a paragraph of kept tokens to the same strings at the
 //! remapped ids, special tokens keep their strings, and any text — whatever was
-//! removed — still decodes back to itself.
+//! removed — still decodes back to itself; and compact's loader, which builds no JSON
+//! tree, encodes and decodes exactly as the library's own.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
 use common::tokenizer_dir;
+use compact::tokenizer::json::TokenizerJson;
 use compact::tokenizer::surgery::{Vocab, prune_tokenizer, remap};
 use serde_json::Value;
 
@@ -21,17 +23,36 @@ It was a good day, and the sun was in the sky when the man and his family came h
 const HARD: &str = "Grüße aus Köln: Straßenbahn № 18 fährt um 07:45. 東京の天気は晴れです。 \
 fn main() { println!(\"{}\", 0x1F600); } // 😀 naïve café — «quotes» and\ttabs\n\nnew lines";
 
+/// compact's loader (no JSON tree) against the tokenizers library's own: the same
+/// tokens, ids and decoded text, with and without special tokens.
+fn same_as_the_library(name: &str, bytes: &[u8], ours: &tokenizers::Tokenizer) {
+    let theirs = tokenizers::Tokenizer::from_bytes(bytes).unwrap();
+    assert_eq!(ours.get_vocab_size(true), theirs.get_vocab_size(true), "{name}");
+    for text in [PARAGRAPH, HARD] {
+        for specials in [true, false] {
+            let (a, b) = (ours.encode(text, specials).unwrap(), theirs.encode(text, specials).unwrap());
+            assert_eq!(a.get_ids(), b.get_ids(), "{name}: ids of {text:?}");
+            assert_eq!(a.get_tokens(), b.get_tokens(), "{name}");
+            assert_eq!(a.get_offsets(), b.get_offsets(), "{name}");
+            assert_eq!(ours.decode(a.get_ids(), false).unwrap(), theirs.decode(b.get_ids(), false).unwrap(), "{name}");
+        }
+    }
+}
+
 /// Prunes tokenizer `name` (embedding `rows` rows) to `target` tokens and checks it.
 /// Returns the dense and pruned tokenizer.json and the kept ids.
 fn check(name: &str, rows: usize, target: usize) -> (Value, Value, Vec<u32>) {
     let bytes = std::fs::read(tokenizer_dir(name).join("tokenizer.json")).unwrap();
     let dense_json: Value = serde_json::from_slice(&bytes).unwrap();
-    let keep = Vocab::from_tokenizer(&dense_json, rows).unwrap().keep(target, None).unwrap();
+    let keep = Vocab::from_bytes(&bytes, rows).unwrap().keep(target, None).unwrap();
     assert_eq!(keep.len(), target);
     let map = remap(&keep);
-    let pruned_json = prune_tokenizer(dense_json.clone(), &keep).unwrap();
+    let pruned_bytes = prune_tokenizer(&TokenizerJson::parse(&bytes).unwrap(), &keep).unwrap().bytes;
+    let pruned_json: Value = serde_json::from_slice(&pruned_bytes).unwrap();
     let dense = compact::tokenizer::load(&bytes).unwrap();
-    let pruned = compact::tokenizer::load(&serde_json::to_vec(&pruned_json).unwrap()).unwrap();
+    let pruned = compact::tokenizer::load(&pruned_bytes).unwrap();
+    same_as_the_library(name, &bytes, &dense);
+    same_as_the_library(&format!("{name} pruned"), &pruned_bytes, &pruned);
 
     // A paragraph of kept tokens: the same strings, at the remapped ids (with the
     // post-processor's specials, e.g. Llama-3's BOS).
@@ -82,4 +103,18 @@ fn qwen3_vocabulary_surgery_keeps_think_and_tool_tokens() {
 fn llama2_vocabulary_surgery_keeps_the_byte_fallback() {
     let (_, pruned, _) = check("llama2", 32_000, 12_000);
     assert_eq!(pruned["model"]["byte_fallback"], true);
+}
+
+/// The fixtures' tokenizers (SmolLM2's and Qwen2.5's byte-level BPE, Gemma-3's 262k
+/// SentencePiece-style BPE) load through compact's loader as through the library's,
+/// and their surgery at the paper's sizes re-encodes kept text exactly.
+#[test]
+fn fixture_tokenizers_load_as_the_library_loads_them() {
+    for (name, rows, target) in [("smollm2-135m", 49_152, 16_384), ("qwen2.5-0.5b", 151_936, 49_536), ("gemma3-270m", 262_144, 95_232)] {
+        let bytes = std::fs::read(common::fixture(name).join("tokenizer.json")).unwrap();
+        same_as_the_library(name, &bytes, &compact::tokenizer::load(&bytes).unwrap());
+        let keep = Vocab::from_bytes(&bytes, rows).unwrap().keep(target, None).unwrap();
+        let pruned = prune_tokenizer(&TokenizerJson::parse(&bytes).unwrap(), &keep).unwrap().bytes;
+        same_as_the_library(&format!("{name} pruned"), &pruned, &compact::tokenizer::load(&pruned).unwrap());
+    }
 }

@@ -12,6 +12,7 @@ use web_sys::HtmlInputElement;
 
 use super::{AppState, CalibText, Outcome, Session, mb, shown};
 use crate::engine::DeviceKind;
+use crate::engine::device::Throughput;
 use crate::io::web::BlobOutput;
 use crate::progress::{Cancel, now};
 use crate::prune::calib;
@@ -99,19 +100,31 @@ fn duration(seconds: f64) -> String {
     }
 }
 
-/// What the page says before a run: how long calibration (its FLOPs at the device's
-/// measured matmul rate) and writing will take.
-fn estimate(calib_flops: Option<f64>, gflops: f64, device: &str, write_bytes: u64) -> String {
+/// What calibration will do, for the estimate: its arithmetic, and the layer weights it
+/// reads how many times.
+struct CalibWork {
+    flops: f64,
+    weight_bytes: u64,
+    passes: usize,
+}
+
+/// What the page says before a run: how long calibration (its FLOPs and weight reads at
+/// the device's measured rates) and writing will take.
+fn estimate(calib: Option<CalibWork>, th: Throughput, device: &str, write_bytes: u64) -> String {
     let write = write_bytes as f64 / WRITE_BYTES_PER_SECOND;
-    match calib_flops {
-        Some(f) => {
-            let calib = f / (gflops * 1e9);
+    match calib {
+        Some(c) => {
+            let secs = th.seconds(c.flops, c.weight_bytes, c.passes);
+            let times = if c.passes == 1 { String::new() } else { format!(" {}×", c.passes) };
             format!(
-                "Before you start: about {} in all. Calibration ≈ {:.0} GFLOP at {gflops:.1} GFLOP/s (the matmul on {device}, \
-                 measured just now): ≈ {}; then writing ≈ {}: ≈ {}.",
-                duration(calib + write),
-                f / 1e9,
-                duration(calib),
+                "Before you start: about {} in all. Calibration ≈ {:.0} GFLOP at {:.1} GFLOP/s and reading {}{times} of layer weights at {}/s \
+                 (both measured just now on {device}): ≈ {}; then writing ≈ {}: ≈ {}.",
+                duration(secs + write),
+                c.flops / 1e9,
+                th.gflops,
+                mb(c.weight_bytes),
+                mb(th.read_bytes_per_second as u64),
+                duration(secs),
                 mb(write_bytes),
                 duration(write)
             )
@@ -246,26 +259,33 @@ pub fn RunStep() -> impl IntoView {
         }
     };
 
-    // The device's matmul rate, measured once per device kind, for the estimate.
+    // The device's speed, measured once per device kind with the model's own file.
     let rate = LocalResource::new(move || {
         let (kind, s) = (device.get(), state.session());
         async move {
             let s = s?;
             let dev = state.device(kind).await.ok()?;
-            let rate = dev.matmul_gflops(&s.model.info.config, s.model.info.dtype()).await.ok()?;
-            Some((rate, if kind == DeviceKind::Cpu { "the CPU device" } else { "WebGPU" }))
+            let ck = crate::model::Checkpoint::open(&s.model.folder, &s.model.info).await.ok()?;
+            let th = dev.throughput(&s.model.info.config, &ck).await.ok()?;
+            Some((th, dev, if kind == DeviceKind::Cpu { "the CPU device" } else { "WebGPU" }))
         }
     });
     let estimate_view = move || {
-        let (gflops, device) = rate.get().flatten()?;
+        let (th, dev, name) = rate.get().flatten()?;
         let s = state.session()?;
         let plan = state.plan.get()?;
         let info = &s.model.info;
         let bpp = info.dtype().map_or(2, |d| d.size());
-        let calib = importance
-            .with(|i| i.is_none())
-            .then(|| crate::engine::forward::calibration_flops(&info.config, &info.breakdown().counted, samples.get(), seq_len.get()));
-        Some(view! { <p id="run-estimate" class="hint">{estimate(calib, gflops, device, plan.file_bytes(bpp))}</p> })
+        let counts = info.breakdown().counted;
+        let calib = importance.with(|i| i.is_none()).then(|| {
+            let (cfg, n, t) = (&info.config, samples.get(), seq_len.get());
+            CalibWork {
+                flops: crate::engine::forward::calibration_flops(cfg, &counts, n, t),
+                weight_bytes: (counts.attention + counts.ffn + counts.norms) * bpp,
+                passes: dev.weight_passes(cfg, n, t),
+            }
+        });
+        Some(view! { <p id="run-estimate" class="hint">{estimate(calib, th, name, plan.file_bytes(bpp))}</p> })
     };
 
     let progress = move || {

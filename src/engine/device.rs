@@ -54,6 +54,31 @@ const CPU_ACTIVATION_BYTES: usize = 64 << 20;
 /// tokens costs little next to the arithmetic, and progress stays frequent.
 const CPU_PASS_TOKENS: usize = 1024;
 
+/// Windows of `t` tokens one CPU calibration pass runs: up to [`CPU_PASS_TOKENS`], and
+/// as many as keep the FFN activations (gate, up, product) in [`CPU_ACTIVATION_BYTES`].
+fn cpu_windows_per_pass(cfg: &ModelConfig, windows: usize, t: usize) -> usize {
+    let t = t.max(1);
+    let fit = (CPU_ACTIVATION_BYTES / (t * cfg.intermediate_size.max(1) * 3 * 4)).min(CPU_PASS_TOKENS / t);
+    fit.clamp(1, windows.max(1))
+}
+
+/// A device's measured speed, for telling users before a run how long it will take.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Throughput {
+    /// The matmul's rate at the model's FFN shape, in GFLOP/s.
+    pub gflops: f64,
+    /// Bytes of weights per second read from the model's file into the device's form.
+    pub read_bytes_per_second: f64,
+}
+
+impl Throughput {
+    /// Seconds for `flops` of arithmetic while `weight_bytes` of layer weights are read
+    /// `passes` times.
+    pub fn seconds(&self, flops: f64, weight_bytes: u64, passes: usize) -> f64 {
+        flops / (self.gflops * 1e9) + (weight_bytes as f64 * passes as f64) / self.read_bytes_per_second
+    }
+}
+
 impl Device {
     /// Opens the device `kind` names; a GPU that is missing or too small is an error.
     pub async fn open(kind: DeviceKind) -> Result<Self> {
@@ -100,7 +125,7 @@ impl Device {
 
     /// This device's matmul rate in GFLOP/s at the model's FFN shape (a batch of rows
     /// times up to 2048 rows of the `hidden`-wide weight, stored as `dtype` on the GPU),
-    /// measured in about half a second: what a time estimate before a run divides by.
+    /// measured in about half a second.
     pub async fn matmul_gflops(&self, cfg: &ModelConfig, dtype: Option<Dtype>) -> Result<f64> {
         const ROWS: usize = 128;
         let (n, k) = (cfg.intermediate_size.min(2048), cfg.hidden_size);
@@ -116,6 +141,37 @@ impl Device {
                 rate
             }
             Device::Cpu => Ok(super::bench::cpu_matmul_rate(ROWS, n, k, 0.3)),
+        }
+    }
+
+    /// What a time estimate divides by, measured here with the model's own shapes and
+    /// file: the matmul rate, and how fast layer 0's FFN up projection is read into the
+    /// form this device computes with (f32 on the CPU, a GPU buffer on the GPU).
+    pub async fn throughput<S: ByteSource>(&self, cfg: &ModelConfig, ck: &Checkpoint<S>) -> Result<Throughput> {
+        let name = crate::model::names::mlp(0, "up_proj");
+        let info = ck.info(&name)?;
+        let (bytes, dtype) = (info.numel() * info.dtype.size(), info.dtype);
+        let start = crate::progress::now();
+        match self {
+            Device::Gpu(gpu) => {
+                let buf = gpu.upload(&name, &ck.raw(&name).await?)?;
+                gpu.finish().await?;
+                drop(buf);
+                gpu.reset_peak();
+            }
+            Device::Cpu => drop(std::hint::black_box(ck.f32(&name).await?)),
+        }
+        let read = bytes as f64 / (crate::progress::now() - start).max(1e-6);
+        Ok(Throughput { gflops: self.matmul_gflops(cfg, Some(dtype)).await?, read_bytes_per_second: read })
+    }
+
+    /// How many times calibration reads every layer's weights for `windows` windows of
+    /// `t` tokens: once per pass of the CPU reference; once on the GPU, which keeps the
+    /// layers it has read when they fit.
+    pub fn weight_passes(&self, cfg: &ModelConfig, windows: usize, t: usize) -> usize {
+        match self {
+            Device::Gpu(_) => 1,
+            Device::Cpu => windows.div_ceil(cpu_windows_per_pass(cfg, windows, t)),
         }
     }
 
@@ -143,8 +199,7 @@ impl Device {
                 // of them: up to CPU_PASS_TOKENS, and as many as keep the FFN activations
                 // (gate, up, product) in budget.
                 let windows = tokens.len() / t.max(1);
-                let fit = (CPU_ACTIVATION_BYTES / (t * cfg.intermediate_size * 3 * 4)).min(CPU_PASS_TOKENS / t);
-                let per_pass = fit.clamp(1, windows.max(1));
+                let per_pass = cpu_windows_per_pass(cfg, windows, t);
                 let mut total = vec![vec![0f64; cfg.intermediate_size]; cfg.num_layers];
                 let mut done = 0;
                 for (group, w) in tokens.chunks(per_pass * t).zip(weights.chunks(per_pass * t)) {

@@ -4,8 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::Value;
-
+use super::json::TokenizerJson;
 use super::{FILE, sentencepiece, surgery};
 use crate::error::{Error, Result, TokenizerError};
 use crate::io::{ByteSource, ModelFolder, json_bytes, read_json};
@@ -17,10 +16,12 @@ use crate::io::{ByteSource, ModelFolder, json_bytes, read_json};
 /// pruned or two files disagree.
 pub async fn prune_files<F: ModelFolder>(folder: &F, keep: &[u32]) -> Result<Vec<(String, Vec<u8>)>> {
     let map = surgery::remap(keep);
-    let tok = read_json(folder, FILE)
-        .await?
-        .ok_or_else(|| Error::missing_tokenizer(format!("vocabulary pruning rewrites it (looked in {})", folder.describe())))?;
-    let pruned = surgery::prune_tokenizer(tok, keep)?;
+    let bytes = match folder.open(FILE).await? {
+        Some(src) => src.read_to_end().await?,
+        None => return Err(Error::missing_tokenizer(format!("vocabulary pruning rewrites it (looked in {})", folder.describe()))),
+    };
+    let pruned = surgery::prune_tokenizer(&TokenizerJson::parse(&bytes)?, keep)?;
+    drop(bytes);
     let mut files = Vec::new();
     if let Some(tc) = read_json(folder, "tokenizer_config.json").await? {
         files.push(("tokenizer_config.json".into(), json_bytes(&surgery::prune_tokenizer_config(&tc, &map)?)));
@@ -30,7 +31,7 @@ pub async fn prune_files<F: ModelFolder>(folder: &F, keep: &[u32]) -> Result<Vec
         files.push(("generation_config.json".into(), json_bytes(&gc)));
     }
     files.extend(slow_tokenizer_files(folder, &pruned, keep, &map).await?);
-    files.push((FILE.into(), json_bytes(&pruned)));
+    files.push((FILE.into(), pruned.bytes));
     Ok(files)
 }
 
@@ -41,7 +42,7 @@ pub async fn prune_files<F: ModelFolder>(folder: &F, keep: &[u32]) -> Result<Vec
 /// vocabulary with the pruned embedding.
 async fn slow_tokenizer_files<F: ModelFolder>(
     folder: &F,
-    pruned: &Value,
+    pruned: &surgery::PrunedTokenizer,
     keep: &[u32],
     map: &HashMap<u32, u32>,
 ) -> Result<Vec<(String, Vec<u8>)>> {
@@ -52,27 +53,24 @@ async fn slow_tokenizer_files<F: ModelFolder>(
     if let Some(v) = read_json(folder, "added_tokens.json").await? {
         out.push(("added_tokens.json".into(), json_bytes(&surgery::prune_token_map(&v, map, "added_tokens.json", true)?)));
     }
-    let vocab = pruned["model"]["vocab"].as_object().expect("prune_tokenizer wrote model.vocab");
     if let Some(src) = folder.open("merges.txt").await? {
         let text = String::from_utf8(src.read_to_end().await?).map_err(|_| Error::format("merges.txt", "is not UTF-8 text"))?;
-        let kept: HashSet<&str> = vocab.keys().map(String::as_str).collect();
+        let kept: HashSet<&str> = pruned.vocab.iter().map(|(_, t)| t.as_str()).collect();
         out.push(("merges.txt".into(), surgery::prune_merges_txt(&text, &kept)?.into_bytes()));
     }
     if let Some(src) = folder.open(sentencepiece::FILE).await? {
         let model = sentencepiece::prune(&src.read_to_end().await?, keep)?;
         // Ids → strings of the pruned tokenizer.json, its added tokens included (some
         // files list a special piece only there).
-        let added =
-            pruned["added_tokens"].as_array().into_iter().flatten().filter_map(|t| Some((t["id"].as_u64()?, t["content"].as_str()?)));
-        let by_id: HashMap<u64, &str> = added.chain(vocab.iter().filter_map(|(s, id)| Some((id.as_u64()?, s.as_str())))).collect();
+        let by_id: HashMap<u32, &str> = pruned.added.iter().chain(&pruned.vocab).map(|(id, t)| (*id, t.as_str())).collect();
         for (id, piece) in sentencepiece::pieces(&model)?.iter().enumerate() {
-            if by_id.get(&(id as u64)) != Some(&piece.as_str()) {
+            if by_id.get(&(id as u32)) != Some(&piece.as_str()) {
                 return Err(TokenizerError::Disagree {
                     a: sentencepiece::FILE.into(),
                     b: FILE.into(),
                     id: id as u32,
                     piece: piece.clone(),
-                    other: by_id.get(&(id as u64)).map(|s| s.to_string()),
+                    other: by_id.get(&(id as u32)).map(|s| s.to_string()),
                 }
                 .into());
             }

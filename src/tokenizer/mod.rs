@@ -3,6 +3,7 @@
 //! tokenizer.model ([`sentencepiece`]).
 
 mod files;
+pub mod json;
 pub mod sentencepiece;
 pub mod surgery;
 
@@ -18,42 +19,30 @@ use surgery::Vocab;
 /// The tokenizer file of a Hugging Face folder.
 pub const FILE: &str = "tokenizer.json";
 
-/// Parses tokenizer.json bytes.
+/// Parses tokenizer.json bytes (a BPE model without a JSON tree: see [`json::build`]).
 pub fn load(bytes: &[u8]) -> Result<Tokenizer> {
     check_loadable(bytes)?;
-    Tokenizer::from_bytes(bytes).map_err(|e| Error::format(FILE, format!("cannot be loaded: {e}")))
+    json::build(bytes)
 }
 
 /// Refuses what makes the tokenizers library panic (or worse) instead of failing: a
 /// BPE merge whose second part does not start with the `continuing_subword_prefix`
-/// (found by fuzzing). The check costs one pass over the JSON without building it.
+/// (found by fuzzing).
 fn check_loadable(bytes: &[u8]) -> Result<()> {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        model: Option<ProbeModel>,
-    }
-    #[derive(serde::Deserialize)]
-    struct ProbeModel {
-        continuing_subword_prefix: Option<String>,
-    }
-    let Ok(Probe { model: Some(ProbeModel { continuing_subword_prefix: Some(prefix) }) }) = serde_json::from_slice::<Probe>(bytes) else {
+    let json = json::TokenizerJson::parse(bytes)?;
+    let Some(prefix) = json.model_field("continuing_subword_prefix")?.and_then(|p| p.as_str().map(str::to_string)) else {
         return Ok(());
     };
-    if prefix.is_empty() {
+    if prefix.is_empty() || json.model_type()? != "BPE" {
         return Ok(());
     }
-    let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::format(FILE, format!("is not valid JSON: {e}")))?;
-    for m in json["model"]["merges"].as_array().map(Vec::as_slice).unwrap_or_default() {
-        let second = match m {
-            serde_json::Value::String(s) => s.split_once(' ').map(|(_, b)| b),
-            serde_json::Value::Array(p) => p.get(1).and_then(serde_json::Value::as_str),
-            _ => None,
-        };
-        if second.is_some_and(|b| !b.starts_with(&prefix)) {
-            return Err(Error::format(FILE, format!("merge {m} does not continue with the continuing_subword_prefix {prefix:?}")));
+    let Ok(bpe) = json.bpe() else { return Ok(()) };
+    match bpe.merges.iter().find(|m| !m.b.starts_with(&prefix)) {
+        Some(m) => {
+            Err(Error::format(FILE, format!("merge {:?} does not continue with the continuing_subword_prefix {prefix:?}", [&m.a, &m.b])))
         }
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Encodes `text`, adding the special tokens the post-processor adds (e.g. Gemma's `<bos>`).
@@ -127,8 +116,8 @@ impl TokenizerFile {
     pub async fn read(folder: &impl ModelFolder, cfg: &ModelConfig) -> Result<Option<Self>> {
         let Some(src) = folder.open(FILE).await? else { return Ok(None) };
         let bytes = src.read_to_end().await?;
-        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Error::format(FILE, format!("is not valid JSON: {e}")))?;
-        let vocab = Vocab::from_tokenizer(&json, cfg.vocab_size).map_err(|e| TokenizerError::NotPrunable(e.to_string()));
+        let vocab = Vocab::from_tokenizer(&json::TokenizerJson::parse(&bytes)?, cfg.vocab_size)
+            .map_err(|e| TokenizerError::NotPrunable(e.to_string()));
         Ok(Some(Self { bytes, vocab, parsed: Default::default() }))
     }
 

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 use serde_json::Value;
 
+use super::json::TokenizerJson;
 use crate::error::{Error, Result, TokenizerError};
 
 const FILE: &str = "tokenizer.json";
@@ -38,10 +39,15 @@ pub struct Vocab {
 }
 
 impl Vocab {
+    /// Reads the vocabulary of BPE tokenizer.json `bytes` for a model with `rows`
+    /// embedding rows.
+    pub fn from_bytes(bytes: &[u8], rows: usize) -> Result<Self> {
+        Self::from_tokenizer(&TokenizerJson::parse(bytes)?, rows)
+    }
+
     /// Reads the vocabulary of a BPE tokenizer.json for a model with `rows` embedding rows.
-    pub fn from_tokenizer(tok: &Value, rows: usize) -> Result<Self> {
-        let model = tok.get("model").ok_or_else(|| Error::format(FILE, "no \"model\" section"))?;
-        let kind = model.get("type").and_then(Value::as_str).unwrap_or("BPE");
+    pub fn from_tokenizer(tok: &TokenizerJson, rows: usize) -> Result<Self> {
+        let kind = tok.model_type()?;
         if kind != "BPE" {
             return Err(Error::format(
                 FILE,
@@ -50,13 +56,7 @@ impl Vocab {
                 ),
             ));
         }
-        let vocab = model.get("vocab").and_then(Value::as_object).ok_or_else(|| Error::format(FILE, "model.vocab is not an object"))?;
-        if !model.get("merges").is_some_and(Value::is_array) {
-            return Err(Error::format(
-                FILE,
-                "model.merges is missing or not a list: the tokenizers library cannot load this BPE tokenizer",
-            ));
-        }
+        let bpe = tok.bpe()?;
         let mut tokens: Vec<Option<String>> = vec![None; rows];
         let mut place = |id: u64, s: &str| -> Result<()> {
             let slot = tokens
@@ -68,18 +68,20 @@ impl Vocab {
             *slot = Some(s.to_string());
             Ok(())
         };
-        for (s, id) in vocab {
-            place(id.as_u64().ok_or_else(|| Error::format(FILE, format!("id of {s:?} is not an integer")))?, s)?;
+        for (s, id) in &bpe.vocab {
+            place(*id, s)?;
         }
         let mut protected = HashSet::new();
-        for a in added_tokens(tok) {
-            place(a.0 as u64, &a.1)?;
-            protected.insert(a.0);
+        for (id, content) in tok.added_tokens()? {
+            place(id as u64, &content)?;
+            protected.insert(id);
         }
-        let byte_level = mentions_type(tok.get("pre_tokenizer"), "ByteLevel") || mentions_type(tok.get("decoder"), "ByteLevel");
-        let byte_fallback = model.get("byte_fallback").and_then(Value::as_bool).unwrap_or(false);
+        let byte_level = mentions_type(tok.section("pre_tokenizer")?.as_ref(), "ByteLevel")
+            || mentions_type(tok.section("decoder")?.as_ref(), "ByteLevel");
+        let byte_fallback = tok.model_field("byte_fallback")?.and_then(|v| v.as_bool()).unwrap_or(false);
         let byte_chars: HashSet<char> = byte_level_chars().into_iter().collect();
-        let unk = model.get("unk_token").and_then(Value::as_str);
+        let unk = tok.model_field("unk_token")?;
+        let unk = unk.as_ref().and_then(Value::as_str);
         for (id, t) in tokens.iter().enumerate() {
             let Some(t) = t else { continue };
             let mut chars = t.chars();
@@ -90,9 +92,12 @@ impl Vocab {
         }
         let ids: HashMap<&str, u32> = tokens.iter().enumerate().filter_map(|(i, t)| Some((t.as_deref()?, i as u32))).collect();
         let mut parts = vec![None; rows];
-        for m in model.get("merges").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
-            let (a, b) = merge_pair(m)?;
-            if let (Some(&ia), Some(&ib), Some(&ir)) = (ids.get(a), ids.get(b), ids.get(format!("{a}{b}").as_str())) {
+        let mut joined = String::new();
+        for m in &bpe.merges {
+            joined.clear();
+            joined.push_str(&m.a);
+            joined.push_str(&m.b);
+            if let (Some(&ia), Some(&ib), Some(&ir)) = (ids.get(&*m.a), ids.get(&*m.b), ids.get(joined.as_str())) {
                 parts[ir as usize].get_or_insert((ia, ib));
             }
         }
@@ -159,26 +164,6 @@ impl Vocab {
     }
 }
 
-/// The two parts of a merge in either of the file's formats: `"a b"` or `["a", "b"]`.
-fn merge_pair(m: &Value) -> Result<(&str, &str)> {
-    match m {
-        Value::String(s) => s.split_once(' ').ok_or_else(|| Error::format(FILE, format!("merge {s:?} is not \"a b\""))),
-        Value::Array(p) if p.len() == 2 => match (p[0].as_str(), p[1].as_str()) {
-            (Some(a), Some(b)) => Ok((a, b)),
-            _ => Err(Error::format(FILE, format!("merge {m} is not a pair of strings"))),
-        },
-        _ => Err(Error::format(FILE, format!("merge {m} is neither \"a b\" nor [a, b]"))),
-    }
-}
-
-/// `(id, content)` of each entry of `added_tokens`.
-fn added_tokens(tok: &Value) -> Vec<(u32, String)> {
-    tok.get("added_tokens")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|t| Some((t.get("id")?.as_u64()? as u32, t.get("content")?.as_str()?.to_string()))).collect())
-        .unwrap_or_default()
-}
-
 fn mentions_type(v: Option<&Value>, ty: &str) -> bool {
     match v {
         Some(Value::Object(m)) => m.get("type").and_then(Value::as_str) == Some(ty) || m.values().any(|v| mentions_type(Some(v), ty)),
@@ -212,39 +197,51 @@ pub fn remap(keep: &[u32]) -> HashMap<u32, u32> {
     keep.iter().enumerate().map(|(new, &old)| (old, new as u32)).collect()
 }
 
+/// A tokenizer.json rewritten for the kept ids, and the token strings the other
+/// tokenizer files are checked against.
+pub struct PrunedTokenizer {
+    /// The new file (pretty-printed, ending in a newline).
+    pub bytes: Vec<u8>,
+    /// `model.vocab` of the new file: (new id, token).
+    pub vocab: Vec<(u32, String)>,
+    /// `added_tokens` of the new file: (new id, content).
+    pub added: Vec<(u32, String)>,
+}
+
 /// Rewrites a tokenizer.json for the kept ids: vocab, merges (closed, in the file's
 /// own format), added_tokens and post-processor ids.
-pub fn prune_tokenizer(tok: Value, keep: &[u32]) -> Result<Value> {
+pub fn prune_tokenizer(tok: &TokenizerJson, keep: &[u32]) -> Result<PrunedTokenizer> {
     let map = remap(keep);
-    let mut out = tok;
-    let model = out.get_mut("model").and_then(Value::as_object_mut).ok_or_else(|| Error::format(FILE, "no \"model\" section"))?;
-    let vocab = model.get("vocab").filter(|v| v.is_object()).ok_or_else(|| Error::format(FILE, "model.vocab is not an object"))?;
-    let new_vocab = prune_token_map(vocab, &map, "tokenizer.json model.vocab", false)?;
-    let kept: HashSet<&str> = new_vocab.as_object().expect("an object").keys().map(String::as_str).collect();
-    if let Some(merges) = model.get("merges").and_then(Value::as_array) {
-        let mut new_merges = Vec::with_capacity(merges.len());
-        for m in merges {
-            let (a, b) = merge_pair(m)?;
-            if merge_survives(&kept, a, b) {
-                new_merges.push(m.clone());
+    let bpe = tok.bpe()?;
+    let vocab: Vec<(&str, u32)> = bpe.vocab.iter().filter_map(|(t, id)| Some((&**t, *map.get(&u32::try_from(*id).ok()?)?))).collect();
+    let kept: HashSet<&str> = vocab.iter().map(|(t, _)| *t).collect();
+    let merges: Vec<_> = bpe.merges.iter().filter(|m| merge_survives(&kept, &m.a, &m.b)).collect();
+    let mut added = Vec::new();
+    let mut edit = |key: &str, raw: &serde_json::value::RawValue| -> Result<Option<Value>> {
+        let mut v: Value = serde_json::from_str(raw.get()).map_err(|e| Error::format(FILE, format!("{key}: {e}")))?;
+        match key {
+            "added_tokens" => {
+                for t in v.as_array_mut().into_iter().flatten() {
+                    let old = t.get("id").and_then(Value::as_u64).ok_or_else(|| Error::format(FILE, "an added token has no id"))? as u32;
+                    let new = *map.get(&old).ok_or_else(|| TokenizerError::WouldRemove {
+                        file: FILE.into(),
+                        what: "added token".into(),
+                        id: old,
+                    })?;
+                    t["id"] = Value::from(new);
+                    if let Some(c) = t.get("content").and_then(Value::as_str) {
+                        added.push((new, c.to_string()));
+                    }
+                }
             }
+            "post_processor" => remap_post_processor(&mut v, &map)?,
+            _ => return Ok(None),
         }
-        model.insert("merges".into(), Value::Array(new_merges));
-    }
-    model.insert("vocab".into(), new_vocab);
-
-    if let Some(added) = out.get_mut("added_tokens").and_then(Value::as_array_mut) {
-        for t in added.iter_mut() {
-            let old = t.get("id").and_then(Value::as_u64).ok_or_else(|| Error::format(FILE, "an added token has no id"))? as u32;
-            let new =
-                *map.get(&old).ok_or_else(|| TokenizerError::WouldRemove { file: FILE.into(), what: "added token".into(), id: old })?;
-            t["id"] = Value::from(new);
-        }
-    }
-    if let Some(pp) = out.get_mut("post_processor") {
-        remap_post_processor(pp, &map)?;
-    }
-    Ok(out)
+        Ok(Some(v))
+    };
+    let bytes = tok.write(&mut edit, &vocab, &merges)?;
+    let vocab = vocab.into_iter().map(|(t, id)| (id, t.to_string())).collect();
+    Ok(PrunedTokenizer { bytes, vocab, added })
 }
 
 /// Post-processors name special tokens with ids: TemplateProcessing's
@@ -394,6 +391,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn vocab(tok: &Value, rows: usize) -> Result<Vocab> {
+        Vocab::from_bytes(&serde_json::to_vec(tok).unwrap(), rows)
+    }
+
+    /// The pruned file, parsed back.
+    fn prune(tok: &Value, keep: &[u32]) -> Value {
+        let bytes = serde_json::to_vec(tok).unwrap();
+        serde_json::from_slice(&prune_tokenizer(&TokenizerJson::parse(&bytes).unwrap(), keep).unwrap().bytes).unwrap()
+    }
+
     /// A tiny ByteLevel BPE: bytes would normally be all 256; here a few plus merges.
     fn tiny() -> Value {
         json!({
@@ -407,7 +414,7 @@ mod tests {
 
     #[test]
     fn protects_specials_and_bytes_and_removes_highest_regular_ids() {
-        let v = Vocab::from_tokenizer(&tiny(), 9).unwrap();
+        let v = vocab(&tiny(), 9).unwrap();
         assert_eq!(v.tokens[8], None, "row 8 is unused");
         let mut p: Vec<_> = v.protected.iter().copied().collect();
         p.sort();
@@ -428,7 +435,7 @@ mod tests {
                       "vocab": {"<s>": 0, "a": 1, "ac": 2, "b": 3, "ab": 4, "c": 5},
                       "merges": [["a", "c"], ["a", "b"]]}
         });
-        let v = Vocab::from_tokenizer(&t, 6).unwrap();
+        let v = vocab(&t, 6).unwrap();
         assert_eq!(v.parts[2], Some((1, 5)));
         assert_eq!(v.keep(4, None).unwrap(), [0, 1, 2, 5], "ab and b go; c stays for ac");
         assert_eq!(v.keep(2, None).unwrap(), [0, 1], "with ac gone, c (the higher id) goes before a");
@@ -436,7 +443,7 @@ mod tests {
         // A protected token made of regular ones pins them.
         let mut pinned = t.clone();
         pinned["added_tokens"] = json!([{"id": 0, "content": "<s>"}, {"id": 2, "content": "ac"}]);
-        let v = Vocab::from_tokenizer(&pinned, 6).unwrap();
+        let v = vocab(&pinned, 6).unwrap();
         assert_eq!(v.keep(4, None).unwrap(), [0, 1, 2, 5]);
         assert!(v.keep(3, None).unwrap_err().to_string().contains("smallest closed vocabulary here has 4 rows"));
     }
@@ -450,13 +457,13 @@ mod tests {
         assert!(loads(&t));
         t["model"].as_object_mut().unwrap().remove("merges");
         assert!(!loads(&t), "the oracle: the library refuses it");
-        assert!(Vocab::from_tokenizer(&t, 3).unwrap_err().to_string().contains("model.merges"));
+        assert!(vocab(&t, 3).unwrap_err().to_string().contains("model.merges"));
     }
 
     #[test]
     fn merges_stay_closed_and_ids_are_dense() {
         let keep = [0, 1, 2, 3, 5, 7];
-        let out = prune_tokenizer(tiny(), &keep).unwrap();
+        let out = prune(&tiny(), &keep);
         assert_eq!(out["model"]["vocab"], json!({"<s>": 0, "a": 1, "b": 2, "ab": 3, "ba": 4, "<pad>": 5}));
         assert_eq!(out["model"]["merges"], json!(["a b", "b a"]), "merges producing removed tokens are gone");
         assert_eq!(out["added_tokens"][1]["id"], 5);
@@ -464,7 +471,7 @@ mod tests {
 
         let mut pairs = tiny();
         pairs["model"]["merges"] = json!([["a", "b"], ["ab", "b"], ["b", "a"], ["ba", "b"]]);
-        let out = prune_tokenizer(pairs, &keep).unwrap();
+        let out = prune(&pairs, &keep);
         assert_eq!(out["model"]["merges"], json!([["a", "b"], ["b", "a"]]), "pair format is kept");
     }
 
@@ -472,7 +479,7 @@ mod tests {
     fn slow_tokenizer_files_agree_with_the_pruned_tokenizer_json() {
         let keep = [0, 1, 2, 3, 5, 7];
         let map = remap(&keep);
-        let pruned = prune_tokenizer(tiny(), &keep).unwrap();
+        let pruned = prune(&tiny(), &keep);
         let vocab = prune_token_map(&tiny()["model"]["vocab"], &map, "vocab.json", false).unwrap();
         assert_eq!(vocab, pruned["model"]["vocab"]);
         let kept: HashSet<&str> = vocab.as_object().unwrap().keys().map(String::as_str).collect();
@@ -502,7 +509,7 @@ mod tests {
     #[test]
     fn non_bpe_is_a_clear_error() {
         let t = json!({"model": {"type": "Unigram", "vocab": []}});
-        let e = Vocab::from_tokenizer(&t, 3).unwrap_err().to_string();
+        let e = vocab(&t, 3).unwrap_err().to_string();
         assert!(e.contains("BPE") && e.contains("Unigram") && e.contains("FFN-only"), "{e}");
     }
 

@@ -48,6 +48,13 @@ pub fn tiny_ids(n: usize) -> Vec<u32> {
 /// f32 or bf16, streamed a few MB at a time) into `dir`. Returns the sha256 of the names
 /// and f32 values in name order (no tied lm_head): what the golden script records.
 pub fn write_model(dir: &Path, config: &Value, bf16: bool) -> std::io::Result<String> {
+    write_sharded(dir, config, bf16, u64::MAX)
+}
+
+/// [`write_model`] in shards of at most `shard_bytes` of tensor data each, as
+/// transformers saves large models: `model-0000i-of-0000n.safetensors` and
+/// `model.safetensors.index.json` (one shard: `model.safetensors`, no index).
+pub fn write_sharded(dir: &Path, config: &Value, bf16: bool, shard_bytes: u64) -> std::io::Result<String> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(config)?)?;
     let cfg = ModelConfig::from_value(config.clone()).map_err(std::io::Error::other)?;
@@ -55,35 +62,59 @@ pub fn write_model(dir: &Path, config: &Value, bf16: bool) -> std::io::Result<St
     tensors.sort();
     let offset = cfg.norm_offset() != 0.0;
     let elem = if bf16 { 2 } else { 4 };
-    let (mut header, mut at) = (serde_json::Map::new(), 0u64);
-    for (name, shape) in &tensors {
-        let len = shape.iter().product::<usize>() as u64 * elem;
-        let entry = serde_json::json!({"dtype": if bf16 { "BF16" } else { "F32" }, "shape": shape, "data_offsets": [at, at + len]});
-        header.insert(name.clone(), entry);
-        at += len;
+    let bytes_of = |shape: &[usize]| shape.iter().product::<usize>() as u64 * elem;
+    // Consecutive tensors (in name order) fill a shard until the next would overflow it.
+    let mut shards: Vec<Vec<(String, Vec<usize>)>> = vec![Vec::new()];
+    let mut fill = 0u64;
+    for (name, shape) in tensors {
+        let len = bytes_of(&shape);
+        if fill > 0 && fill.saturating_add(len) > shard_bytes {
+            shards.push(Vec::new());
+            fill = 0;
+        }
+        fill += len;
+        shards.last_mut().expect("one shard").push((name, shape));
     }
-    let mut head = serde_json::to_vec(&header)?;
-    head.resize(head.len().next_multiple_of(8), b' ');
-    let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("model.safetensors"))?);
-    file.write_all(&(head.len() as u64).to_le_bytes())?;
-    file.write_all(&head)?;
+    let n = shards.len();
+    let file_name = |i: usize| if n == 1 { "model.safetensors".to_string() } else { format!("model-{:05}-of-{n:05}.safetensors", i + 1) };
     let mut digest = Sha256::new();
-    for (name, shape) in &tensors {
-        digest.update(name.as_bytes());
-        let n = shape.iter().product::<usize>() as u64;
-        for start in (0..n).step_by(1 << 20) {
-            let values = weight(name, shape, offset, start..(start + (1 << 20)).min(n));
-            let f32_bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            digest.update(&f32_bytes);
-            if bf16 {
-                let bytes: Vec<u8> = values.iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect();
-                file.write_all(&bytes)?;
-            } else {
-                file.write_all(&f32_bytes)?;
+    let (mut weight_map, mut total) = (serde_json::Map::new(), 0u64);
+    for (i, shard) in shards.iter().enumerate() {
+        let (mut header, mut at) = (serde_json::Map::new(), 0u64);
+        for (name, shape) in shard {
+            let len = bytes_of(shape);
+            let entry = serde_json::json!({"dtype": if bf16 { "BF16" } else { "F32" }, "shape": shape, "data_offsets": [at, at + len]});
+            header.insert(name.clone(), entry);
+            weight_map.insert(name.clone(), Value::from(file_name(i)));
+            at += len;
+        }
+        total += at;
+        let mut head = serde_json::to_vec(&header)?;
+        head.resize(head.len().next_multiple_of(8), b' ');
+        let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join(file_name(i)))?);
+        file.write_all(&(head.len() as u64).to_le_bytes())?;
+        file.write_all(&head)?;
+        for (name, shape) in shard {
+            digest.update(name.as_bytes());
+            let n = shape.iter().product::<usize>() as u64;
+            for start in (0..n).step_by(1 << 20) {
+                let values = weight(name, shape, offset, start..(start + (1 << 20)).min(n));
+                let f32_bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                digest.update(&f32_bytes);
+                if bf16 {
+                    let bytes: Vec<u8> = values.iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect();
+                    file.write_all(&bytes)?;
+                } else {
+                    file.write_all(&f32_bytes)?;
+                }
             }
         }
+        file.flush()?;
     }
-    file.flush()?;
+    if n > 1 {
+        let index = serde_json::json!({"metadata": {"total_size": total}, "weight_map": weight_map});
+        std::fs::write(dir.join("model.safetensors.index.json"), serde_json::to_vec_pretty(&index)?)?;
+    }
     Ok(digest.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 

@@ -152,7 +152,7 @@ test('prune in the browser, download, verify natively', async () => {
     assert.match(r.summary, /Calibration: 2 × 64 tokens/);
     // Before the run: 30 layers × (0.88M attention + 2.65M FFN weights) × 2 FLOPs × 128
     // tokens + 4 × 576 × 2080 query–key pairs × 30 layers × 2 windows ≈ 27.5 GFLOP.
-    assert.match(r.estimate, /Calibration ≈ 27 GFLOP at [\d.]+ GFLOP\/s \(the matmul on WebGPU, measured just now\)/);
+    assert.match(r.estimate, /Calibration ≈ 27 GFLOP at [\d.]+ GFLOP\/s and reading 212\.4 MB of layer weights at [\d.]+ MB\/s \(both measured just now on WebGPU\)/);
     assert.ok(r.wasmMb < 256, `wasm memory ${r.wasmMb} MB`);
     // The output was written to disk (the origin-private file system), one folder per run.
     const outputs = Object.entries(await opfsOutputs(page));
