@@ -105,6 +105,15 @@ pub enum Error {
         dir: String,
     },
 
+    /// The output would not fit on the disk it is written to (checked before a run).
+    #[error("the pruned model needs about {needed} MB of disk, but only {free} MB is free where it is written")]
+    NoSpace {
+        /// Megabytes the output needs.
+        needed: u64,
+        /// Megabytes free there.
+        free: u64,
+    },
+
     /// A file name longer than a zip archive can hold (64 KiB).
     #[error("the file name {name:?}… is too long for a zip archive ({bytes} bytes)")]
     ZipNameTooLong {
@@ -408,6 +417,11 @@ impl Error {
             Error::TokenOutOfVocab { .. } => {
                 Some("tokenizer.json and config.json seem to be from different models: check that they belong together".into())
             }
+            Error::NoSpace { .. } => Some(if cfg!(target_arch = "wasm32") {
+                "free some disk space (the browser keeps the output in its private storage until you save it), or prune more".into()
+            } else {
+                "free some disk space, or choose an --out on a disk with more room".into()
+            }),
             Error::OutputExists { .. } => Some(if cfg!(target_arch = "wasm32") {
                 "pick an empty folder".into()
             } else {

@@ -331,3 +331,38 @@ fn a_staging_folder_compact_did_not_make_is_left_alone() {
         &[".pruned.partial", "not written by compact"],
     );
 }
+
+/// An output folder on a disk with `free` bytes left, which must never be written.
+struct FullDisk {
+    free: u64,
+}
+
+impl compact::io::OutputFolder for FullDisk {
+    type Sink = compact::io::FileSink;
+    async fn create(&mut self, name: &str) -> compact::Result<Self::Sink> {
+        panic!("{name} was written to a disk it does not fit on")
+    }
+    async fn free_bytes(&self) -> Option<u64> {
+        Some(self.free)
+    }
+    async fn commit(self) -> compact::Result<()> {
+        panic!("committed an output that does not fit")
+    }
+}
+
+#[test]
+fn an_output_that_does_not_fit_on_the_disk_is_refused_before_calibration() {
+    use compact::prune::{Model, Request, Target, run};
+    let model = common::block_on(Model::open("smollm2-135m", compact::io::DirFolder::new(fixture("smollm2-135m")).unwrap())).unwrap();
+    let request = Request::new(Target::Sizes { vocab: Some(16384), ffn: Some(960) });
+    let mut calibrated = false;
+    let mut events = |e: compact::prune::Event| calibrated |= matches!(e, compact::prune::Event::Calibrating { .. });
+    // V′ 16384, I′ 960: 16384·576 embedding + 30 layers × (884,736 attention + 3·576·960
+    // FFN) + 35,136 norm weights = 85.78M bf16 parameters (171.6 MB), and the 2.1 MB
+    // tokenizer.json: 174 MB.
+    let out = FullDisk { free: 100_000_000 };
+    let err = common::block_on(run(&model, &request, &compact::engine::Device::Cpu, out, &mut events, &Default::default())).unwrap_err();
+    assert!(matches!(err, compact::Error::NoSpace { needed: 174, free: 100 }), "{err:?}");
+    assert!(!calibrated, "refused before calibrating");
+    assert!(err.hint().unwrap().contains("free some disk space"), "{:?}", err.hint());
+}

@@ -15,6 +15,7 @@ step "fixtures"
 bash scripts/fixtures/fetch-model.sh all
 bash scripts/fixtures/fetch-eval.sh
 bash scripts/fixtures/fetch-tokenizers.sh
+bash scripts/fixtures/make-seeded-models.sh download-1g
 
 step "house rules: rustfmt, clippy -D warnings (native and wasm32)"
 # In the release profile: build scripts and proc macros are then shared with the
@@ -35,5 +36,5 @@ trunk build --release
 
 step "browser end-to-end tests"
 cargo build --release --bin compact
-COMPACT_BIN="$ROOT/target/release/compact" DIST="$ROOT/dist" MODELS="$COMPACT_CACHE/models" \
+COMPACT_BIN="$ROOT/target/release/compact" DIST="$ROOT/dist" MODELS="$COMPACT_CACHE/models" SEEDED="$COMPACT_CACHE/seeded" \
   node --test --test-reporter=spec tests/web/

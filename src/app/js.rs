@@ -73,17 +73,6 @@ export function download_blob(blob, name) {
   setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
 
-// Bytes the origin may still store (quota minus usage), or -1 where the browser
-// does not say.
-export async function storage_free_bytes() {
-  try {
-    const e = await navigator.storage.estimate();
-    return e.quota - e.usage;
-  } catch {
-    return -1;
-  }
-}
-
 "#)]
 extern "C" {
     /// Whether the browser has `showDirectoryPicker` (Chrome, Edge; not Firefox/Safari).
@@ -96,12 +85,6 @@ extern "C" {
     pub fn dropped_files(data: &web_sys::DataTransfer) -> js_sys::Promise;
     /// Saves `blob` as a download named `name`.
     pub fn download_blob(blob: &web_sys::Blob, name: &str);
-    async fn storage_free_bytes() -> JsValue;
-}
-
-/// Bytes this origin may still write to disk (the browser's estimate), if it says.
-pub async fn storage_free() -> Option<u64> {
-    storage_free_bytes().await.as_f64().filter(|b| *b >= 0.0).map(|b| b as u64)
 }
 
 /// A readable message from a JS exception.

@@ -105,7 +105,7 @@ pub fn PlanStep() -> impl IntoView {
         })
     };
     let summary = session.summary.clone();
-    let free = LocalResource::new(super::js::storage_free);
+    let free = LocalResource::new(crate::io::web::storage_free);
     let numbers = move || {
         let p = state.plan.get()?;
         let (b, a) = (p.before.total(), p.after.total());

@@ -130,7 +130,7 @@ fn estimate(calib: Option<CalibWork>, th: Throughput, device: &str, write_bytes:
             )
         }
         None => format!(
-            "Before you start: about {}, writing ≈ {} (no calibration: the channels come from the importance file).",
+            "Before you start: about {}, writing ≈ {} (no calibration: the FFN is kept whole or ranked by the importance file).",
             duration(write),
             mb(write_bytes)
         ),
@@ -277,7 +277,8 @@ pub fn RunStep() -> impl IntoView {
         let info = &s.model.info;
         let bpp = info.dtype().map_or(2, |d| d.size());
         let counts = info.breakdown().counted;
-        let calib = importance.with(|i| i.is_none()).then(|| {
+        let calibrates = plan.ffn.1 < plan.ffn.0 && importance.with(Option::is_none);
+        let calib = calibrates.then(|| {
             let (cfg, n, t) = (&info.config, samples.get(), seq_len.get());
             CalibWork {
                 flops: crate::engine::forward::calibration_flops(cfg, &counts, n, t),

@@ -96,6 +96,11 @@ pub trait OutputFolder {
     type Sink: ByteSink;
     /// Starts writing the file `name`.
     async fn create(&mut self, name: &str) -> Result<Self::Sink>;
+    /// Bytes that can still be written here, when the platform says: checked before a
+    /// job spends time calibrating for an output that would not fit.
+    async fn free_bytes(&self) -> Option<u64> {
+        None
+    }
     /// Publishes every finished file.
     async fn commit(self) -> Result<()>;
 }

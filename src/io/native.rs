@@ -186,6 +186,9 @@ impl DirOutput {
 
 impl OutputFolder for DirOutput {
     type Sink = FileSink;
+    async fn free_bytes(&self) -> Option<u64> {
+        fs4::available_space(&self.staging).ok()
+    }
     async fn create(&mut self, name: &str) -> Result<FileSink> {
         let path = self.staging.join(name);
         let file = File::create(&path).map_err(|e| Error::io(path.display().to_string(), e))?;

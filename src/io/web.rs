@@ -448,6 +448,9 @@ impl OutputFolder for BlobOutput {
             staged: self.staged.clone(),
         })
     }
+    async fn free_bytes(&self) -> Option<u64> {
+        if self.disk.is_some() { storage_free().await } else { None }
+    }
     async fn commit(mut self) -> Result<()> {
         if let Some(dir) = self.disk.take() {
             // Only a finished output replaces the earlier ones.
@@ -508,6 +511,16 @@ export async function opfs_finish(writable, dir, name) {
 export async function opfs_remove(dir) {
   await (await root()).removeEntry(dir.name, { recursive: true });
 }
+// Bytes the origin may still store (quota minus usage), or -1 where the browser
+// does not say.
+export async function storage_free_bytes() {
+  try {
+    const e = await navigator.storage.estimate();
+    return e.quota - e.usage;
+  } catch {
+    return -1;
+  }
+}
 export async function opfs_keep_only(keep) {
   const [session, kind] = keep.name.split('.');
   const live = await liveSessions();
@@ -539,7 +552,14 @@ export async function opfs_keep_only(keep) {
         /// Removes this page's other outputs of `keep`'s kind and closed pages' outputs.
         #[wasm_bindgen(js_name = opfs_keep_only)]
         pub fn keep_only(keep: &JsValue) -> js_sys::Promise;
+        /// Bytes the origin may still store, or -1.
+        pub fn storage_free_bytes() -> js_sys::Promise;
     }
+}
+
+/// Bytes this origin may still write to disk (the browser's estimate), if it says.
+pub async fn storage_free() -> Option<u64> {
+    JsFuture::from(opfs::storage_free_bytes()).await.ok()?.as_f64().filter(|b| *b >= 0.0).map(|b| b as u64)
 }
 
 /// A zip archive (stored, see [`super::zip`]) of `files`, assembled by the browser from

@@ -197,6 +197,13 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
     }
     let plan = PrunePlan::for_target(cfg, &counts, request.target, model.tokenizer.as_ref())?;
     events(Event::Planned(&plan));
+    // The output must fit where it goes: found out now, not after calibration.
+    let needed = plan.file_bytes(model.info.dtype().map_or(2, |d| d.size())) + model.tokenizer.as_ref().map_or(0, |t| t.bytes.len() as u64);
+    if let Some(free) = out.free_bytes().await
+        && free < needed
+    {
+        return Err(Error::NoSpace { needed: needed.div_ceil(1_000_000), free: free / 1_000_000 });
+    }
 
     // The rare set S. The calibration text is needed for channel importance and for
     // choosing S by frequency.
