@@ -124,11 +124,11 @@ impl Device {
     }
 
     /// This device's matmul rate in GFLOP/s at the model's FFN shape (a batch of rows
-    /// times up to 2048 rows of the `hidden`-wide weight, stored as `dtype` on the GPU),
+    /// times up to 1024 rows of the `hidden`-wide weight, stored as `dtype` on the GPU),
     /// measured in about half a second.
     pub async fn matmul_gflops(&self, cfg: &ModelConfig, dtype: Option<Dtype>) -> Result<f64> {
         const ROWS: usize = 128;
-        let (n, k) = (cfg.intermediate_size.min(2048), cfg.hidden_size);
+        let (n, k) = (cfg.intermediate_size.min(1024), cfg.hidden_size);
         match self {
             Device::Gpu(gpu) => {
                 let w = match dtype {
@@ -145,21 +145,26 @@ impl Device {
     }
 
     /// What a time estimate divides by, measured here with the model's own shapes and
-    /// file: the matmul rate, and how fast layer 0's FFN up projection is read into the
+    /// file: the matmul rate, and how fast rows of layer 0's FFN up projection are read into the
     /// form this device computes with (f32 on the CPU, a GPU buffer on the GPU).
     pub async fn throughput<S: ByteSource>(&self, cfg: &ModelConfig, ck: &Checkpoint<S>) -> Result<Throughput> {
+        // Up to 16 MB of its rows: enough to time, little enough not to raise the
+        // browser's peak memory.
+        const PROBE_BYTES: u64 = 16 << 20;
         let name = crate::model::names::mlp(0, "up_proj");
         let info = ck.info(&name)?;
-        let (bytes, dtype) = (info.numel() * info.dtype.size(), info.dtype);
+        let row_bytes = info.shape.get(1).copied().unwrap_or(1).max(1) * info.dtype.size();
+        let rows = (PROBE_BYTES / row_bytes).clamp(1, info.shape.first().copied().unwrap_or(1).max(1));
+        let (bytes, dtype) = (rows * row_bytes, info.dtype);
         let start = crate::progress::now();
         match self {
             Device::Gpu(gpu) => {
-                let buf = gpu.upload(&name, &ck.raw(&name).await?)?;
+                let buf = gpu.upload(&name, &ck.raw_rows(&name, 0..rows).await?)?;
                 gpu.finish().await?;
                 drop(buf);
                 gpu.reset_peak();
             }
-            Device::Cpu => drop(std::hint::black_box(ck.f32(&name).await?)),
+            Device::Cpu => drop(std::hint::black_box(ck.rows_f32(&name, 0..rows).await?)),
         }
         let read = bytes as f64 / (crate::progress::now() - start).max(1e-6);
         Ok(Throughput { gflops: self.matmul_gflops(cfg, Some(dtype)).await?, read_bytes_per_second: read })

@@ -229,7 +229,11 @@ async fn load_layer<S: ByteSource>(gpu: &Gpu, cfg: &ModelConfig, ck: &Checkpoint
     })
 }
 
-/// f32 values per activation row, and the widest row (the binding limit applies to it).
+/// Bytes of the output projection read and uploaded at a time for logits: each chunk
+/// passes through memory on its way to the GPU, and in the browser that memory is the
+/// page's wasm heap (Gemma-3's 262k-row embedding is 604 MB).
+const LOGIT_CHUNK_BYTES: u64 = if cfg!(target_arch = "wasm32") { 16 << 20 } else { 64 << 20 };
+
 /// Bytes of activations the GPU path holds at most for one batch (the default
 /// [`GpuOptions::activation_budget`]).
 pub const ACTIVATION_BUDGET: u64 = 384 << 20;
@@ -271,6 +275,7 @@ pub fn calibration_flops(cfg: &ModelConfig, counts: &crate::model::params::Param
     projections + 4.0 * (cfg.num_heads * cfg.head_dim) as f64 * pairs * windows as f64
 }
 
+/// f32 values per activation row, and the widest row (the binding limit applies to it).
 fn row_floats(cfg: &ModelConfig) -> (usize, usize) {
     let (d, i) = (cfg.hidden_size, cfg.intermediate_size);
     (3 * d + 2 * cfg.q_dim() + 2 * cfg.kv_dim() + 2 * i, d.max(i).max(cfg.q_dim()))
@@ -633,7 +638,7 @@ pub(crate) async fn final_logits<S: ByteSource>(
     gpu.submit(enc);
 
     let elem = weight_type(ck.info(name)?)?.size();
-    let cap = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size).min(64 << 20) as usize;
+    let cap = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size).min(LOGIT_CHUNK_BYTES) as usize;
     let chunk = (cap / (d * elem)).min(cap / (rows * 4).max(1)).clamp(1, v);
     let mut logits = vec![0f32; rows * v];
     for c0 in (0..v).step_by(chunk) {

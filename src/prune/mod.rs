@@ -15,6 +15,7 @@ pub mod export;
 pub mod job;
 pub mod plan;
 pub mod rare;
+pub mod repair;
 pub mod select;
 
 pub use job::{Event, ImportanceFile, Model, Outcome, Phase, Request, run};

@@ -1,6 +1,6 @@
 // Figures, not a test: the whole browser flow (load → plan → calibrate and prune →
-// zip download) in headless Chromium on WebGPU, with its wall time by phase and the
-// wasm memory at the end (it only grows, so this is the peak).
+// zip download → compare → save into a folder) in headless Chromium, with its wall time
+// by phase and the wasm memory after each step (it only grows, so the last is the peak).
 //
 // With GGUF_TYPE (e.g. Q4_K_M) the pruned model is then written as a GGUF in the tab
 // too: its time, the page's wasm memory and the largest worker's; then the whole again
@@ -18,6 +18,31 @@ if (!ffn) {
 const { server, baseUrl } = await serve();
 const { context, page, errors } = await launch();
 const s = x => (x / 1000).toFixed(1);
+// The wasm memory at any moment (Trunk hands the instance's exports to this event), and
+// a folder picker answered with a folder of the origin-private file system.
+await context.addInitScript(() => {
+  addEventListener('TrunkApplicationStarted', e => { window.__wasmMemory = e.detail.wasm.memory; });
+  window.showDirectoryPicker = async () => (await navigator.storage.getDirectory()).getDirectoryHandle('bench-saves', { create: true });
+});
+const wasmMb = () => page.evaluate(() => (window.__wasmMemory.buffer.byteLength / 1e6).toFixed(1));
+
+/** The compare step (one greedy token from each model, on the run's device) and the
+ *  save into a folder: their times, and the wasm memory after each. */
+async function compareAndSave() {
+  if (device === 'cpu') await page.locator('#compare input[type=checkbox]').check();
+  await page.locator('#new-tokens').fill('1');
+  await page.locator('#new-tokens').dispatchEvent('change');
+  let t0 = Date.now();
+  await page.locator('#generate-button').click();
+  const gens = page.locator('#generations'), oops = page.locator('#compare .error');
+  await Promise.race([gens.waitFor({ timeout: 3600000 }), oops.waitFor({ timeout: 3600000 })]);
+  if (await oops.count()) throw new Error('compare failed: ' + await oops.textContent());
+  console.log(`  compare (dense and pruned, one greedy token each on ${device}): ${s(Date.now() - t0)} s, wasm memory ${await wasmMb()} MB`);
+  t0 = Date.now();
+  await page.locator('#save-folder').click();
+  await page.locator('#download-status', { hasText: 'bench-saves/' }).waitFor({ timeout: 3600000 });
+  console.log(`  saved into a folder: ${s(Date.now() - t0)} s, wasm memory ${await wasmMb()} MB`);
+}
 
 /** The flow at `url`, then (with GGUF_TYPE) the GGUF written in the tab. */
 async function run(url, label) {
@@ -27,6 +52,7 @@ async function run(url, label) {
   console.log(`  peak wasm memory ${r.wasmMb} MB`);
   console.log(`  the page before the run: ${r.estimate}`);
   console.log(`  page: ${r.summary}`);
+  if (!label) await compareAndSave();
   if (!ggufType) return null;
   await page.locator('#gguf-size', { hasText: 'MB' }).waitFor({ timeout: 60000 });
   await page.locator('#gguf-type').selectOption(ggufType);
@@ -34,7 +60,7 @@ async function run(url, label) {
   await Promise.all([page.waitForEvent('download', { timeout: 3600000 }), page.locator('#gguf-button').click()]);
   const took = Date.now() - t0;
   const status = await page.locator('#gguf-status', { hasText: 'Downloading' }).textContent();
-  console.log(`  ${ggufType} GGUF written in the tab in ${s(took)} s: ${status}`);
+  console.log(`  ${ggufType} GGUF written in the tab in ${s(took)} s: ${status}; wasm memory ${await wasmMb()} MB`);
   return took;
 }
 
