@@ -13,6 +13,7 @@ use web_sys::HtmlInputElement;
 use super::{AppState, CalibText, Outcome, Session, mb, shown};
 use crate::engine::DeviceKind;
 use crate::engine::device::Throughput;
+use crate::io::ModelFolder;
 use crate::io::web::BlobOutput;
 use crate::progress::{Cancel, now};
 use crate::prune::calib;
@@ -118,7 +119,7 @@ fn estimate(calib: Option<CalibWork>, th: Throughput, device: &str, write_bytes:
             let times = if c.passes == 1 { String::new() } else { format!(" {}×", c.passes) };
             format!(
                 "Before you start: about {} in all. Calibration ≈ {:.0} GFLOP at {:.1} GFLOP/s and reading {}{times} of layer weights at {}/s \
-                 (both measured just now on {device}): ≈ {}; then writing ≈ {}: ≈ {}.",
+                 (the matmul measured just now on {device}, the reads on the folder's tokenizer.json): ≈ {}; then writing ≈ {}: ≈ {}.",
                 duration(secs + write),
                 c.flops / 1e9,
                 th.gflops,
@@ -156,13 +157,14 @@ pub fn RunStep() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let paste = RwSignal::new(String::new());
 
-    // No WebGPU: offer the CPU path up front. A software adapter: say that the CPU
-    // path is usually the faster one there.
+    // No WebGPU, or a software adapter (an emulation on the CPU, slower than the CPU
+    // device): the CPU device is chosen up front, and the page says why.
     let software = RwSignal::new(None::<String>);
     spawn_local(async move {
         match crate::engine::gpu::probe().await {
             Err(_) => device.set(DeviceKind::Cpu),
             Ok(r) if r.is_software() => {
+                device.set(DeviceKind::Cpu);
                 software.set(Some(if r.name == crate::engine::gpu::UNNAMED_ADAPTER { String::new() } else { format!(" ({})", r.name) }))
             }
             Ok(_) => {}
@@ -265,8 +267,8 @@ pub fn RunStep() -> impl IntoView {
         async move {
             let s = s?;
             let dev = state.device(kind).await.ok()?;
-            let ck = crate::model::Checkpoint::open(&s.model.folder, &s.model.info).await.ok()?;
-            let th = dev.throughput(&s.model.info.config, &ck).await.ok()?;
+            let sample = s.model.folder.open(crate::tokenizer::FILE).await.ok().flatten()?;
+            let th = dev.throughput(&s.model.info.config, s.model.info.dtype(), &sample).await.ok()?;
             Some((th, dev, if kind == DeviceKind::Cpu { "the CPU device" } else { "WebGPU" }))
         }
     });
@@ -376,8 +378,9 @@ pub fn RunStep() -> impl IntoView {
             </div>
             {move || software.get().map(|name| view! {
                 <p id="software-adapter" class="hint">{format!(
-                    "This browser's WebGPU adapter{name} is an emulation on the CPU: the CPU device is usually faster on such machines \
-                     (SmolLM2-135M, 4 × 128 tokens on a 2-core test machine: 28 tokens/s on the CPU device, 4 on SwiftShader)."
+                    "This browser's WebGPU adapter{name} is an emulation on the CPU, so the CPU device is chosen: it is faster on such machines \
+                     (SmolLM2-135M, 4 × 128 tokens on a 2-core test machine: 28 tokens/s on the CPU device, 4 on SwiftShader). \
+                     Choose WebGPU above to try it anyway."
                 )}</p>
             })}
             <p class="hint">"The paper found 16 windows of 512 tokens enough. Windows start with the tokenizer's BOS when it adds one; positions whose token is removed do not count (the common-token mask)."</p>

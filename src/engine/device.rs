@@ -144,30 +144,18 @@ impl Device {
         }
     }
 
-    /// What a time estimate divides by, measured here with the model's own shapes and
-    /// file: the matmul rate, and how fast rows of layer 0's FFN up projection are read into the
-    /// form this device computes with (f32 on the CPU, a GPU buffer on the GPU).
-    pub async fn throughput<S: ByteSource>(&self, cfg: &ModelConfig, ck: &Checkpoint<S>) -> Result<Throughput> {
-        // Up to 16 MB of its rows: enough to time, little enough not to raise the
-        // browser's peak memory.
+    /// What a time estimate divides by, measured here: the matmul rate at the model's
+    /// shapes, and how fast `sample` (a file of the model's folder — the app passes
+    /// tokenizer.json, so that nothing but headers and the tokenizer is read before a
+    /// run) is read, up to 16 MB of it.
+    pub async fn throughput<S: ByteSource>(&self, cfg: &ModelConfig, dtype: Option<Dtype>, sample: &S) -> Result<Throughput> {
         const PROBE_BYTES: u64 = 16 << 20;
-        let name = crate::model::names::mlp(0, "up_proj");
-        let info = ck.info(&name)?;
-        let row_bytes = info.shape.get(1).copied().unwrap_or(1).max(1) * info.dtype.size();
-        let rows = (PROBE_BYTES / row_bytes).clamp(1, info.shape.first().copied().unwrap_or(1).max(1));
-        let (bytes, dtype) = (rows * row_bytes, info.dtype);
+        let len = sample.len().min(PROBE_BYTES);
         let start = crate::progress::now();
-        match self {
-            Device::Gpu(gpu) => {
-                let buf = gpu.upload(&name, &ck.raw_rows(&name, 0..rows).await?)?;
-                gpu.finish().await?;
-                drop(buf);
-                gpu.reset_peak();
-            }
-            Device::Cpu => drop(std::hint::black_box(ck.rows_f32(&name, 0..rows).await?)),
-        }
-        let read = bytes as f64 / (crate::progress::now() - start).max(1e-6);
-        Ok(Throughput { gflops: self.matmul_gflops(cfg, Some(dtype)).await?, read_bytes_per_second: read })
+        let bytes = sample.read_at(0, len as usize).await?;
+        let read = bytes.len().max(1) as f64 / (crate::progress::now() - start).max(1e-6);
+        drop(bytes);
+        Ok(Throughput { gflops: self.matmul_gflops(cfg, dtype).await?, read_bytes_per_second: read })
     }
 
     /// How many times calibration reads every layer's weights for `windows` windows of
