@@ -376,12 +376,18 @@ pub fn RunStep() -> impl IntoView {
                     <span id="importance-name" class="hint">{format!("channels ranked by {} (no calibration)", f.name)}</span>
                 }))}
             </div>
-            {move || software.get().map(|name| view! {
-                <p id="software-adapter" class="hint">{format!(
-                    "This browser's WebGPU adapter{name} is an emulation on the CPU, so the CPU device is chosen: it is faster on such machines \
-                     (SmolLM2-135M, 4 × 128 tokens on a 2-core test machine: 28 tokens/s on the CPU device, 4 on SwiftShader). \
-                     Choose WebGPU above to try it anyway."
-                )}</p>
+            {move || software.get().map(|name| {
+                let choice = if device.get() == DeviceKind::Cpu {
+                    "so the CPU device is chosen: it is faster on such machines"
+                } else {
+                    "and the CPU device is usually faster on such machines"
+                };
+                view! {
+                    <p id="software-adapter" class="hint">{format!(
+                        "This browser's WebGPU adapter{name} is an emulation on the CPU, {choice} \
+                         (SmolLM2-135M, 4 × 128 tokens on a 2-core test machine: 28 tokens/s on the CPU device, 4 on SwiftShader)."
+                    )}</p>
+                }
             })}
             <p class="hint">"The paper found 16 windows of 512 tokens enough. Windows start with the tokenizer's BOS when it adds one; positions whose token is removed do not count (the common-token mask)."</p>
             {estimate_view}
