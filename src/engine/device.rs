@@ -67,7 +67,7 @@ fn cpu_windows_per_pass(cfg: &ModelConfig, windows: usize, t: usize) -> usize {
 pub struct Throughput {
     /// The matmul's rate at the model's FFN shape, in GFLOP/s.
     pub gflops: f64,
-    /// Bytes of weights per second read from the model's file into the device's form.
+    /// Bytes per second read from the model's folder (timed on one of its files).
     pub read_bytes_per_second: f64,
 }
 
