@@ -49,7 +49,7 @@ pub fn PlanStep() -> impl IntoView {
     let counts = session.model.info.breakdown().counted;
     let min_vocab = session.model.tokenizer.as_ref().map_or(cfg.vocab_size, |t| t.min_rows(&cfg));
     let most = PrunePlan::max_reduction(&cfg, &counts, min_vocab).unwrap_or(0.0);
-    let bpp = session.model.info.dtype().map_or(2, |d| d.size());
+    let bpp = session.model.info.bytes_per_param();
     let target = RwSignal::new(Target::Ratio(0.35f64.min(most)));
     let error = RwSignal::new(None::<String>);
     let (cfg2, counts2, cfg3) = (cfg.clone(), counts.clone(), cfg.clone());

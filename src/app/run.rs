@@ -277,14 +277,14 @@ pub fn RunStep() -> impl IntoView {
         let s = state.session()?;
         let plan = state.plan.get()?;
         let info = &s.model.info;
-        let bpp = info.dtype().map_or(2, |d| d.size());
+        let bpp = info.bytes_per_param();
         let counts = info.breakdown().counted;
         let calibrates = plan.ffn.1 < plan.ffn.0 && importance.with(Option::is_none);
         let calib = calibrates.then(|| {
             let (cfg, n, t) = (&info.config, samples.get(), seq_len.get());
             CalibWork {
                 flops: crate::engine::forward::calibration_flops(cfg, &counts, n, t),
-                weight_bytes: (counts.attention + counts.ffn + counts.norms) * bpp,
+                weight_bytes: crate::engine::forward::GpuMemory::estimate(cfg, &counts, bpp, n, t).layer_weights,
                 passes: dev.weight_passes(cfg, n, t),
             }
         });

@@ -126,7 +126,7 @@ impl Device {
     /// This device's matmul rate in GFLOP/s at the model's FFN shape (a batch of rows
     /// times up to 1024 rows of the `hidden`-wide weight, stored as `dtype` on the GPU),
     /// measured in about half a second.
-    pub async fn matmul_gflops(&self, cfg: &ModelConfig, dtype: Option<Dtype>) -> Result<f64> {
+    async fn matmul_gflops(&self, cfg: &ModelConfig, dtype: Option<Dtype>) -> Result<f64> {
         const ROWS: usize = 128;
         let (n, k) = (cfg.intermediate_size.min(1024), cfg.hidden_size);
         match self {

@@ -166,6 +166,12 @@ impl ModelInfo {
         by.into_iter().max_by_key(|&(_, n)| n).map(|(d, _)| d)
     }
 
+    /// Bytes per parameter of [`Self::dtype`] (2 when the folder has no tensors): what
+    /// sizes of files and reads are estimated with.
+    pub fn bytes_per_param(&self) -> u64 {
+        self.dtype().map_or(2, |d| d.size())
+    }
+
     /// Whether the checkpoint has a separate lm_head (independent of what config says).
     pub fn has_lm_head(&self) -> bool {
         self.tensors().any(|t| t.name == names::LM_HEAD)

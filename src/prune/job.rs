@@ -198,7 +198,7 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
     let plan = PrunePlan::for_target(cfg, &counts, request.target, model.tokenizer.as_ref())?;
     events(Event::Planned(&plan));
     // The output must fit where it goes: found out now, not after calibration.
-    let needed = plan.file_bytes(model.info.dtype().map_or(2, |d| d.size())) + model.tokenizer.as_ref().map_or(0, |t| t.bytes.len() as u64);
+    let needed = plan.file_bytes(model.info.bytes_per_param()) + model.tokenizer.as_ref().map_or(0, |t| t.bytes.len() as u64);
     if let Some(free) = out.free_bytes().await
         && free < needed
     {

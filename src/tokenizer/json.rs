@@ -307,7 +307,8 @@ impl Serialize for Out<'_, '_> {
 /// Builds the tokenizer from the parsed file: a BPE model from the borrowed vocabulary
 /// and merges (through the library's builder, with the file's options), the other
 /// sections through the library's own deserializers, then the added tokens as its
-/// loader adds them. Other model types go through [`Tokenizer::from_bytes`].
+/// loader adds them; merges the library would crash on are refused first. Other model
+/// types go through [`Tokenizer::from_bytes`].
 pub fn build(bytes: &[u8]) -> Result<Tokenizer> {
     use tokenizers::models::bpe::BPE;
     let loading = |e: &dyn fmt::Display| Error::format(FILE, format!("cannot be loaded: {e}"));
@@ -316,6 +317,7 @@ pub fn build(bytes: &[u8]) -> Result<Tokenizer> {
         return Tokenizer::from_bytes(bytes).map_err(|e| loading(&e));
     }
     let bpe = json.bpe()?;
+    super::check_continuations(&json, &bpe)?;
     let vocab: tokenizers::models::bpe::Vocab = bpe
         .vocab
         .iter()

@@ -195,7 +195,7 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
     }
     let out = DirOutput::new(&a.out, a.force, &[&a.model])?;
     let device = crate::open_device(a.device).await;
-    let bpp = model.info.dtype().map_or(2, |d| d.size());
+    let bpp = model.info.bytes_per_param();
     let bar = crate::bar("{msg:24} [{bar:40}] {pos}/{len} ({eta})");
     let mut events = |e: Event| match e {
         Event::Planned(plan) => print_plan(&a.model, plan, bpp),
