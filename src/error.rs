@@ -288,6 +288,10 @@ pub enum PlanError {
     /// Layers that keep different numbers of channels.
     #[error("layer {layer} keeps {kept} channels, layer 0 keeps {first}: I' must be the same in every layer")]
     UnequalChannels { layer: usize, kept: usize, first: usize },
+    /// Repair asked for with channels from an importance file: repair needs the
+    /// calibration's second moments, which the file does not hold.
+    #[error("repairing down_proj needs calibration; it cannot use channels from an importance file")]
+    RepairNeedsCalibration,
     /// Importance that is NaN or infinite (the weights hold NaN/Inf, or overflowed).
     #[error("importance of layer {layer}, channel {channel} is {value} (not finite)")]
     NonFiniteImportance { layer: usize, channel: usize, value: f64 },
@@ -300,6 +304,7 @@ impl PlanError {
             PlanError::NonFiniteImportance { .. } => {
                 Some("check the weights for NaN or Inf values, or calibrate on fewer or shorter windows".into())
             }
+            PlanError::RepairNeedsCalibration => Some("leave out the importance file to calibrate, or leave out the repair".into()),
             _ => None,
         }
     }

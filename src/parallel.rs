@@ -22,6 +22,45 @@ use crate::error::{Error, Result};
 use crate::gguf::GgmlType;
 use crate::gguf::quantize::quantize_row;
 
+/// Threads this machine's CPU work may use natively (1 in wasm, where one call runs on
+/// the calling thread).
+pub fn threads() -> usize {
+    if cfg!(target_arch = "wasm32") { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
+}
+
+/// Runs `f(first_row, rows)` on contiguous runs of `row_len`-long rows of `data`, one
+/// run per thread ([`threads`]), the runs cut where `cost(row)` — each row's share of
+/// the work — splits evenly. Each row is written by exactly one call, so results do not
+/// depend on the thread count.
+pub fn for_rows<T: Send>(data: &mut [T], row_len: usize, cost: impl Fn(usize) -> f64, f: impl Fn(usize, &mut [T]) + Sync) {
+    let rows = data.len() / row_len.max(1);
+    let parts = threads().min(rows);
+    if parts <= 1 {
+        f(0, data);
+        return;
+    }
+    let total: f64 = (0..rows).map(&cost).sum();
+    let mut cuts = vec![0];
+    let mut acc = 0.0;
+    for r in 0..rows {
+        acc += cost(r);
+        if acc >= total * cuts.len() as f64 / parts as f64 && cuts.len() < parts && r + 1 < rows {
+            cuts.push(r + 1);
+        }
+    }
+    cuts.push(rows);
+    let f = &f;
+    std::thread::scope(|s| {
+        let mut rest = data;
+        for w in cuts.windows(2) {
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut((w[1] - w[0]) * row_len);
+            rest = tail;
+            let first = w[0];
+            s.spawn(move || f(first, part));
+        }
+    });
+}
+
 /// Quantizes rows of f32 into a ggml type on every core.
 pub struct RowQuantizer {
     #[cfg(target_arch = "wasm32")]

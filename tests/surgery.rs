@@ -32,7 +32,7 @@ fn prune_to(src: &Path, keep: &KeepSet) -> tempfile::TempDir {
     let folder = DirFolder::new(src).unwrap();
     block_on(async {
         let info = ModelInfo::load(&folder).await.unwrap();
-        export(&folder, &info, keep, None, DirOutput::new(&out, false, &[]).unwrap(), &mut Silent).await.unwrap();
+        export(&folder, &info, keep, &Default::default(), None, DirOutput::new(&out, false, &[]).unwrap(), &mut Silent).await.unwrap();
     });
     tmp
 }
@@ -255,7 +255,7 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
         let folder = DirFolder::new(dir).unwrap();
         let e = block_on(async {
             let info = ModelInfo::load(&folder).await?;
-            export(&folder, &info, &keep, None, DirOutput::new(&target, false, &[])?, &mut Silent).await
+            export(&folder, &info, &keep, &Default::default(), None, DirOutput::new(&target, false, &[])?, &mut Silent).await
         })
         .unwrap_err();
         assert!(std::fs::read_dir(out.path()).unwrap().next().is_none(), "something was left in the output: {e}");

@@ -17,6 +17,8 @@ use crate::io::ModelFolder;
 use crate::io::web::BlobOutput;
 use crate::progress::{Cancel, now};
 use crate::prune::calib;
+use crate::prune::repair;
+use crate::prune::select::Score;
 use crate::prune::{Event, ImportanceFile, Phase, PrunePlan, RareBy, Request, Target};
 
 /// The choices of one run.
@@ -26,6 +28,8 @@ struct Settings {
     seq_len: usize,
     rare_by: RareBy,
     mask: bool,
+    score: Score,
+    repair: bool,
     device: DeviceKind,
     text: CalibText,
     importance: Option<ImportanceFile>,
@@ -64,6 +68,8 @@ async fn prune(
         seq_len: set.seq_len,
         mask: set.mask,
         importance: set.importance,
+        score: set.score,
+        repair: set.repair.then_some(repair::DEFAULT_REL_LAMBDA),
         ..Request::new(Target::Sizes { vocab: Some(plan.vocab.1), ffn: Some(plan.ffn.1) })
     };
     let device = state.device(set.device).await?;
@@ -150,6 +156,8 @@ pub fn RunStep() -> impl IntoView {
     let seq_len = RwSignal::new(calib::DEFAULT_SEQ_LEN);
     let rare_by = RwSignal::new(RareBy::Id);
     let mask = RwSignal::new(true);
+    let score = RwSignal::new(Score::Act2);
+    let repair = RwSignal::new(false);
     let importance = RwSignal::new(None::<ImportanceFile>);
     let device = RwSignal::new(DeviceKind::Gpu);
     let running = RwSignal::new(None::<Cancel>);
@@ -240,6 +248,8 @@ pub fn RunStep() -> impl IntoView {
             seq_len: seq_len.get(),
             rare_by: rare_by.get(),
             mask: mask.get(),
+            score: score.get(),
+            repair: repair.get(),
             device: device.get(),
             text: state.text.get(),
             importance: importance.get(),
@@ -282,8 +292,9 @@ pub fn RunStep() -> impl IntoView {
         let calibrates = plan.ffn.1 < plan.ffn.0 && importance.with(Option::is_none);
         let calib = calibrates.then(|| {
             let (cfg, n, t) = (&info.config, samples.get(), seq_len.get());
+            let repair_flops = if repair.get() { repair::flops(cfg, plan.ffn.1, n * t) } else { 0.0 };
             CalibWork {
-                flops: crate::engine::forward::calibration_flops(cfg, &counts, n, t),
+                flops: crate::engine::forward::calibration_flops(cfg, &counts, n, t) + repair_flops,
                 weight_bytes: crate::engine::forward::GpuMemory::estimate(cfg, &counts, bpp, n, t).layer_weights,
                 passes: dev.weight_passes(cfg, n, t),
             }
@@ -316,10 +327,20 @@ pub fn RunStep() -> impl IntoView {
             )
         });
         let gpu = o.device.as_ref().and_then(|(_, peak)| *peak).map(|p| format!("Peak GPU buffers {}. ", mb(p)));
+        let repaired = o.repair.as_ref().map(|r| {
+            format!(
+                "Repair: down_proj refitted in every layer (ridge {} × mean second moment): second moments {:.1} s ({} a layer), solves {:.1} s. ",
+                r.rel_lambda,
+                r.gram_seconds,
+                mb(r.gram_bytes),
+                r.solve_seconds
+            )
+        });
         Some(view! {
             <p id="run-done" class="ok" role="status">
                 {format!("Pruned in {:.1} s: {} files, {} in all. ", o.seconds.total, o.files.len(), mb(bytes))}
                 {calib}
+                {repaired}
                 {format!("Writing took {:.1} s. ", o.seconds.export)}
                 {(!o.export.skipped.is_empty()).then(|| format!("Left out {} (the dense weights in another format). ", o.export.skipped.join(", ")))}
                 {gpu}
@@ -357,18 +378,34 @@ pub fn RunStep() -> impl IntoView {
                     </select>
                 </label>
                 <label>"Run on "
-                    <select id="device" on:change=move |ev| device.set(if event_target_value(&ev) == "cpu" { DeviceKind::Cpu } else { DeviceKind::Gpu })
+                    <select id="device" disabled=move || repair.get() on:change=move |ev| device.set(if event_target_value(&ev) == "cpu" { DeviceKind::Cpu } else { DeviceKind::Gpu })
                         prop:value=move || if device.get() == DeviceKind::Cpu { "cpu" } else { "webgpu" }>
                         <option value="webgpu">"WebGPU"</option>
                         <option value="cpu">"CPU (WebAssembly; no GPU needed)"</option>
                     </select>
                 </label>
-                <label>"Score "
+                <label>"Positions "
                     <select id="mask" on:change=move |ev| mask.set(event_target_value(&ev) != "plain")
                         title="plain act² counts the positions of removed tokens too (an ablation)">
                         <option value="mask" selected=true>"common-token act² (paper)"</option>
                         <option value="plain">"plain act² (ablation)"</option>
                     </select>
+                </label>
+                <label>"Rank channels by "
+                    <select id="score" on:change=move |ev| score.set(Score::parse(&event_target_value(&ev)).unwrap_or_default())
+                        title="act² × the squared norm of the channel's down_proj column: the energy it sends into the residual stream">
+                        <option value="act2" selected=true>"act² (paper)"</option>
+                        <option value="act2-weight">"act² × down_proj norm²"</option>
+                    </select>
+                </label>
+                <label title="Refit the kept down_proj columns by least squares so that they stand in for the removed channels on the calibration text. Runs on the CPU device, a layer at a time.">
+                    <input id="repair" type="checkbox" prop:checked=move || repair.get()
+                        on:change=move |ev| {
+                            let on = event_target_checked(&ev);
+                            repair.set(on);
+                            if on { device.set(DeviceKind::Cpu) }
+                        }/>
+                    " Repair down_proj (beyond the paper)"
                 </label>
                 <label class="button">"Importance file…"
                     <input id="importance-file" type="file" accept=".safetensors" on:change=on_importance/></label>

@@ -166,15 +166,7 @@ async fn run<S: ByteSource>(
     {
         return Err(Error::Internal(format!("{} act² weights for {t} positions", w.len())));
     }
-    ck.expect_shape(EMBED, &[cfg.vocab_size, d])?;
-    let mut x = Vec::with_capacity(t * d);
-    let scale = cfg.embed_scale();
-    for &id in segments.iter().flat_map(|s| s.tokens) {
-        if id as usize >= cfg.vocab_size {
-            return Err(Error::TokenOutOfVocab { id, vocab: cfg.vocab_size });
-        }
-        x.extend(ck.rows_f32(EMBED, id as u64..id as u64 + 1).await?.into_iter().map(|v| v * scale));
-    }
+    let mut x = embed(cfg, ck, segments.iter().flat_map(|s| s.tokens)).await?;
 
     let mut out = ForwardOutput::default();
     for layer in 0..cfg.num_layers {
@@ -182,7 +174,7 @@ async fn run<S: ByteSource>(
             c.check()?;
         }
         let past = cache.as_mut().map(|c| &mut c.layers[layer]);
-        let imp = layer_forward(cfg, ck, layer, &mut x, segments, past, opts).await?;
+        let imp = layer_forward(cfg, ck, layer, &mut x, segments, past, opts, FfnTap::default()).await?;
         if let Some(imp) = imp {
             out.importance.push(imp);
         }
@@ -206,6 +198,130 @@ async fn run<S: ByteSource>(
     };
     out.final_hidden = x;
     Ok(out)
+}
+
+/// The input rows of `ids`: their embeddings (× the family's scale).
+async fn embed<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, ids: impl Iterator<Item = &u32>) -> Result<Vec<f32>> {
+    ck.expect_shape(EMBED, &[cfg.vocab_size, cfg.hidden_size])?;
+    let scale = cfg.embed_scale();
+    let mut x = Vec::new();
+    for &id in ids {
+        if id as usize >= cfg.vocab_size {
+            return Err(Error::TokenOutOfVocab { id, vocab: cfg.vocab_size });
+        }
+        x.extend(ck.rows_f32(EMBED, id as u64..id as u64 + 1).await?.into_iter().map(|v| v * scale));
+    }
+    Ok(x)
+}
+
+/// Sees a pass's down_proj input rows.
+type RowSink<'a> = dyn FnMut(&[f32]) + 'a;
+
+/// What [`layer_forward`] does besides the layer: show its down_proj inputs to `rows`,
+/// and run the FFN pruned to `pruned = (kept channels, D × |kept| down_proj)`.
+#[derive(Default)]
+struct FfnTap<'a> {
+    rows: Option<&'a mut RowSink<'a>>,
+    pruned: Option<(&'a [u32], &'a [f32])>,
+}
+
+/// Calibration a layer at a time: every window through layer 0, then every window
+/// through layer 1, and so on, so that what a layer's FFN saw over all windows
+/// (importance, and whatever a caller gathers from its down_proj inputs: the second
+/// moments of [`crate::prune::repair`]) is complete before the next layer runs. It
+/// holds the residual stream of all windows (N·T·D f32) and one pass's activations;
+/// each layer's weights are read once per pass of `per_pass` windows.
+pub struct LayerByLayer<'a, S> {
+    cfg: &'a ModelConfig,
+    ck: &'a Checkpoint<S>,
+    tokens: &'a [u32],
+    t: usize,
+    weights: &'a [f32],
+    per_pass: usize,
+    x: Vec<f32>,
+    next: usize,
+}
+
+impl<'a, S: ByteSource> LayerByLayer<'a, S> {
+    /// Windows of `t` tokens (`tokens` row-major) with act² weights `weights` (one per
+    /// position), `per_pass` windows per pass; reads the embeddings.
+    pub async fn new(
+        cfg: &'a ModelConfig,
+        ck: &'a Checkpoint<S>,
+        tokens: &'a [u32],
+        t: usize,
+        weights: &'a [f32],
+        per_pass: usize,
+    ) -> Result<Self> {
+        if t == 0 || tokens.is_empty() || !tokens.len().is_multiple_of(t) || weights.len() != tokens.len() {
+            return Err(Error::Internal(format!("{} tokens and {} weights in windows of {t}", tokens.len(), weights.len())));
+        }
+        let x = embed(cfg, ck, tokens.iter()).await?;
+        Ok(Self { cfg, ck, tokens, t, weights, per_pass: per_pass.max(1), x, next: 0 })
+    }
+
+    /// The layer [`Self::next_layer`] runs next.
+    pub fn layer(&self) -> usize {
+        self.next
+    }
+
+    /// Runs every window through the next layer and returns its importance
+    /// `Σ_i w_i h_ik²`, or `None` after the last layer. `ffn_rows(h, w)` sees each pass's
+    /// down_proj inputs (`w.len()` rows of I) with their act² weights.
+    pub async fn next_layer(&mut self, ffn_rows: &mut dyn FnMut(&[f32], &[f32]), cancel: &Cancel) -> Result<Option<Vec<f64>>> {
+        let imp = self.pass(true, ffn_rows, None, cancel).await?;
+        self.next += imp.is_some() as usize;
+        Ok(imp)
+    }
+
+    /// [`Self::next_layer`] without moving on: the stream stays before the layer, for
+    /// [`Self::advance_pruned`] to run it again with the FFN as it will be.
+    pub async fn look_at_layer(&mut self, ffn_rows: &mut dyn FnMut(&[f32], &[f32]), cancel: &Cancel) -> Result<Option<Vec<f64>>> {
+        self.pass(false, ffn_rows, None, cancel).await
+    }
+
+    /// Runs every window through the next layer with its FFN pruned to the channels
+    /// `keep` and the `D × |keep|` down_proj `down`, and moves on: later layers see
+    /// what the pruned model computes.
+    pub async fn advance_pruned(&mut self, keep: &[u32], down: &[f32], cancel: &Cancel) -> Result<()> {
+        if self.pass(true, &mut |_, _| {}, Some((keep, down)), cancel).await?.is_some() {
+            self.next += 1;
+        }
+        Ok(())
+    }
+
+    async fn pass(
+        &mut self,
+        advance: bool,
+        ffn_rows: &mut dyn FnMut(&[f32], &[f32]),
+        pruned: Option<(&[u32], &[f32])>,
+        cancel: &Cancel,
+    ) -> Result<Option<Vec<f64>>> {
+        let (cfg, l, d, t) = (self.cfg, self.next, self.cfg.hidden_size, self.t);
+        if l == cfg.num_layers {
+            return Ok(None);
+        }
+        let mut total = vec![0f64; cfg.intermediate_size];
+        let pass = self.per_pass * t;
+        for (start, group) in (0..self.tokens.len()).step_by(pass).zip(self.tokens.chunks(pass)) {
+            cancel.check()?;
+            let segments: Vec<Segment> = group.chunks_exact(t).map(|tokens| Segment { tokens, prefix: None }).collect();
+            let w = &self.weights[start..start + group.len()];
+            let opts = ForwardOptions { act2_weights: Some(w), logits: Logits::None, ..Default::default() };
+            let rows = start * d..(start + group.len()) * d;
+            let mut copy;
+            let x = if advance {
+                &mut self.x[rows]
+            } else {
+                copy = self.x[rows].to_vec();
+                &mut copy[..]
+            };
+            let tap = FfnTap { rows: Some(&mut |h: &[f32]| ffn_rows(h, w)), pruned };
+            let imp = layer_forward(cfg, self.ck, l, x, &segments, None, &opts, tap).await?;
+            total.iter_mut().zip(imp.into_iter().flatten()).for_each(|(a, b)| *a += b);
+        }
+        Ok(Some(total))
+    }
 }
 
 /// Greedy decoding on the reference path: appends up to `max_new` arg-max tokens to
@@ -257,6 +373,7 @@ pub async fn logits<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, h: &[f
     Ok(out)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn layer_forward<S: ByteSource>(
     cfg: &ModelConfig,
     ck: &Checkpoint<S>,
@@ -265,6 +382,7 @@ async fn layer_forward<S: ByteSource>(
     segments: &[Segment<'_>],
     cache: Option<&mut (Vec<f32>, Vec<f32>)>,
     opts: &ForwardOptions<'_>,
+    ffn: FfnTap<'_>,
 ) -> Result<Option<Vec<f64>>> {
     let (act2_weights, ffn_keep) = (opts.act2_weights, opts.ffn_keep.map(|k| k[l].as_slice()));
     let (d, i_dim, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim);
@@ -351,7 +469,16 @@ async fn layer_forward<S: ByteSource>(
         }
         imp
     });
-    let mut down = matmul(&act, t, &load(names::mlp(l, "down_proj"), vec![d, i_dim]).await?, d, i_dim);
+    if let Some(f) = ffn.rows {
+        f(&act);
+    }
+    let mut down = match ffn.pruned {
+        None => matmul(&act, t, &load(names::mlp(l, "down_proj"), vec![d, i_dim]).await?, d, i_dim),
+        Some((keep, w)) => {
+            let kept: Vec<f32> = act.chunks_exact(i_dim).flat_map(|row| keep.iter().map(|&c| row[c as usize])).collect();
+            matmul(&kept, t, w, d, keep.len())
+        }
+    };
     if gemma {
         rms_norm_rows(&mut down, &load(names::layer_norm(l, "post_feedforward_layernorm"), vec![d]).await?, eps, off);
     }
@@ -519,7 +646,7 @@ pub fn matmul(x: &[f32], t: usize, w: &[f32], n: usize, k: usize) -> Vec<f32> {
 /// thread on wasm) and assembles their results: each part is `t` rows of
 /// `(hi − lo) · unit` values, the whole `t` rows of `n · unit`.
 fn split_columns(t: usize, n: usize, unit: usize, part: impl Fn(usize, usize) -> Vec<f32> + Sync) -> Vec<f32> {
-    let threads = worker_count().min(n.max(1));
+    let threads = crate::parallel::threads().min(n.max(1));
     let per = n.div_ceil(threads);
     let parts: Vec<(usize, usize, Vec<f32>)> = if threads <= 1 {
         vec![(0, n, part(0, n))]
@@ -686,10 +813,6 @@ fn dots_4x2_simd128(x: [&[f32]; 4], w: [&[f32]; 2], k: usize) -> [[f32; 2]; 4] {
         }
     }
     out
-}
-
-fn worker_count() -> usize {
-    if cfg!(target_arch = "wasm32") { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ const CPU_PASS_TOKENS: usize = 1024;
 
 /// Windows of `t` tokens one CPU calibration pass runs: up to [`CPU_PASS_TOKENS`], and
 /// as many as keep the FFN activations (gate, up, product) in [`CPU_ACTIVATION_BYTES`].
-fn cpu_windows_per_pass(cfg: &ModelConfig, windows: usize, t: usize) -> usize {
+pub fn cpu_windows_per_pass(cfg: &ModelConfig, windows: usize, t: usize) -> usize {
     let t = t.max(1);
     let fit = (CPU_ACTIVATION_BYTES / (t * cfg.intermediate_size.max(1) * 3 * 4)).min(CPU_PASS_TOKENS / t);
     fit.clamp(1, windows.max(1))

@@ -172,6 +172,17 @@ pub fn decode(t: &TensorInfo, bytes: &[u8]) -> Result<Vec<f32>> {
     })
 }
 
+/// Encodes `values` as little-endian `t`'s dtype (round to nearest even): the inverse
+/// of [`decode`], for weights that were computed rather than copied.
+pub fn encode(t: &TensorInfo, values: &[f32]) -> Result<Vec<u8>> {
+    Ok(match t.dtype {
+        Dtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        Dtype::BF16 => values.iter().flat_map(|&v| half::bf16::from_f32(v).to_bits().to_le_bytes()).collect(),
+        Dtype::F16 => values.iter().flat_map(|&v| half::f16::from_f32(v).to_bits().to_le_bytes()).collect(),
+        _ => return Err(unsupported_dtype(t)),
+    })
+}
+
 /// The error for a weight whose dtype is not F32, BF16 or F16.
 pub fn unsupported_dtype(t: &TensorInfo) -> Error {
     Error::format("model.safetensors", format!("tensor {:?} is {}; only F32, BF16 and F16 weights are supported", t.name, t.dtype))

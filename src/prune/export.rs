@@ -80,13 +80,19 @@ pub fn other_weights(name: &str) -> bool {
     SUFFIXES.iter().any(|s| base.ends_with(s))
 }
 
-/// Writes the pruned folder for `keep` into `out` and commits it. `expect_params`, when
-/// given, is the parameter count the plan predicted: a layout with another count is an
+/// Tensors whose pruned values were computed rather than sliced (the repaired
+/// down_proj): name → the bytes, in the tensor's dtype, of its pruned shape.
+pub type Replaced = BTreeMap<String, Vec<u8>>;
+
+/// Writes the pruned folder for `keep` into `out` and commits it, with the tensors in
+/// `replaced` written from their bytes instead of sliced. `expect_params`, when given,
+/// is the parameter count the plan predicted: a layout with another count is an
 /// [`Error::Internal`] before anything is written.
 pub async fn export<F: ModelFolder, O: OutputFolder>(
     folder: &F,
     info: &ModelInfo,
     keep: &KeepSet,
+    replaced: &Replaced,
     expect_params: Option<u64>,
     mut out: O,
     progress: &mut impl ProgressSink,
@@ -138,6 +144,11 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
                     shape[1] = c.len() as u64;
                 }
             }
+            if let Some(bytes) = replaced.get(&t.name)
+                && bytes.len() as u64 != shape.iter().product::<u64>() * t.dtype.size()
+            {
+                return Err(Error::Internal(format!("{} replacement bytes for {:?} of shape {shape:?}", bytes.len(), t.name)));
+            }
             specs.push(TensorSpec { name: t.name.clone(), dtype: t.dtype, shape });
             slices.insert(t.name.clone(), (shard, t.clone(), slice));
         }
@@ -154,7 +165,13 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
     let mut written = layout.header.len() as u64;
     for (spec, range) in &layout.tensors {
         let (shard, t, slice) = &slices[&spec.name];
-        let n = write_tensor(&sources[*shard], t, slice, &mut sink).await?;
+        let n = match replaced.get(&spec.name) {
+            Some(bytes) => {
+                sink.write(bytes).await?;
+                bytes.len() as u64
+            }
+            None => write_tensor(&sources[*shard], t, slice, &mut sink).await?,
+        };
         debug_assert_eq!(n, range.end - range.start);
         written += n;
         progress.report(Progress { stage: format!("writing {WEIGHTS}"), done: written, total });

@@ -4,13 +4,16 @@
 //! folder, call [`run`], and show the [`Event`]s and the [`Outcome`].
 
 use super::calib::{self, CalibText, Calibration};
-use super::export::{self, ExportSummary};
+use super::export::{self, ExportSummary, Replaced};
 use super::plan::{PrunePlan, Target};
 use super::rare::{self, RareBy};
-use super::select::{self, KeepSet};
+use super::repair::{self, RepairReport};
+use super::select::{self, KeepSet, Score};
 use crate::engine::Device;
+use crate::error::PlanError;
 use crate::error::{Error, Result};
 use crate::io::{MemSource, ModelFolder, OutputFolder};
+use crate::model::names;
 use crate::model::{Checkpoint, ModelInfo};
 use crate::progress::{Cancel, Progress, now};
 use crate::tokenizer::TokenizerFile;
@@ -73,6 +76,15 @@ pub struct Request {
     pub mask: bool,
     /// Channel importance to reuse instead of calibrating.
     pub importance: Option<ImportanceFile>,
+    /// How channels are ranked (the paper's act², or weighed by down_proj).
+    pub score: Score,
+    /// Refit the kept down_proj columns by least squares ([`repair`]) with this ridge
+    /// (relative to the mean diagonal of the kept channels' second moment); `None`
+    /// slices them as the paper does.
+    pub repair: Option<f64>,
+    /// With repair: gather each layer's statistics on the pruned and repaired layers
+    /// before it ([`repair::RepairOptions::sequential`]).
+    pub repair_sequential: bool,
 }
 
 impl Request {
@@ -87,6 +99,9 @@ impl Request {
             seq_len: calib::DEFAULT_SEQ_LEN,
             mask: true,
             importance: None,
+            score: Score::Act2,
+            repair: None,
+            repair_sequential: false,
         }
     }
 }
@@ -153,8 +168,12 @@ pub struct Outcome {
     pub mask_vocab: usize,
     /// The device calibration ran on, and its peak GPU buffer bytes.
     pub device: Option<(String, Option<u64>)>,
+    /// What the repair of down_proj did, when it ran.
+    pub repair: Option<RepairReport>,
     /// The files written, the parameters, the input files left out.
     pub export: ExportSummary,
+    /// How channels were ranked (what an importance file of this run holds).
+    pub score: Score,
     /// Seconds by phase.
     pub seconds: Phases,
 }
@@ -164,7 +183,9 @@ impl Outcome {
     /// with `model` as the model's name in its metadata.
     pub fn importance_file(&self, model: &str) -> Option<Vec<u8>> {
         let c = self.calibration.as_ref()?;
-        Some(select::importance_file(&c.importance, &c.metadata(model, &self.text.name, &self.text.text, self.mask_vocab)))
+        let mut metadata = c.metadata(model, &self.text.name, &self.text.text, self.mask_vocab);
+        metadata.insert("score".into(), self.score.key().into());
+        Some(select::importance_file(&c.importance, &metadata))
     }
 }
 
@@ -218,20 +239,65 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
     let mask_vocab = mask_kept.map_or(cfg.vocab_size, <[u32]>::len);
     seconds.plan = now() - start;
 
-    // Channel importance, then the top I' channels of every layer.
+    // Channel importance, then the top I' channels of every layer (and, with repair,
+    // their refitted down_proj).
     let t0 = now();
-    let (mut calibration, mut device_used) = (None, None);
+    let (mut calibration, mut device_used, mut repair_report) = (None, None, None);
+    let mut replaced = Replaced::new();
     let channels = match &request.importance {
         _ if i2 == cfg.intermediate_size => None,
+        Some(_) if request.repair.is_some() => return Err(PlanError::RepairNeedsCalibration.into()),
         Some(file) => {
             let importance = select::read_importance(&MemSource::new(file.name.clone(), file.bytes.clone()), cfg).await?;
             Some(select::top_channels(&importance, i2)?)
         }
         None => {
             let tok = tok.expect("needs_text when channels are calibrated");
-            let c = calibration.insert(calibrate(model, request, tok, mask_kept, device, events, cancel).await?);
-            device_used = Some((device.name(), device.peak_bytes()));
-            Some(select::top_channels(&c.importance, i2)?)
+            let (windows, weights) = windows(request, tok, mask_kept, events)?;
+            let ck = Checkpoint::open(&model.folder, &model.info).await?;
+            let start = now();
+            let (c, channels) = match request.repair {
+                None => {
+                    events(Event::Calibrating {
+                        device: &device.name(),
+                        windows: &windows,
+                        text: &request.text.name,
+                        masked: masked(&weights),
+                    });
+                    let sink = &mut |p| events(Event::Progress(Phase::Calibrating, p));
+                    let mut c = calib::calibrate(device, cfg, &ck, windows, &weights, sink, cancel).await?;
+                    device_used = Some((device.name(), device.peak_bytes()));
+                    c.importance = select::scores(request.score, cfg, &ck, c.importance).await?;
+                    let channels = select::top_channels(&c.importance, i2)?;
+                    (c, channels)
+                }
+                Some(rel_lambda) => {
+                    if device.gpu().is_some() {
+                        events(Event::Note("repair gathers its second moments on the CPU reference (not yet on the GPU)".into()));
+                    }
+                    let cpu = Device::Cpu;
+                    events(Event::Calibrating {
+                        device: &cpu.name(),
+                        windows: &windows,
+                        text: &request.text.name,
+                        masked: masked(&weights),
+                    });
+                    let per_pass = crate::engine::device::cpu_windows_per_pass(cfg, windows.count, windows.seq_len);
+                    let sink = &mut |p| events(Event::Progress(Phase::Calibrating, p));
+                    let data = (&windows.tokens[..], windows.seq_len, &weights[..]);
+                    let opts = repair::RepairOptions { keep: i2, score: request.score, rel_lambda, sequential: request.repair_sequential };
+                    let r = repair::calibrate_and_repair(cfg, &ck, data, per_pass, opts, sink, cancel).await?;
+                    device_used = Some((cpu.name(), None));
+                    for (l, bytes) in r.down.into_iter().enumerate() {
+                        replaced.insert(names::mlp(l, "down_proj"), bytes);
+                    }
+                    repair_report = Some(r.report);
+                    let masked = masked(&weights);
+                    (Calibration { importance: r.scores, windows, masked, seconds: now() - start }, r.channels)
+                }
+            };
+            calibration = Some(c);
+            Some(channels)
         }
     };
     seconds.calibration = now() - t0;
@@ -241,7 +307,7 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
     let t0 = now();
     let keep = KeepSet { tokens: kept_tokens, channels };
     let progress = &mut |p| events(Event::Progress(Phase::Writing, p));
-    let export = export::export(&model.folder, &model.info, &keep, Some(plan.after.total()), out, progress).await?;
+    let export = export::export(&model.folder, &model.info, &keep, &replaced, Some(plan.after.total()), out, progress).await?;
     seconds.export = now() - t0;
     seconds.total = now() - start;
     let text = request.text.clone();
@@ -253,33 +319,32 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
         text,
         mask_vocab,
         device: device_used,
+        repair: repair_report,
+        score: request.score,
         export,
         seconds,
     })
 }
 
-/// Calibration: windows of the request's text, weights from the mask (`kept`), the
-/// forward passes on `device`.
-async fn calibrate<F: ModelFolder>(
-    model: &Model<F>,
+/// The calibration windows of the request's text and their act² weights from the
+/// mask (`kept`), with a note when the text is shorter than asked for.
+fn windows(
     request: &Request,
     tok: &tokenizers::Tokenizer,
     kept: Option<&[u32]>,
-    device: &Device,
     events: &mut dyn FnMut(Event),
-    cancel: &Cancel,
-) -> Result<Calibration> {
-    let name = &request.text.name;
+) -> Result<(calib::CalibWindows, Vec<f32>)> {
     let (windows, weights) = calib::prepare_windows(tok, &request.text.text, request.samples, request.seq_len, kept)?;
     if windows.count < request.samples {
         events(Event::Note(format!(
-            "{name} has {} tokens, enough for {} of the {} windows asked for",
-            windows.text_tokens, windows.count, request.samples
+            "{} has {} tokens, enough for {} of the {} windows asked for",
+            request.text.name, windows.text_tokens, windows.count, request.samples
         )));
     }
-    let masked = weights.iter().filter(|&&w| w == 0.0).count();
-    events(Event::Calibrating { device: &device.name(), windows: &windows, text: name, masked });
-    let ck = Checkpoint::open(&model.folder, &model.info).await?;
-    let cfg = &model.info.config;
-    calib::calibrate(device, cfg, &ck, windows, &weights, &mut |p| events(Event::Progress(Phase::Calibrating, p)), cancel).await
+    Ok((windows, weights))
+}
+
+/// Positions counted with weight 0.
+fn masked(weights: &[f32]) -> usize {
+    weights.iter().filter(|&&w| w == 0.0).count()
 }

@@ -12,10 +12,21 @@
 //! (the closed form FLAP and SlimGPT-style methods use). `λ` is a ridge relative to the
 //! mean of `C_KK`'s diagonal, so that channels the text never excites do not blow up.
 
+use super::select::{self, Score};
+use crate::engine::cpu::{LayerByLayer, matmul};
 use crate::error::{Error, Result};
+use crate::io::ByteSource;
+use crate::model::checkpoint::{decode, encode};
+use crate::model::{Checkpoint, ModelConfig, names};
+use crate::parallel::for_rows;
+use crate::progress::{Cancel, Progress, ProgressSink, now};
 
-/// The mask-weighted second moment `Σ_t w_t h_t h_tᵀ` of one layer's `down_proj` input,
-/// accumulated in f64 (each token's product in f32, as importance is).
+/// Channels per block of the second moment's rows computed at once: a block times all
+/// later channels is one matmul, and the f32 products stay a few MB.
+const GRAM_BLOCK: usize = 128;
+
+/// The mask-weighted second moment `Σ_t w_t h_t h_tᵀ` of one layer's `down_proj` input:
+/// each batch's products summed in f32 (as importance is), the batches in f64.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gram {
     /// Channels (I).
@@ -30,21 +41,35 @@ impl Gram {
         Self { n, upper: vec![0.0; n * (n + 1) / 2] }
     }
 
-    /// Adds the rows of `h` (`weights.len()` rows of `n` values) with their weights.
+    /// Bytes a sum over `n` channels holds.
+    pub fn bytes(n: usize) -> u64 {
+        (n * (n + 1) / 2 * 8) as u64
+    }
+
+    /// Adds one batch: the rows of `h` (`weights.len()` rows of `n` values) with their
+    /// weights (rows of weight 0 are skipped; weights must not be negative).
     pub fn add(&mut self, h: &[f32], weights: &[f32]) {
         let n = self.n;
-        for (row, &w) in h.chunks_exact(n).zip(weights) {
-            if w == 0.0 {
-                continue;
+        // The batch transposed, channel-major, each row scaled by √w: then
+        // Σ_t w_t h_ti h_tj is the dot product of channels i and j.
+        let rows: Vec<(usize, f32)> = weights.iter().enumerate().filter(|(_, w)| **w > 0.0).map(|(r, w)| (r, w.sqrt())).collect();
+        let t = rows.len();
+        if t == 0 {
+            return;
+        }
+        let mut g = vec![0f32; n * t];
+        for (c, &(r, s)) in rows.iter().enumerate() {
+            for (i, &v) in h[r * n..(r + 1) * n].iter().enumerate() {
+                g[i * t + c] = s * v;
             }
-            let mut at = 0;
-            for i in 0..n {
-                let hi = w * row[i];
-                let sums = &mut self.upper[at..at + n - i];
-                for (s, &hj) in sums.iter_mut().zip(&row[i..]) {
-                    *s += f64::from(hi * hj);
-                }
-                at += n - i;
+        }
+        for i0 in (0..n).step_by(GRAM_BLOCK) {
+            let i1 = (i0 + GRAM_BLOCK).min(n);
+            let block = matmul(&g[i0 * t..i1 * t], i1 - i0, &g[i0 * t..], n - i0, t);
+            for i in i0..i1 {
+                let at = self.row_start(i);
+                let sums = &block[(i - i0) * (n - i0) + (i - i0)..(i - i0 + 1) * (n - i0)];
+                self.upper[at..at + n - i].iter_mut().zip(sums).for_each(|(a, &b)| *a += f64::from(b));
             }
         }
     }
@@ -54,11 +79,16 @@ impl Gram {
         self.upper.iter_mut().zip(&other.upper).for_each(|(a, b)| *a += b);
     }
 
+    /// Where row `i` of the upper triangle starts: rows 0..i hold
+    /// n + (n-1) + … + (n-i+1) = i·n − i(i−1)/2 entries.
+    fn row_start(&self, i: usize) -> usize {
+        i * self.n - i * i.saturating_sub(1) / 2
+    }
+
     /// `C[i][j]` (symmetric).
     pub fn get(&self, i: usize, j: usize) -> f64 {
         let (i, j) = if i <= j { (i, j) } else { (j, i) };
-        // Rows 0..i hold n + (n-1) + … + (n-i+1) = i·n − i(i−1)/2 entries.
-        self.upper[i * self.n - i * i.saturating_sub(1) / 2 + (j - i)]
+        self.upper[self.row_start(i) + (j - i)]
     }
 }
 
@@ -71,9 +101,15 @@ pub struct Repaired {
     pub lambda: f64,
 }
 
+/// The ridge used when none is asked for, relative to the mean of `C_KK`'s diagonal.
+pub const DEFAULT_REL_LAMBDA: f64 = 0.1;
+
 /// Refits the kept columns `keep` (ascending) of the `d × n` row-major `down_proj`
 /// weight `w` with the layer's second moment `gram` and ridge `rel_lambda` × the mean of
 /// `C_KK`'s diagonal. With nothing removed the kept columns are returned unchanged.
+///
+/// Work: `d·|R|·|K|` for `W_R C_RK`, `|K|³/3` for the Cholesky factor of `C_KK + λI`
+/// and `2·d·|K|²` for the solves, in f64, on every core natively.
 pub fn repair_down(w: &[f32], d: usize, gram: &Gram, keep: &[usize], rel_lambda: f64) -> Result<Repaired> {
     let n = gram.n;
     if w.len() != d * n || keep.windows(2).any(|p| p[0] >= p[1]) || keep.last().is_some_and(|&k| k >= n) {
@@ -91,25 +127,42 @@ pub fn repair_down(w: &[f32], d: usize, gram: &Gram, keep: &[usize], rel_lambda:
     }
     let mean_diag = keep.iter().map(|&j| gram.get(j, j)).sum::<f64>() / k as f64;
     let lambda = rel_lambda * if mean_diag > 0.0 { mean_diag } else { 1.0 };
-    // A = C_KK + λI, factored as L Lᵀ.
-    let mut a: Vec<f64> = (0..k * k).map(|x| gram.get(keep[x / k], keep[x % k])).collect();
-    (0..k).for_each(|i| a[i * k + i] += lambda);
-    cholesky(&mut a, k)?;
-    // Y = A⁻¹ C_KR (k × r), column by column of C_KR; then W_K' = W_K + W_R Yᵀ.
-    let r = removed.len();
-    let mut y = vec![0f64; k * r];
-    let mut col = vec![0f64; k];
-    for (b, &jr) in removed.iter().enumerate() {
-        col.iter_mut().zip(keep).for_each(|(c, &jk)| *c = gram.get(jk, jr));
-        solve_cholesky(&a, k, &mut col);
-        (0..k).for_each(|i| y[i * r + b] = col[i]);
-    }
-    for row in 0..d {
-        let wr: Vec<f64> = removed.iter().map(|&j| f64::from(w[row * n + j])).collect();
-        for (i, out) in weights[row * k..(row + 1) * k].iter_mut().enumerate() {
-            let delta: f64 = wr.iter().zip(&y[i * r..(i + 1) * r]).map(|(a, b)| a * b).sum();
-            *out = (f64::from(*out) + delta) as f32;
+
+    // M = W_R C_RK (d × k), a removed channel at a time.
+    let mut m = vec![0f64; d * k];
+    let c_rk: Vec<f64> = removed.iter().flat_map(|&r| keep.iter().map(move |&j| (r, j))).map(|(r, j)| gram.get(r, j)).collect();
+    for_rows(
+        &mut m,
+        k,
+        |_| 1.0,
+        |first, rows| {
+            for (o, row) in rows.chunks_exact_mut(k).enumerate() {
+                let wo = &w[(first + o) * n..(first + o + 1) * n];
+                for (b, &r) in removed.iter().enumerate() {
+                    let f = f64::from(wo[r]);
+                    if f != 0.0 {
+                        row.iter_mut().zip(&c_rk[b * k..(b + 1) * k]).for_each(|(a, &c)| *a += f * c);
+                    }
+                }
+            }
+        },
+    );
+    drop(c_rk);
+
+    // A = C_KK + λI = L Lᵀ (lower triangle, row-major).
+    let mut a = vec![0f64; k * k];
+    for (i, &ki) in keep.iter().enumerate() {
+        for (j, &kj) in keep[..=i].iter().enumerate() {
+            a[i * k + j] = gram.get(ki, kj);
         }
+        a[i * k + i] += lambda;
+    }
+    cholesky(&mut a, k)?;
+
+    // W_K' = W_K + M A⁻¹, a block of rows of M per pass over L.
+    for_rows(&mut m, k, |_| 1.0, |_, rows| solve_rows(&a, k, rows));
+    for (out, delta) in weights.iter_mut().zip(&m) {
+        *out = (f64::from(*out) + delta) as f32;
     }
     if weights.iter().any(|v| !v.is_finite()) {
         return Err(Error::NonFinite { what: "the repaired down_proj".into(), in_weights: false });
@@ -117,39 +170,235 @@ pub fn repair_down(w: &[f32], d: usize, gram: &Gram, keep: &[usize], rel_lambda:
     Ok(Repaired { weights, lambda })
 }
 
+/// What a calibration with repair found and what the repair did.
+#[derive(Debug, Clone)]
+pub struct RepairedCalibration {
+    /// Per layer, the scores channels were ranked by (act² or weighed, per [`Score`]).
+    pub scores: Vec<Vec<f64>>,
+    /// Per layer, the kept channels, ascending.
+    pub channels: Vec<Vec<u32>>,
+    /// Per layer, the repaired `down_proj` (`D × I'`) in the checkpoint's dtype.
+    pub down: Vec<Vec<u8>>,
+    /// Figures for reports.
+    pub report: RepairReport,
+}
+
+/// What the repair did and what it cost.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct RepairReport {
+    /// The ridge relative to the mean of `C_KK`'s diagonal.
+    pub rel_lambda: f64,
+    /// Per layer, the ridge λ used.
+    pub lambdas: Vec<f64>,
+    /// Seconds spent summing the second moments (within calibration).
+    pub gram_seconds: f64,
+    /// Seconds spent solving.
+    pub solve_seconds: f64,
+    /// Bytes of one layer's second moment (held one layer at a time).
+    pub gram_bytes: u64,
+    /// Bytes of the repaired down_proj of all layers (held until the export).
+    pub down_bytes: u64,
+}
+
+/// How [`calibrate_and_repair`] chooses and refits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RepairOptions {
+    /// Channels kept per layer (I').
+    pub keep: usize,
+    /// How channels are ranked.
+    pub score: Score,
+    /// The ridge relative to the mean of `C_KK`'s diagonal.
+    pub rel_lambda: f64,
+    /// Gather each layer's statistics on what the pruned and repaired layers before it
+    /// compute (two passes per layer) instead of on the dense model (one pass).
+    pub sequential: bool,
+}
+
+/// Calibration with repair, on the CPU a layer at a time ([`LayerByLayer`]): for each
+/// layer, the act² importance and the second moment `C` of its down_proj input over all
+/// windows, the top channels by score, and `down_proj` refitted ([`repair_down`]).
+/// `per_pass` windows share a pass; progress counts layers.
+pub async fn calibrate_and_repair<S: ByteSource>(
+    cfg: &ModelConfig,
+    ck: &Checkpoint<S>,
+    (tokens, t, weights): (&[u32], usize, &[f32]),
+    per_pass: usize,
+    opts: RepairOptions,
+    progress: &mut dyn ProgressSink,
+    cancel: &Cancel,
+) -> Result<RepairedCalibration> {
+    let (d, n, layers) = (cfg.hidden_size, cfg.intermediate_size, cfg.num_layers);
+    let mut run = LayerByLayer::new(cfg, ck, tokens, t, weights, per_pass).await?;
+    let mut out = RepairedCalibration {
+        scores: Vec::with_capacity(layers),
+        channels: Vec::with_capacity(layers),
+        down: Vec::with_capacity(layers),
+        report: RepairReport { rel_lambda: opts.rel_lambda, gram_bytes: Gram::bytes(n), ..Default::default() },
+    };
+    let start = now();
+    while run.layer() < layers {
+        let l = run.layer();
+        let mut gram = Gram::new(n);
+        let mut gram_seconds = 0.0;
+        let sum = &mut |h: &[f32], w: &[f32]| {
+            let t0 = now();
+            gram.add(h, w);
+            gram_seconds += now() - t0;
+        };
+        let act2 = match opts.sequential {
+            true => run.look_at_layer(sum, cancel).await?,
+            false => run.next_layer(sum, cancel).await?,
+        };
+        let act2 = act2.ok_or_else(|| Error::Internal("calibration ended early".into()))?;
+        out.report.gram_seconds += gram_seconds;
+        cancel.check()?;
+
+        let t0 = now();
+        let name = names::mlp(l, "down_proj");
+        let info = ck.expect_shape(&name, &[d, n])?.clone();
+        let w = ck.f32(&name).await?;
+        let mut scores = act2;
+        if opts.score == Score::Act2Weight {
+            select::weigh_by_down(&mut scores, &w);
+        }
+        let kept = select::top_of_layer(l, &scores, opts.keep)?;
+        let keep_idx: Vec<usize> = kept.iter().map(|&c| c as usize).collect();
+        let repaired = repair_down(&w, d, &gram, &keep_idx, opts.rel_lambda)?;
+        drop(gram);
+        let bytes = encode(&info, &repaired.weights)?;
+        out.report.down_bytes += bytes.len() as u64;
+        out.report.lambdas.push(repaired.lambda);
+        out.report.solve_seconds += now() - t0;
+        if opts.sequential {
+            // The layer as it will be written (rounded to the checkpoint's dtype).
+            run.advance_pruned(&kept, &decode(&info, &bytes)?, cancel).await?;
+        }
+        out.down.push(bytes);
+        out.scores.push(scores);
+        out.channels.push(kept);
+        let rate = (tokens.len() * (l + 1)) as f64 / layers as f64 / (now() - start).max(1e-9);
+        progress.report(Progress {
+            stage: format!("layer {}/{layers} calibrated and repaired (CPU) · {rate:.0} tokens/s", l + 1),
+            done: (l + 1) as u64,
+            total: layers as u64,
+        });
+    }
+    Ok(out)
+}
+
+/// The arithmetic repair adds to calibrating `tokens` positions, keeping `keep` of the
+/// I channels: the second moments (`tokens · I²`, half of them computed twice in the
+/// diagonal blocks is ignored), `W_R C_RK`, the Cholesky factor and the solves, per
+/// layer; for time estimates.
+pub fn flops(cfg: &ModelConfig, keep: usize, tokens: usize) -> f64 {
+    let (n, d, k) = (cfg.intermediate_size as f64, cfg.hidden_size as f64, keep as f64);
+    let r = n - k;
+    let per_layer = tokens as f64 * n * n + 2.0 * d * r * k + k * k * k / 3.0 * 2.0 + 4.0 * d * k * k;
+    per_layer * cfg.num_layers as f64
+}
+
 /// Columns `keep` of the row-major matrix `w` with `n` columns: plain slicing.
 pub fn slice_columns(w: &[f32], n: usize, keep: &[usize]) -> Vec<f32> {
     w.chunks_exact(n).flat_map(|row| keep.iter().map(|&j| row[j])).collect()
 }
 
-/// In-place Cholesky factorization of the `k × k` row-major `a` (lower triangle = L).
+/// `Σ a_i b_i` in eight lanes (so that it vectorizes), then the lanes and the tail.
+fn dot64(a: &[f64], b: &[f64]) -> f64 {
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f64 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
+    let mut lanes = [0f64; 8];
+    for (x, y) in ac.zip(bc) {
+        for l in 0..8 {
+            lanes[l] += x[l] * y[l];
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
+}
+
+/// Columns per panel of the blocked Cholesky factorization.
+const PANEL: usize = 64;
+
+/// In-place Cholesky factorization of the `k × k` row-major `a` (its lower triangle is
+/// read and becomes L): right-looking by panels of [`PANEL`] columns, each panel's
+/// update of the rows below spread over every core.
 fn cholesky(a: &mut [f64], k: usize) -> Result<()> {
-    for j in 0..k {
-        let d = a[j * k + j] - (0..j).map(|p| a[j * k + p] * a[j * k + p]).sum::<f64>();
-        if d <= 0.0 || !d.is_finite() {
-            return Err(Error::Internal(format!("repair: C_KK + λI is not positive definite at channel {j}")));
+    for p0 in (0..k).step_by(PANEL) {
+        let p1 = (p0 + PANEL).min(k);
+        // The diagonal block, then the panel's rows below it.
+        for i in p0..p1 {
+            for j in p0..=i {
+                let s = a[i * k + j] - dot64(&a[i * k + p0..i * k + j], &a[j * k + p0..j * k + j]);
+                if i == j {
+                    if s <= 0.0 || !s.is_finite() {
+                        return Err(Error::Internal(format!("repair: C_KK + λI is not positive definite at channel {j}")));
+                    }
+                    a[i * k + i] = s.sqrt();
+                } else {
+                    a[i * k + j] = s / a[j * k + j];
+                }
+            }
         }
-        let d = d.sqrt();
-        a[j * k + j] = d;
-        for i in j + 1..k {
-            let s = a[i * k + j] - (0..j).map(|p| a[i * k + p] * a[j * k + p]).sum::<f64>();
-            a[i * k + j] = s / d;
-        }
+        let diag: Vec<f64> = (p0..p1).flat_map(|i| a[i * k + p0..i * k + p1].to_vec()).collect();
+        let w = p1 - p0;
+        let below = &mut a[p1 * k..];
+        for_rows(
+            below,
+            k,
+            |_| 1.0,
+            |_, rows| {
+                for row in rows.chunks_exact_mut(k) {
+                    for j in 0..w {
+                        let s = row[p0 + j] - dot64(&row[p0..p0 + j], &diag[j * w..j * w + j]);
+                        row[p0 + j] = s / diag[j * w + j];
+                    }
+                }
+            },
+        );
+        // The trailing update A22 −= L21 L21ᵀ (lower triangle), rows over the cores.
+        let panel: Vec<f64> = (p1..k).flat_map(|i| a[i * k + p0..i * k + p1].to_vec()).collect();
+        for_rows(
+            &mut a[p1 * k..],
+            k,
+            |r| (r + 1) as f64,
+            |first, rows| {
+                for (o, row) in rows.chunks_exact_mut(k).enumerate() {
+                    let i = first + o;
+                    let li = &panel[i * w..(i + 1) * w];
+                    for j in 0..=i {
+                        row[p1 + j] -= dot64(li, &panel[j * w..(j + 1) * w]);
+                    }
+                }
+            },
+        );
     }
     Ok(())
 }
 
-/// Solves `L Lᵀ x = b` in place with the factor from [`cholesky`].
-fn solve_cholesky(l: &[f64], k: usize, b: &mut [f64]) {
-    for i in 0..k {
-        let s = b[i] - (0..i).map(|p| l[i * k + p] * b[p]).sum::<f64>();
-        b[i] = s / l[i * k + i];
-    }
-    for i in (0..k).rev() {
-        let s = b[i] - (i + 1..k).map(|p| l[p * k + i] * b[p]).sum::<f64>();
-        b[i] = s / l[i * k + i];
+/// Rows of `m` (each `k` long) become `m A⁻¹` with `A = L Lᵀ` from [`cholesky`]: a
+/// forward and a back substitution per row, [`SOLVE_ROWS`] rows per pass over L.
+fn solve_rows(l: &[f64], k: usize, m: &mut [f64]) {
+    for block in m.chunks_mut(SOLVE_ROWS * k) {
+        // L y = m, row i of L at a time.
+        for i in 0..k {
+            let li = &l[i * k..i * k + i];
+            for row in block.chunks_exact_mut(k) {
+                row[i] = (row[i] - dot64(li, &row[..i])) / l[i * k + i];
+            }
+        }
+        // Lᵀ x = y: x_i, then its share taken out of the rows above.
+        for i in (0..k).rev() {
+            let li = &l[i * k..i * k + i];
+            for row in block.chunks_exact_mut(k) {
+                let x = row[i] / l[i * k + i];
+                row[i] = x;
+                row[..i].iter_mut().zip(li).for_each(|(y, &c)| *y -= x * c);
+            }
+        }
     }
 }
+
+/// Rows of `M` solved per pass over the Cholesky factor.
+const SOLVE_ROWS: usize = 8;
 
 #[cfg(test)]
 mod tests {
@@ -237,6 +486,28 @@ mod tests {
         let (w, _, _, g) = layer(d, n, 40);
         let keep = [0, 2, 3, 5, 8, 9, 11];
         let r = repair_down(&w, d, &g, &keep, 1e-3).unwrap();
+        let want = reference(&w, d, n, &g, &keep, r.lambda);
+        for (a, b) in r.weights.iter().zip(&want) {
+            assert!((f64::from(*a) - b).abs() <= 1e-5 * b.abs().max(1e-3), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn repair_equals_a_reference_solve_across_panels_and_blocks() {
+        // More channels than a Gram block and kept channels over several Cholesky panels.
+        let (d, n) = (3, 200);
+        let (w, h, weights, g) = layer(d, n, 50);
+        let mut naive = Gram::new(n);
+        for (row, &wt) in h.chunks_exact(n).zip(&weights) {
+            let mut one = Gram::new(n);
+            one.add(row, &[wt]);
+            naive.merge(&one);
+        }
+        for (i, j) in [(0, 0), (5, 199), (130, 131), (199, 199), (127, 128)] {
+            assert!((g.get(i, j) - naive.get(i, j)).abs() <= 1e-4 * naive.get(i, j).abs().max(1.0), "({i}, {j})");
+        }
+        let keep: Vec<usize> = (0..n).filter(|j| j % 4 != 2).collect();
+        let r = repair_down(&w, d, &g, &keep, 1e-2).unwrap();
         let want = reference(&w, d, n, &g, &keep, r.lambda);
         for (a, b) in r.weights.iter().zip(&want) {
             assert!((f64::from(*a) - b).abs() <= 1e-5 * b.abs().max(1e-3), "{a} vs {b}");

@@ -4,8 +4,9 @@
 
 use crate::error::{Error, PlanError, Result};
 use crate::io::ByteSource;
+use crate::model::names;
 use crate::model::safetensors::TensorIndex;
-use crate::model::{Dtype, ModelConfig};
+use crate::model::{Checkpoint, Dtype, ModelConfig};
 
 /// The tensor name of layer `l`'s importance vector in an importance file.
 pub fn importance_name(l: usize) -> String {
@@ -131,23 +132,79 @@ fn check_sorted(ids: &[u32], bound: usize, what: &str) -> Result<()> {
 /// The `keep` most important channels of each layer, in ascending channel order; ties
 /// go to the lower channel index (deterministic).
 pub fn top_channels(importance: &[Vec<f64>], keep: usize) -> Result<Vec<Vec<u32>>> {
-    importance
-        .iter()
-        .enumerate()
-        .map(|(l, imp)| {
-            if keep == 0 || keep > imp.len() {
-                return Err(PlanError::FfnOutOfRange { asked: keep, ffn: imp.len() }.into());
+    importance.iter().enumerate().map(|(l, imp)| top_of_layer(l, imp, keep)).collect()
+}
+
+/// The `keep` channels of layer `l` with the largest `scores`, ascending (ties to the
+/// lower index).
+pub fn top_of_layer(l: usize, scores: &[f64], keep: usize) -> Result<Vec<u32>> {
+    if keep == 0 || keep > scores.len() {
+        return Err(PlanError::FfnOutOfRange { asked: keep, ffn: scores.len() }.into());
+    }
+    if let Some(k) = scores.iter().position(|v| !v.is_finite()) {
+        return Err(PlanError::NonFiniteImportance { layer: l, channel: k, value: scores[k] }.into());
+    }
+    let mut order: Vec<u32> = (0..scores.len() as u32).collect();
+    order.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]).then(a.cmp(&b)));
+    let mut kept = order[..keep].to_vec();
+    kept.sort_unstable();
+    Ok(kept)
+}
+
+/// How FFN channels are ranked before the top I' of every layer are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum Score {
+    /// The paper: `Σ_i w_i h_ik²`, the common-token weighted act².
+    #[default]
+    Act2,
+    /// act² × `‖W_down[:, k]‖²`: the energy channel k sends into the residual stream,
+    /// not only how strongly it fires.
+    Act2Weight,
+}
+
+impl Score {
+    /// How options and reports name it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Score::Act2 => "act2",
+            Score::Act2Weight => "act2-weight",
+        }
+    }
+
+    /// The score named `key` ([`Score::key`]).
+    pub fn parse(key: &str) -> Option<Self> {
+        [Score::Act2, Score::Act2Weight].into_iter().find(|s| s.key() == key)
+    }
+}
+
+/// Multiplies each channel's act² by the squared norm of its `down_proj` column
+/// (`down` is `D × I` row-major): [`Score::Act2Weight`].
+pub fn weigh_by_down(act2: &mut [f64], down: &[f32]) {
+    let n = act2.len();
+    let mut norms = vec![0f64; n];
+    for row in down.chunks_exact(n) {
+        norms.iter_mut().zip(row).for_each(|(s, &w)| *s += f64::from(w) * f64::from(w));
+    }
+    act2.iter_mut().zip(norms).for_each(|(a, s)| *a *= s);
+}
+
+/// The ranking scores of `score` from calibrated act² (per layer): act² itself, or
+/// weighed by each layer's down_proj, read one layer at a time.
+pub async fn scores<S: ByteSource>(score: Score, cfg: &ModelConfig, ck: &Checkpoint<S>, act2: Vec<Vec<f64>>) -> Result<Vec<Vec<f64>>> {
+    match score {
+        Score::Act2 => Ok(act2),
+        Score::Act2Weight => {
+            let mut out = act2;
+            for (l, imp) in out.iter_mut().enumerate() {
+                let name = names::mlp(l, "down_proj");
+                ck.expect_shape(&name, &[cfg.hidden_size, cfg.intermediate_size])?;
+                weigh_by_down(imp, &ck.f32(&name).await?);
             }
-            if let Some(k) = imp.iter().position(|v| !v.is_finite()) {
-                return Err(PlanError::NonFiniteImportance { layer: l, channel: k, value: imp[k] }.into());
-            }
-            let mut order: Vec<u32> = (0..imp.len() as u32).collect();
-            order.sort_by(|&a, &b| imp[b as usize].total_cmp(&imp[a as usize]).then(a.cmp(&b)));
-            let mut kept = order[..keep].to_vec();
-            kept.sort_unstable();
-            Ok(kept)
-        })
-        .collect()
+            Ok(out)
+        }
+    }
 }
 
 #[cfg(test)]

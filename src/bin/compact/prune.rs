@@ -10,7 +10,8 @@ use compact::io::{DirFolder, DirOutput};
 use compact::model::params::human;
 use compact::progress::Cancel;
 use compact::prune::calib::{self, CalibText};
-use compact::prune::select;
+use compact::prune::repair::{self, RepairReport};
+use compact::prune::select::{self, Score};
 use compact::prune::{Event, ImportanceFile, Model, Outcome, PrunePlan, RareBy, Request, Target};
 use serde::Serialize;
 
@@ -60,6 +61,22 @@ pub struct PruneArgs {
     /// Count every position in the importance, rare tokens too (plain act², an ablation).
     #[arg(long)]
     pub no_mask: bool,
+    /// How channels are ranked: `act2` (the paper) or `act2-weight` (act² × the squared
+    /// norm of the channel's down_proj column: the energy it sends into the residual).
+    #[arg(long, value_enum, default_value_t = Score::Act2)]
+    pub score: Score,
+    /// Repair the pruned FFN beyond the paper: refit the kept down_proj columns by least
+    /// squares so that they stand in for the removed channels on the calibration text
+    /// (calibration then runs on the CPU, a layer at a time).
+    #[arg(long, conflicts_with = "channels_from")]
+    pub repair: bool,
+    /// The repair's ridge, relative to the mean second moment of the kept channels.
+    #[arg(long, default_value_t = repair::DEFAULT_REL_LAMBDA, requires = "repair")]
+    pub repair_ridge: f64,
+    /// Repair each layer on what the pruned and repaired layers before it compute, not
+    /// on the dense model (two passes per layer).
+    #[arg(long, requires = "repair")]
+    pub repair_sequential: bool,
     /// Where calibration runs; `gpu` falls back to the CPU (saying so) when no usable
     /// adapter is found.
     #[arg(long, alias = "backend", value_enum, default_value_t = DeviceKind::Gpu)]
@@ -102,6 +119,8 @@ struct Report<'a> {
     reduction: f64,
     rare_by: RareBy,
     calibration: Option<CalibReport>,
+    score: Score,
+    repair: Option<&'a RepairReport>,
     files: &'a [(String, u64)],
     seconds: &'a compact::prune::job::Phases,
     peak_resident_bytes: Option<u64>,
@@ -172,6 +191,9 @@ fn request(a: &PruneArgs) -> Result<Request> {
         seq_len: a.seq_len,
         mask: !a.no_mask,
         importance,
+        score: a.score,
+        repair: a.repair.then_some(a.repair_ridge),
+        repair_sequential: a.repair_sequential,
         ..Request::new(target)
     })
 }
@@ -237,6 +259,15 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
     if let Some(c) = &calibration {
         println!("calibration: {} × {} tokens at {:.0} tokens/s on {}", c.windows, c.seq_len, c.tokens_per_second, c.backend);
     }
+    if let Some(r) = &outcome.repair {
+        println!(
+            "repair: down_proj refitted in every layer (ridge {} × mean diagonal); second moments {:.1} s ({:.0} MB a layer), solves {:.1} s",
+            r.rel_lambda,
+            r.gram_seconds,
+            r.gram_bytes as f64 / 1e6,
+            r.solve_seconds
+        );
+    }
     if let Some(path) = &a.save_importance {
         match outcome.importance_file(&model.name) {
             Some(bytes) => {
@@ -258,6 +289,8 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
             reduction: outcome.plan.reduction(),
             rare_by: a.rare_by,
             calibration,
+            score: outcome.score,
+            repair: outcome.repair.as_ref(),
             files: &outcome.export.files,
             seconds: &outcome.seconds,
             peak_resident_bytes: peak,
