@@ -292,6 +292,9 @@ pub enum PlanError {
     /// calibration's second moments, which the file does not hold.
     #[error("repairing down_proj needs calibration; it cannot use channels from an importance file")]
     RepairNeedsCalibration,
+    /// A channel score that is defined by the repair, asked for without it.
+    #[error("the {score} channel score chooses channels for the repair: it needs repair on")]
+    ScoreNeedsRepair { score: &'static str },
     /// Importance that is NaN or infinite (the weights hold NaN/Inf, or overflowed).
     #[error("importance of layer {layer}, channel {channel} is {value} (not finite)")]
     NonFiniteImportance { layer: usize, channel: usize, value: f64 },
@@ -305,6 +308,7 @@ impl PlanError {
                 Some("check the weights for NaN or Inf values, or calibrate on fewer or shorter windows".into())
             }
             PlanError::RepairNeedsCalibration => Some("leave out the importance file to calibrate, or leave out the repair".into()),
+            PlanError::ScoreNeedsRepair { .. } => Some("turn the repair on (--repair), or rank by act2 or act2-weight".into()),
             _ => None,
         }
     }

@@ -392,10 +392,18 @@ pub fn RunStep() -> impl IntoView {
                     </select>
                 </label>
                 <label>"Rank channels by "
-                    <select id="score" on:change=move |ev| score.set(Score::parse(&event_target_value(&ev)).unwrap_or_default())
+                    <select id="score" on:change=move |ev| {
+                            let s = Score::parse(&event_target_value(&ev)).unwrap_or_default();
+                            score.set(s);
+                            if s == Score::Obs {
+                                repair.set(true);
+                                device.set(DeviceKind::Cpu);
+                            }
+                        }
                         title="act² × the squared norm of the channel's down_proj column: the energy it sends into the residual stream">
                         <option value="act2" selected=true>"act² (paper)"</option>
                         <option value="act2-weight">"act² × down_proj norm²"</option>
+                        <option value="obs">"what the repair makes up for best (with repair)"</option>
                     </select>
                 </label>
                 <label title="Refit the kept down_proj columns by least squares so that they stand in for the removed channels on the calibration text. Runs on the CPU device, a layer at a time.">

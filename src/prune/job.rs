@@ -216,6 +216,9 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
     if let (Some(Err(e)), Target::Ratio(_)) = (model.tokenizer.as_ref().map(|t| &t.vocab), request.target) {
         events(Event::Note(format!("{e}; planning FFN-only pruning")));
     }
+    if request.score == Score::Obs && request.repair.is_none() {
+        return Err(PlanError::ScoreNeedsRepair { score: request.score.key() }.into());
+    }
     let plan = PrunePlan::for_target(cfg, &counts, request.target, model.tokenizer.as_ref())?;
     events(Event::Planned(&plan));
     // The output must fit where it goes: found out now, not after calibration.

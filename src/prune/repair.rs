@@ -258,8 +258,15 @@ pub async fn calibrate_and_repair<S: ByteSource>(
         let info = ck.expect_shape(&name, &[d, n])?.clone();
         let w = ck.f32(&name).await?;
         let mut scores = act2;
-        if opts.score == Score::Act2Weight {
-            select::weigh_by_down(&mut scores, &w);
+        match opts.score {
+            Score::Act2 => {}
+            Score::Act2Weight => select::weigh_by_down(&mut scores, &w),
+            Score::Obs => {
+                // The removal order as the score: what went first scores lowest.
+                let order = choose_obs(&w, d, &gram, opts.keep, opts.rel_lambda)?;
+                let removed = n - opts.keep;
+                order.iter().enumerate().for_each(|(step, &c)| scores[c] = step.min(removed) as f64);
+            }
         }
         let kept = select::top_of_layer(l, &scores, opts.keep)?;
         let keep_idx: Vec<usize> = kept.iter().map(|&c| c as usize).collect();
@@ -295,6 +302,111 @@ pub fn flops(cfg: &ModelConfig, keep: usize, tokens: usize) -> f64 {
     let r = n - k;
     let per_layer = tokens as f64 * n * n + 2.0 * d * r * k + k * k * k / 3.0 * 2.0 + 4.0 * d * k * k;
     per_layer * cfg.num_layers as f64
+}
+
+/// Chooses the `keep` channels to keep with the repair in mind (optimal brain surgeon,
+/// greedy): with `H = C + λI` over all channels (λ = `rel_lambda` × the mean of C's
+/// diagonal), it removes one channel at a time — the one whose output
+/// `‖W[:, j]‖² / H⁻¹_jj` the others make up for best — and lets the others take over
+/// its share (`W −= W[:, j] H⁻¹[j, :] / H⁻¹_jj`, and `H⁻¹` updated to the channels
+/// left), so each choice knows the repair that will follow. The first choice is the
+/// weight-aware act² when channels are uncorrelated; correlated channels are not kept
+/// twice. Returns the channels in the order they were removed (the kept ones last, in
+/// ascending order).
+///
+/// Work: `n³` for `H⁻¹`, and `n² + 2·d·n` per removed channel, in f64 on every core.
+pub fn choose_obs(w: &[f32], d: usize, gram: &Gram, keep: usize, rel_lambda: f64) -> Result<Vec<usize>> {
+    let mut order = Vec::with_capacity(gram.n);
+    let n = gram.n;
+    if w.len() != d * n || keep == 0 || keep > n {
+        return Err(Error::Internal(format!("choose_obs: {} weights for {d} × {n}, keeping {keep}", w.len())));
+    }
+    let mean = (0..n).map(|j| gram.get(j, j)).sum::<f64>() / n as f64;
+    let lambda = rel_lambda * if mean > 0.0 { mean } else { 1.0 };
+    let mut factor = vec![0f64; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            factor[i * n + j] = gram.get(i, j);
+        }
+        factor[i * n + i] += lambda;
+    }
+    cholesky(&mut factor, n)?;
+    let mut hinv = inverse_from_cholesky(&factor, n);
+    drop(factor);
+    // W channel-major (n × d), so that a channel's column is contiguous.
+    let mut wt = vec![0f64; n * d];
+    for (o, row) in w.chunks_exact(n).enumerate() {
+        row.iter().enumerate().for_each(|(j, &v)| wt[j * d + o] = f64::from(v));
+    }
+    let mut norms: Vec<f64> = wt.chunks_exact(d).map(|c| c.iter().map(|v| v * v).sum()).collect();
+    let mut alive = vec![true; n];
+    for _ in keep..n {
+        let j = (0..n)
+            .filter(|&c| alive[c])
+            .min_by(|&a, &b| (norms[a] / hinv[a * n + a]).total_cmp(&(norms[b] / hinv[b * n + b])).then(a.cmp(&b)))
+            .expect("channels are left");
+        alive[j] = false;
+        order.push(j);
+        let (hj, p) = (hinv[j * n..(j + 1) * n].to_vec(), hinv[j * n + j]);
+        let wj = wt[j * d..(j + 1) * d].to_vec();
+        let alive = &alive;
+        for_rows(
+            &mut wt,
+            d,
+            |c| alive[c] as u8 as f64,
+            |first, rows| {
+                for (o, col) in rows.chunks_exact_mut(d).enumerate() {
+                    let c = first + o;
+                    if alive[c] {
+                        let f = hj[c] / p;
+                        col.iter_mut().zip(&wj).for_each(|(v, &x)| *v -= f * x);
+                    }
+                }
+            },
+        );
+        for_rows(
+            &mut hinv,
+            n,
+            |c| alive[c] as u8 as f64,
+            |first, rows| {
+                for (o, row) in rows.chunks_exact_mut(n).enumerate() {
+                    let c = first + o;
+                    if alive[c] {
+                        let f = hj[c] / p;
+                        row.iter_mut().zip(&hj).for_each(|(v, &x)| *v -= f * x);
+                    }
+                }
+            },
+        );
+        for c in (0..n).filter(|&c| alive[c]) {
+            norms[c] = wt[c * d..(c + 1) * d].iter().map(|v| v * v).sum();
+        }
+    }
+    order.extend((0..n).filter(|&c| alive[c]));
+    Ok(order)
+}
+
+/// `A⁻¹` (full, row-major) from the Cholesky factor of `A` ([`cholesky`]): row i is
+/// `e_i A⁻¹`, a forward substitution that starts at i and a back substitution, rows
+/// spread over every core.
+fn inverse_from_cholesky(l: &[f64], n: usize) -> Vec<f64> {
+    let mut inv = vec![0f64; n * n];
+    let cost = |i: usize| ((n - i) * (n - i) / 2 + n * n / 2) as f64;
+    for_rows(&mut inv, n, cost, |first, rows| {
+        for (o, row) in rows.chunks_exact_mut(n).enumerate() {
+            let i = first + o;
+            row[i] = 1.0 / l[i * n + i];
+            for j in i + 1..n {
+                row[j] = -dot64(&l[j * n + i..j * n + j], &row[i..j]) / l[j * n + j];
+            }
+            for j in (0..n).rev() {
+                let x = row[j] / l[j * n + j];
+                row[j] = x;
+                row[..j].iter_mut().zip(&l[j * n..j * n + j]).for_each(|(y, &c)| *y -= x * c);
+            }
+        }
+    });
+    inv
 }
 
 /// Columns `keep` of the row-major matrix `w` with `n` columns: plain slicing.
@@ -511,6 +623,70 @@ mod tests {
         let want = reference(&w, d, n, &g, &keep, r.lambda);
         for (a, b) in r.weights.iter().zip(&want) {
             assert!((f64::from(*a) - b).abs() <= 1e-5 * b.abs().max(1e-3), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn the_surgeon_drops_a_duplicated_channel_that_act2_keeps() {
+        // Channel 1 copies channel 0 (both strong): act² keeps both, but once either is
+        // kept the repair makes up for the other exactly, so the surgeon drops one and
+        // keeps a channel that carries something of its own.
+        let (d, n, t) = (4, 6, 40);
+        let base = values(t * n, 7);
+        let h: Vec<f32> =
+            (0..t * n).map(|x| if x % n == 1 { 3.0 * base[x - 1] } else { base[x] * if x % n == 0 { 3.0 } else { 1.0 } }).collect();
+        let w = values(d * n, 8);
+        let weights = vec![1.0; t];
+        let mut g = Gram::new(n);
+        g.add(&h, &weights);
+        let order = choose_obs(&w, d, &g, 4, 1e-6).unwrap();
+        let kept: Vec<usize> = order[2..].to_vec();
+        assert!(!(kept.contains(&0) && kept.contains(&1)), "removal order {order:?}");
+        let act2: Vec<f64> = (0..n).map(|j| g.get(j, j)).collect();
+        let by_act2 = super::super::select::top_of_layer(0, &act2, 4).unwrap();
+        assert!(by_act2.contains(&0) && by_act2.contains(&1), "{by_act2:?}");
+        // The surgeon's set is repaired to a smaller calibration error than act²'s.
+        let err = |keep: &[usize]| {
+            let wk = repair_down(&w, d, &g, keep, 1e-6).unwrap().weights;
+            (0..t)
+                .map(|r| {
+                    (0..d)
+                        .map(|o| {
+                            let full: f64 = (0..n).map(|j| f64::from(w[o * n + j] * h[r * n + j])).sum();
+                            let part: f64 = keep.iter().enumerate().map(|(a, &j)| f64::from(wk[o * keep.len() + a] * h[r * n + j])).sum();
+                            (full - part).powi(2)
+                        })
+                        .sum::<f64>()
+                })
+                .sum::<f64>()
+        };
+        let mut obs_kept = kept.clone();
+        obs_kept.sort_unstable();
+        let act2_kept: Vec<usize> = by_act2.iter().map(|&c| c as usize).collect();
+        assert!(err(&obs_kept) < err(&act2_kept), "{} against {}", err(&obs_kept), err(&act2_kept));
+        // Keeping everything removes nothing.
+        assert_eq!(choose_obs(&w, d, &g, n, 1e-6).unwrap(), (0..n).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_inverse_from_the_factor_is_the_inverse() {
+        let (_, _, _, g) = layer(2, 150, 200);
+        let n = g.n;
+        let mut a = vec![0f64; n * n];
+        for i in 0..n {
+            for j in 0..=i {
+                a[i * n + j] = g.get(i, j);
+            }
+            a[i * n + i] += 0.5;
+        }
+        cholesky(&mut a, n).unwrap();
+        let inv = inverse_from_cholesky(&a, n);
+        for i in [0, 7, 64, 149] {
+            for j in [0, 3, 100, 149] {
+                let prod: f64 = (0..n).map(|k| (g.get(i, k) + if i == k { 0.5 } else { 0.0 }) * inv[k * n + j]).sum();
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((prod - want).abs() < 1e-9, "({i}, {j}): {prod}");
+            }
         }
     }
 

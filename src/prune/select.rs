@@ -162,6 +162,10 @@ pub enum Score {
     /// act² × `‖W_down[:, k]‖²`: the energy channel k sends into the residual stream,
     /// not only how strongly it fires.
     Act2Weight,
+    /// With repair only: channels removed one at a time, each the one whose output the
+    /// repair of the others makes up for best (optimal brain surgeon on the second
+    /// moments; [`crate::prune::repair::choose_obs`]).
+    Obs,
 }
 
 impl Score {
@@ -170,12 +174,13 @@ impl Score {
         match self {
             Score::Act2 => "act2",
             Score::Act2Weight => "act2-weight",
+            Score::Obs => "obs",
         }
     }
 
     /// The score named `key` ([`Score::key`]).
     pub fn parse(key: &str) -> Option<Self> {
-        [Score::Act2, Score::Act2Weight].into_iter().find(|s| s.key() == key)
+        [Score::Act2, Score::Act2Weight, Score::Obs].into_iter().find(|s| s.key() == key)
     }
 }
 
@@ -194,6 +199,7 @@ pub fn weigh_by_down(act2: &mut [f64], down: &[f32]) {
 /// weighed by each layer's down_proj, read one layer at a time.
 pub async fn scores<S: ByteSource>(score: Score, cfg: &ModelConfig, ck: &Checkpoint<S>, act2: Vec<Vec<f64>>) -> Result<Vec<Vec<f64>>> {
     match score {
+        Score::Obs => Err(PlanError::ScoreNeedsRepair { score: score.key() }.into()),
         Score::Act2 => Ok(act2),
         Score::Act2Weight => {
             let mut out = act2;

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { serve, launch, cleanup, temp, cli, python, UNZIP, IMPORTANCE_DIFF, pruneInBrowser, shots, baseFlags } from './flow.mjs';
+import { serve, launch, cleanup, temp, cli, python, UNZIP, IMPORTANCE_DIFF, TENSOR_DIFF, pruneInBrowser, shots, baseFlags } from './flow.mjs';
 
 let server, baseUrl;
 
@@ -250,7 +250,7 @@ test('on the CPU device, the same files as a native CPU run', async () => {
   }
 });
 
-test('every option of the CLI in the app: plain act², and reusing an importance file', async () => {
+test('every option of the CLI in the app: plain act², reusing an importance file, repair with the weight-aware score', async () => {
   const { context, page, errors } = await launch();
   const M = join(process.env.MODELS, 'smollm2-135m');
   const [vocab, ffn, samples, seqLen] = [16384, 1152, 2, 64];
@@ -278,6 +278,24 @@ test('every option of the CLI in the app: plain act², and reusing an importance
     for (const f of ['config.json', 'tokenizer.json', 'model.safetensors']) {
       assert.ok(readFileSync(join(pruned, f)).equals(readFileSync(join(native, f))), `${f} differs from --channels-from`);
     }
+
+    // Repair with the weight-aware score (--repair --score act2-weight): the same
+    // channels and, within rounding, the same refitted down_proj as natively.
+    const repairedImp = join(dir, 'repaired.importance.safetensors');
+    cli(['prune', '--model', M, '--out', join(dir, 'repaired'), ...common, '--repair', '--score', 'act2-weight', '--save-importance', repairedImp]);
+    const rep = await pruneInBrowser(page, baseUrl, { model: 'smollm2-135m', vocab, ffn, samples, seqLen, device: 'cpu', score: 'act2-weight', repair: true });
+    console.log(`repair in the browser: ${rep.summary}`);
+    assert.match(rep.summary, /Repair: down_proj refitted in every layer/);
+    const repDiff = JSON.parse(python(IMPORTANCE_DIFF, rep.impPath, repairedImp));
+    assert.ok(repDiff.worst_rel_l2 < 1e-5, `act2-weight scores differ by ${repDiff.worst_rel_l2}`);
+    assert.equal(repDiff.meta_a.score, 'act2-weight');
+    const repOut = join(rep.dir, 'unzipped');
+    python(UNZIP, rep.zipPath, repOut);
+    const tensors = JSON.parse(python(TENSOR_DIFF, join(repOut, rep.zipName.replace(/\.zip$/, ''), 'model.safetensors'), join(dir, 'repaired', 'model.safetensors')));
+    const worst = Math.max(0, ...Object.values(tensors.differ));
+    console.log(`wasm vs native repaired model: ${Object.keys(tensors.differ).length} of ${tensors.tensors} tensors differ, worst relative L2 ${worst.toExponential(2)}`);
+    assert.ok(Object.keys(tensors.differ).every((k) => k.endsWith('mlp.down_proj.weight')), Object.keys(tensors.differ).join(', '));
+    assert.ok(worst < 1e-3, `a repaired down_proj differs by ${worst}`);
     assert.deepEqual(errors, []);
   } finally {
     await context.close();

@@ -102,13 +102,42 @@ for k in a:
     worst = max(worst, num / max(den, 1e-30))
 print(json.dumps({'layers': len(a), 'worst_rel_l2': worst, 'meta_a': ma, 'meta_b': mb}))`;
 
+/** Compares two safetensors files tensor by tensor: names and shapes must match; prints
+ * the tensors whose bytes differ with their relative L2 distance (BF16, F16 or F32). */
+export const TENSOR_DIFF = `import sys, json, struct, array, math
+def read(p):
+    b = open(p, 'rb').read()
+    n = struct.unpack('<Q', b[:8])[0]
+    h = json.loads(b[8:8 + n]); h.pop('__metadata__', None)
+    return {k: (v['dtype'], v['shape'], b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]]) for k, v in h.items()}
+def floats(dtype, raw):
+    if dtype == 'F32':
+        a = array.array('f'); a.frombytes(raw); return a
+    h = array.array('H'); h.frombytes(raw)
+    if dtype == 'BF16':
+        return array.array('f', array.array('I', [x << 16 for x in h]).tobytes())
+    return array.array('f', [struct.unpack('<e', struct.pack('<H', x))[0] for x in h])
+a, b = read(sys.argv[1]), read(sys.argv[2])
+assert a.keys() == b.keys(), (sorted(a), sorted(b))
+differ = {}
+for k in sorted(a):
+    (da, sa, ra), (db, sb, rb) = a[k], b[k]
+    assert (da, sa) == (db, sb), (k, da, sa, db, sb)
+    if ra != rb:
+        x, y = floats(da, ra), floats(db, rb)
+        num = math.sqrt(sum((p - q) ** 2 for p, q in zip(x, y)))
+        den = math.sqrt(sum(q * q for q in y))
+        differ[k] = num / max(den, 1e-30)
+print(json.dumps({'tensors': len(a), 'differ': differ}))`;
+
 /**
  * The flow: demo model → plan (V′, I′) → calibrate and prune (on `device`: 'webgpu'
- * or 'cpu'; `mask`: 'mask' or 'plain'; or ranked by `importanceFile`) → inspect →
+ * or 'cpu'; `mask`: 'mask' or 'plain'; `score`: 'act2', 'act2-weight' or 'obs'; `repair`;
+ * or ranked by `importanceFile`) → inspect →
  * download.
  * Returns timings (ms), the wasm memory, and where the downloads were saved.
  */
-export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples, seqLen, device = 'webgpu', mask = 'mask', importanceFile = null, shotPrefix = '' }) {
+export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples, seqLen, device = 'webgpu', mask = 'mask', score = 'act2', repair = false, importanceFile = null, shotPrefix = '' }) {
   const t = {};
   const t0 = Date.now();
   await page.goto(baseUrl);
@@ -130,6 +159,10 @@ export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples
   await page.locator('#seq-len').dispatchEvent('change');
   await page.locator('#device').selectOption(device);
   await page.locator('#mask').selectOption(mask);
+  await page.locator('#score').selectOption(score);
+  if (repair) {
+    await page.locator('#repair').check();
+  }
   if (importanceFile) {
     await page.locator('#importance-file').setInputFiles(importanceFile);
     await page.locator('#importance-name').waitFor({ timeout: 60000 });

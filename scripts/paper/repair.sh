@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The repair bake-off on the steady signals: for one fixture model at ~20, ~35 and ~50 %
+# of its parameters removed, COMPACT as in the paper against the weight-aware score,
+# least-squares repair of down_proj, both, and repair on the pruned model's own
+# activations (--repair-sequential): held-out perplexity and top-1 agreement against
+# the dense model on the same tokens (`compact eval --tasks none`), and each prune's
+# report (time, memory, ridge). Resumable: a configuration whose JSON exists is skipped.
+#
+#   scripts/paper/repair.sh NAME [RATIO …] [-- VARIANT …]
+#   e.g. scripts/paper/repair.sh smollm2-135m 20 35 50
+#
+# Writes results/NAME-repair/*.json (small, committed) and prints the table.
+set -euo pipefail
+NAME="$1"; shift
+RATIOS=() VARIANTS=()
+while [[ $# -gt 0 && "$1" != -- ]]; do RATIOS+=("$1"); shift; done
+[[ $# -gt 0 ]] && shift && VARIANTS=("$@")
+[[ ${#RATIOS[@]} -gt 0 ]] || RATIOS=(20 35 50)
+[[ ${#VARIANTS[@]} -gt 0 ]] || VARIANTS=(paper weight repair weight-repair sequential)
+OUT="results/$NAME-repair" LIMIT=0 BACKEND=cpu WORK_NAME="repair/$NAME"
+source "$(dirname "${BASH_SOURCE[0]}")/measure-lib.sh"
+flags() {
+  case "$1" in
+    paper) ;;
+    weight) echo --score act2-weight ;;
+    repair) echo --repair ;;
+    weight-repair) echo --score act2-weight --repair ;;
+    sequential) echo --score act2-weight --repair --repair-sequential ;;
+    *) echo "unknown variant $1" >&2; exit 2 ;;
+  esac
+}
+# The sizes: the paper's Table 8 for Qwen2.5-0.5B at 20 and 35 %, else the default policy.
+sizes() {
+  case "$NAME:$1" in
+    qwen2.5-0.5b:35) echo --vocab 49536 --ffn 3456 ;;
+    qwen2.5-0.5b:20) echo --vocab 49536 --ffn 4736 ;;
+    *) echo --ratio "$1%" ;;
+  esac
+}
+for r in "${RATIOS[@]}"; do
+  for v in "${VARIANTS[@]}"; do
+    key="r$r-$v"
+    # shellcheck disable=SC2046
+    [[ -f "$OUT/$key.report.json" ]] || /usr/bin/time -f "%e %M" -o "$OUT/$key.time" \
+      "$C" prune --model "$D" --out "$WORK/$key" --force --device cpu --report "$OUT/$key.report.json" $(sizes "$r") $(flags "$v")
+    [[ -f "$OUT/$key.ppl.json" ]] || "$C" eval --model "$WORK/$key" --dense "$D" --tasks none --device cpu --json "$OUT/$key.ppl.json"
+    rm -rf "${WORK:?}/$key"
+  done
+done
+python3 - "$OUT" <<'PY'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+print(f"{'configuration':28} {'V′':>7} {'I′':>6} {'removed':>8} {'ppl':>7} {'dense':>7} {'agree':>6} {'prune s':>8}")
+for rep in sorted(out.glob("*.report.json")):
+    key = rep.name[: -len(".report.json")]
+    r, p = json.loads(rep.read_text()), out / f"{key}.ppl.json"
+    if not p.exists():
+        continue
+    e = json.loads(p.read_text())
+    print(f"{key:28} {r['plan']['vocab'][1]:>7} {r['plan']['ffn'][1]:>6} {r['reduction']*100:>7.1f}% "
+          f"{e['perplexity']:>7.2f} {e['dense_perplexity']:>7.2f} {e['top1_agreement']:>6.3f} {r['seconds']['total']:>8.1f}")
+PY
