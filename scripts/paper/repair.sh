@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The repair bake-off on the steady signals: for one fixture model at ~20, ~35 and ~50 %
 # of its parameters removed, COMPACT as in the paper against the weight-aware score,
-# least-squares repair of down_proj, both, and repair on the pruned model's own
-# activations (--repair-sequential): held-out perplexity and top-1 agreement against
+# least-squares repair of down_proj, both, repair on the pruned model's own
+# activations (--repair-mode sequential) and fitted back onto the dense model's residual
+# stream (--repair-mode residual), and channels chosen for the repair (--score obs): held-out perplexity and top-1 agreement against
 # the dense model on the same tokens (`compact eval --tasks none`), and each prune's
 # report (time, memory, ridge). Resumable: a configuration whose JSON exists is skipped.
 #
@@ -23,9 +24,11 @@ flags() {
   case "$1" in
     paper) ;;
     weight) echo --score act2-weight ;;
-    repair) echo --repair ;;
-    weight-repair) echo --score act2-weight --repair ;;
-    sequential) echo --score act2-weight --repair --repair-sequential ;;
+    repair) echo --repair --repair-mode dense ;;
+    weight-repair) echo --score act2-weight --repair --repair-mode dense ;;
+    sequential) echo --score act2-weight --repair --repair-mode sequential ;;
+    residual) echo --score act2-weight --repair --repair-mode residual ;;
+    obs) echo --score obs --repair --repair-mode dense --repair-ridge 0.01 ;;
     *) echo "unknown variant $1" >&2; exit 2 ;;
   esac
 }

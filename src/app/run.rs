@@ -69,7 +69,7 @@ async fn prune(
         mask: set.mask,
         importance: set.importance,
         score: set.score,
-        repair: set.repair.then_some(repair::DEFAULT_REL_LAMBDA),
+        repair: set.repair.then(|| repair::RepairMode::default().default_ridge()),
         ..Request::new(Target::Sizes { vocab: Some(plan.vocab.1), ffn: Some(plan.ffn.1) })
     };
     let device = state.device(set.device).await?;
@@ -292,9 +292,11 @@ pub fn RunStep() -> impl IntoView {
         let calibrates = plan.ffn.1 < plan.ffn.0 && importance.with(Option::is_none);
         let calib = calibrates.then(|| {
             let (cfg, n, t) = (&info.config, samples.get(), seq_len.get());
-            let repair_flops = if repair.get() { repair::flops(cfg, plan.ffn.1, n * t) } else { 0.0 };
+            let forward = crate::engine::forward::calibration_flops(cfg, &counts, n, t);
+            let mode = repair::RepairMode::default();
+            let repair_flops = if repair.get() { repair::flops(cfg, plan.ffn.1, n * t, mode, forward) } else { 0.0 };
             CalibWork {
-                flops: crate::engine::forward::calibration_flops(cfg, &counts, n, t) + repair_flops,
+                flops: forward + repair_flops,
                 weight_bytes: crate::engine::forward::GpuMemory::estimate(cfg, &counts, bpp, n, t).layer_weights,
                 passes: dev.weight_passes(cfg, n, t),
             }

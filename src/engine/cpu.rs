@@ -214,13 +214,19 @@ async fn embed<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, ids: impl I
     Ok(x)
 }
 
+/// Sees a pass's down_proj inputs, their act² weights and the FFN outputs wanted
+/// ([`LayerByLayer::look_with_target`]).
+pub type TargetSink<'a> = dyn FnMut(&[f32], &[f32], &[f32]) + 'a;
+
 /// Sees a pass's down_proj input rows.
 type RowSink<'a> = dyn FnMut(&[f32]) + 'a;
 
-/// What [`layer_forward`] does besides the layer: show its down_proj inputs to `rows`,
-/// and run the FFN pruned to `pruned = (kept channels, D × |kept| down_proj)`.
+/// What [`layer_forward`] does besides the layer: show the residual stream before the
+/// FFN to `mid` and its down_proj inputs to `rows`, and run the FFN pruned to
+/// `pruned = (kept channels, D × |kept| down_proj)`.
 #[derive(Default)]
 struct FfnTap<'a> {
+    mid: Option<&'a mut RowSink<'a>>,
     rows: Option<&'a mut RowSink<'a>>,
     pruned: Option<(&'a [u32], &'a [f32])>,
 }
@@ -239,6 +245,8 @@ pub struct LayerByLayer<'a, S> {
     weights: &'a [f32],
     per_pass: usize,
     x: Vec<f32>,
+    /// The dense model's stream beside the pruned one ([`Self::with_dense_twin`]).
+    dense: Option<Vec<f32>>,
     next: usize,
 }
 
@@ -257,7 +265,56 @@ impl<'a, S: ByteSource> LayerByLayer<'a, S> {
             return Err(Error::Internal(format!("{} tokens and {} weights in windows of {t}", tokens.len(), weights.len())));
         }
         let x = embed(cfg, ck, tokens.iter()).await?;
-        Ok(Self { cfg, ck, tokens, t, weights, per_pass: per_pass.max(1), x, next: 0 })
+        Ok(Self { cfg, ck, tokens, t, weights, per_pass: per_pass.max(1), x, dense: None, next: 0 })
+    }
+
+    /// Keeps the dense model's residual stream beside this one (another N·T·D f32), for
+    /// [`Self::look_with_target`].
+    pub fn with_dense_twin(mut self) -> Self {
+        self.dense = Some(self.x.clone());
+        self
+    }
+
+    /// With a dense twin: runs the next layer as the dense model on the twin (moving it
+    /// on) and looks at it on this stream without moving on. `ffn_rows(h, w, target)`
+    /// gets each pass's down_proj inputs on this stream, their act² weights, and the
+    /// FFN outputs that would bring this stream back onto the dense one after the layer
+    /// (`target` = the dense stream after it − this stream before the FFN; rows of D).
+    /// Returns the importance on this stream, `None` after the last layer.
+    pub async fn look_with_target(
+        &mut self,
+        ffn_rows: &mut TargetSink<'_>,
+        cancel: &Cancel,
+    ) -> Result<Option<Vec<f64>>> {
+        let (cfg, ck, l, d, t) = (self.cfg, self.ck, self.next, self.cfg.hidden_size, self.t);
+        let Some(dense) = self.dense.as_mut() else {
+            return Err(Error::Internal("look_with_target without a dense twin".into()));
+        };
+        if l == cfg.num_layers {
+            return Ok(None);
+        }
+        let mut total = vec![0f64; cfg.intermediate_size];
+        let pass = self.per_pass * t;
+        for (start, group) in (0..self.tokens.len()).step_by(pass).zip(self.tokens.chunks(pass)) {
+            cancel.check()?;
+            let segments: Vec<Segment> = group.chunks_exact(t).map(|tokens| Segment { tokens, prefix: None }).collect();
+            let rows = start * d..(start + group.len()) * d;
+            let plain = ForwardOptions { act2_weights: None, logits: Logits::None, ..Default::default() };
+            layer_forward(cfg, ck, l, &mut dense[rows.clone()], &segments, None, &plain, FfnTap::default()).await?;
+            let w = &self.weights[start..start + group.len()];
+            let opts = ForwardOptions { act2_weights: Some(w), logits: Logits::None, ..Default::default() };
+            let mut x = self.x[rows.clone()].to_vec();
+            let (mut h, mut mid) = (Vec::new(), Vec::new());
+            let imp = {
+                let tap =
+                    FfnTap { mid: Some(&mut |m: &[f32]| mid = m.to_vec()), rows: Some(&mut |a: &[f32]| h = a.to_vec()), pruned: None };
+                layer_forward(cfg, ck, l, &mut x, &segments, None, &opts, tap).await?
+            };
+            total.iter_mut().zip(imp.into_iter().flatten()).for_each(|(a, b)| *a += b);
+            let target: Vec<f32> = dense[rows].iter().zip(&mid).map(|(a, b)| a - b).collect();
+            ffn_rows(&h, w, &target);
+        }
+        Ok(Some(total))
     }
 
     /// The layer [`Self::next_layer`] runs next.
@@ -316,7 +373,7 @@ impl<'a, S: ByteSource> LayerByLayer<'a, S> {
                 copy = self.x[rows].to_vec();
                 &mut copy[..]
             };
-            let tap = FfnTap { rows: Some(&mut |h: &[f32]| ffn_rows(h, w)), pruned };
+            let tap = FfnTap { mid: None, rows: Some(&mut |h: &[f32]| ffn_rows(h, w)), pruned };
             let imp = layer_forward(cfg, self.ck, l, x, &segments, None, &opts, tap).await?;
             total.iter_mut().zip(imp.into_iter().flatten()).for_each(|(a, b)| *a += b);
         }
@@ -445,6 +502,9 @@ async fn layer_forward<S: ByteSource>(
     add_into(x, &o);
 
     // FFN block.
+    if let Some(f) = ffn.mid {
+        f(x);
+    }
     let mut h = x.to_vec();
     let pre = if gemma { "pre_feedforward_layernorm" } else { "post_attention_layernorm" };
     rms_norm_rows(&mut h, &load(names::layer_norm(l, pre), vec![d]).await?, eps, off);

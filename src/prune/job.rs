@@ -82,9 +82,8 @@ pub struct Request {
     /// (relative to the mean diagonal of the kept channels' second moment); `None`
     /// slices them as the paper does.
     pub repair: Option<f64>,
-    /// With repair: gather each layer's statistics on the pruned and repaired layers
-    /// before it ([`repair::RepairOptions::sequential`]).
-    pub repair_sequential: bool,
+    /// With repair: what each layer is fitted on and to.
+    pub repair_mode: repair::RepairMode,
 }
 
 impl Request {
@@ -101,7 +100,7 @@ impl Request {
             importance: None,
             score: Score::Act2,
             repair: None,
-            repair_sequential: false,
+            repair_mode: repair::RepairMode::Residual,
         }
     }
 }
@@ -286,9 +285,16 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
                         masked: masked(&weights),
                     });
                     let per_pass = crate::engine::device::cpu_windows_per_pass(cfg, windows.count, windows.seq_len);
+                    let mut mode = request.repair_mode;
+                    if mode == repair::RepairMode::Residual && cfg.norms_per_layer() == 4 {
+                        events(Event::Note(
+                            "the residual repair needs the FFN output added as it is; with a norm after it (Gemma) the sequential repair runs".into(),
+                        ));
+                        mode = repair::RepairMode::Sequential;
+                    }
                     let sink = &mut |p| events(Event::Progress(Phase::Calibrating, p));
                     let data = (&windows.tokens[..], windows.seq_len, &weights[..]);
-                    let opts = repair::RepairOptions { keep: i2, score: request.score, rel_lambda, sequential: request.repair_sequential };
+                    let opts = repair::RepairOptions { keep: i2, score: request.score, rel_lambda, mode };
                     let r = repair::calibrate_and_repair(cfg, &ck, data, per_pass, opts, sink, cancel).await?;
                     device_used = Some((cpu.name(), None));
                     for (l, bytes) in r.down.into_iter().enumerate() {

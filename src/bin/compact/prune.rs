@@ -10,7 +10,7 @@ use compact::io::{DirFolder, DirOutput};
 use compact::model::params::human;
 use compact::progress::Cancel;
 use compact::prune::calib::{self, CalibText};
-use compact::prune::repair::{self, RepairReport};
+use compact::prune::repair::{RepairMode, RepairReport};
 use compact::prune::select::{self, Score};
 use compact::prune::{Event, ImportanceFile, Model, Outcome, PrunePlan, RareBy, Request, Target};
 use serde::Serialize;
@@ -70,13 +70,16 @@ pub struct PruneArgs {
     /// (calibration then runs on the CPU, a layer at a time).
     #[arg(long, conflicts_with = "channels_from")]
     pub repair: bool,
-    /// The repair's ridge, relative to the mean second moment of the kept channels.
-    #[arg(long, default_value_t = repair::DEFAULT_REL_LAMBDA, requires = "repair")]
-    pub repair_ridge: f64,
-    /// Repair each layer on what the pruned and repaired layers before it compute, not
-    /// on the dense model (two passes per layer).
+    /// The repair's ridge, relative to the mean second moment of the kept channels
+    /// (default: 0.3 for the residual repair, 0.1 for the others).
     #[arg(long, requires = "repair")]
-    pub repair_sequential: bool,
+    pub repair_ridge: Option<f64>,
+    /// What each layer's repair is fitted on: `residual` (the pruned and repaired
+    /// layers' activations, fitted to bring the residual stream back onto the dense
+    /// model's; three passes per layer), `sequential` (those activations, fitted to the
+    /// layer's own output; two passes), `dense` (the dense model's; one pass).
+    #[arg(long, value_enum, default_value_t = RepairMode::Residual, requires = "repair")]
+    pub repair_mode: RepairMode,
     /// Where calibration runs; `gpu` falls back to the CPU (saying so) when no usable
     /// adapter is found.
     #[arg(long, alias = "backend", value_enum, default_value_t = DeviceKind::Gpu)]
@@ -192,8 +195,8 @@ fn request(a: &PruneArgs) -> Result<Request> {
         mask: !a.no_mask,
         importance,
         score: a.score,
-        repair: a.repair.then_some(a.repair_ridge),
-        repair_sequential: a.repair_sequential,
+        repair: a.repair.then(|| a.repair_ridge.unwrap_or(a.repair_mode.default_ridge())),
+        repair_mode: a.repair_mode,
         ..Request::new(target)
     })
 }
