@@ -133,3 +133,50 @@ fn repair_refuses_channels_from_an_importance_file() {
     assert!(!ok && err.contains("--channels-from"), "{err}");
     assert!(!tmp.path().join("o").exists(), "nothing written");
 }
+
+#[test]
+fn the_bakeoff_compares_methods_at_the_same_sizes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture("smollm2-135m");
+    let out = tmp.path().join("bakeoff");
+    let (ok, stdout, err) = compact(&[
+        "bakeoff",
+        "--model",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--vocab",
+        "32768",
+        "--ffn",
+        "1344",
+        "--samples",
+        "2",
+        "--seq-len",
+        "64",
+        "--device",
+        "cpu",
+        "--ppl-windows",
+        "2",
+        "--only",
+        "compact,vocab-only,weight,compact+repair",
+    ]);
+    assert!(ok, "{err}");
+    let rows: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("bakeoff.json")).unwrap()).unwrap();
+    let rows = rows.as_array().unwrap();
+    let keys: Vec<&str> = rows.iter().map(|r| r["method"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["compact", "vocab-only", "weight", "compact+repair"], "{stdout}");
+    let params = |i: usize| rows[i]["params"].as_u64().unwrap();
+    // The vocabulary alone removes as many parameters, to within one block of 64 rows.
+    assert_eq!((rows[1]["ffn"].as_u64(), rows[1]["vocab"].as_u64()), (Some(1536), Some(15488)));
+    assert!(params(1) <= params(0) && params(0) - params(1) < 64 * 576, "{} against {}", params(1), params(0));
+    for (i, r) in rows.iter().enumerate() {
+        assert!(r["perplexity"].as_f64().unwrap().is_finite() && r["top1_agreement"].as_f64().is_some(), "{r}");
+        if i != 1 {
+            assert_eq!(params(i), params(0), "the same sizes");
+        }
+    }
+    // The weight-aware score reuses the paper's calibration: its run calibrated nothing.
+    let weight: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("weight.report.json")).unwrap()).unwrap();
+    assert!(weight["calibration"].is_null(), "{weight}");
+    assert!(!out.join("compact").exists(), "the pruned folders are removed once evaluated");
+}

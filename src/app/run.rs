@@ -417,6 +417,18 @@ pub fn RunStep() -> impl IntoView {
                         }/>
                     " Repair down_proj (beyond the paper)"
                 </label>
+                {move || repair.get().then(|| {
+                    let (s, plan) = (state.session()?, state.plan.get()?);
+                    let info = &s.model.info;
+                    let bytes = repair::memory_bytes(&info.config, plan.ffn.1, samples.get() * seq_len.get(), repair::RepairMode::default(), score.get(), info.bytes_per_param());
+                    Some(view! {
+                        <span id="repair-memory" class="hint">{format!(
+                            "The repair runs on the CPU device, a layer at a time, and holds about {} more than calibration ({} of it one layer's second moment).",
+                            mb(bytes),
+                            mb(repair::Gram::bytes(info.config.intermediate_size))
+                        )}</span>
+                    })
+                }).flatten()}
                 <label class="button">"Importance file…"
                     <input id="importance-file" type="file" accept=".safetensors" on:change=on_importance/></label>
                 {move || importance.with(|i| i.as_ref().map(|f| view! {

@@ -281,11 +281,7 @@ impl<'a, S: ByteSource> LayerByLayer<'a, S> {
     /// FFN outputs that would bring this stream back onto the dense one after the layer
     /// (`target` = the dense stream after it − this stream before the FFN; rows of D).
     /// Returns the importance on this stream, `None` after the last layer.
-    pub async fn look_with_target(
-        &mut self,
-        ffn_rows: &mut TargetSink<'_>,
-        cancel: &Cancel,
-    ) -> Result<Option<Vec<f64>>> {
+    pub async fn look_with_target(&mut self, ffn_rows: &mut TargetSink<'_>, cancel: &Cancel) -> Result<Option<Vec<f64>>> {
         let (cfg, ck, l, d, t) = (self.cfg, self.ck, self.next, self.cfg.hidden_size, self.t);
         let Some(dense) = self.dense.as_mut() else {
             return Err(Error::Internal("look_with_target without a dense twin".into()));

@@ -388,6 +388,18 @@ pub async fn calibrate_and_repair<S: ByteSource>(
     Ok(out)
 }
 
+/// The most memory repair holds at once beyond a plain calibration, in bytes, keeping
+/// `keep` of the I channels over `tokens` positions stored `bytes_per_param` wide:
+/// one layer's second moment and Cholesky factor (the surgeon's two n × n matrices
+/// instead, with [`Score::Obs`]), the residual mode's dense stream and cross moment,
+/// and the repaired down_proj of every layer, held until the export writes them.
+pub fn memory_bytes(cfg: &ModelConfig, keep: usize, tokens: usize, mode: RepairMode, score: Score, bytes_per_param: u64) -> u64 {
+    let (n, d, k, t) = (cfg.intermediate_size as u64, cfg.hidden_size as u64, keep as u64, tokens as u64);
+    let solve = if score == Score::Obs { (2 * n * n * 8).max(k * k * 8) } else { k * k * 8 };
+    let residual = if mode == RepairMode::Residual { t * d * 4 + d * n * 8 } else { 0 };
+    Gram::bytes(n as usize) + solve + d * k * 8 + residual + t * d * 4 + d * k * bytes_per_param * cfg.num_layers as u64
+}
+
 /// The arithmetic repair adds to calibration's own forward pass over `tokens`
 /// positions, keeping `keep` of the I channels: the extra passes of `mode` (given the
 /// pass's `calibration_flops`), the second moments (`tokens · I²`; the residual mode's

@@ -10,6 +10,8 @@ fn main() -> std::process::ExitCode {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
+mod bakeoff;
+#[cfg(not(target_arch = "wasm32"))]
 mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 mod eval;
@@ -52,7 +54,7 @@ mod cli {
     use anyhow::Result;
     use clap::{Parser, Subcommand};
 
-    use crate::{bench, eval, generate, gguf, import_gguf, inspect, prune, serve};
+    use crate::{bakeoff, bench, eval, generate, gguf, import_gguf, inspect, prune, serve};
 
     /// Prune small language models with COMPACT (vocabulary + FFN channels), on your own machine.
     #[derive(Parser)]
@@ -101,6 +103,12 @@ mod cli {
         /// acc_norm by log-likelihood), perplexity on held-out text and top-1 agreement
         /// with --dense. Data: scripts/fixtures/fetch-eval.sh.
         Eval(eval::EvalArgs),
+        /// Compare the methods at the same sizes: COMPACT, its ablations (plain act², the
+        /// vocabulary alone at equal parameters, the rare set by frequency), the
+        /// weight-aware score, and each with the least-squares repair of down_proj —
+        /// held-out perplexity and top-1 agreement against the dense model, and zero-shot
+        /// accuracy with --limit.
+        Bakeoff(bakeoff::BakeoffArgs),
         /// Continue a prompt greedily (a quick "does it still work"); stops at the model's
         /// own end-of-sequence ids.
         Generate(generate::GenerateArgs),
@@ -154,6 +162,7 @@ mod cli {
             Command::Prune(args) => pollster::block_on(prune::run(&args)),
             Command::Gguf(args) => pollster::block_on(gguf::run(&args)),
             Command::Eval(args) => pollster::block_on(eval::run(&args)),
+            Command::Bakeoff(args) => pollster::block_on(bakeoff::run(&args)),
             Command::Generate(args) => pollster::block_on(generate::run(&args)),
             Command::Bench { models, windows, seq_len, no_cpu } => pollster::block_on(bench::run(&models, windows, seq_len, !no_cpu)),
             Command::Serve(args) => serve::command(args),

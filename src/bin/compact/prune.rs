@@ -101,7 +101,7 @@ pub struct PruneArgs {
 }
 
 /// `0.35`, `35%`.
-fn parse_ratio(s: &str) -> std::result::Result<f64, String> {
+pub fn parse_ratio(s: &str) -> std::result::Result<f64, String> {
     let (num, scale) = match s.strip_suffix('%') {
         Some(p) => (p, 0.01),
         None => (s, 1.0),
@@ -323,7 +323,7 @@ fn check_output_file(flag: &str, path: &Path, model: &Path) -> Result<()> {
 }
 
 /// The folder's own name: how importance files name the model.
-fn model_name(dir: &Path) -> String {
+pub fn model_name(dir: &Path) -> String {
     dir.file_name().map_or(dir.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
