@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The repair bake-off on the steady signals: for one fixture model at ~20, ~35 and ~50 %
 # of its parameters removed, COMPACT as in the paper against the weight-aware score,
-# least-squares repair of down_proj, both, repair on the pruned model's own
-# activations (--repair-mode sequential) and fitted back onto the dense model's residual
-# stream (--repair-mode residual), and channels chosen for the repair (--score obs): held-out perplexity and top-1 agreement against
+# least-squares repair of down_proj fitted on the dense model (--repair-mode dense),
+# with the weight-aware score, on the pruned model's own activations (--repair-mode
+# sequential), the default repair fitted back onto the dense model's residual stream
+# (--repair), with the weight-aware score, and channels chosen for the repair
+# (--score obs): held-out perplexity and top-1 agreement against
 # the dense model on the same tokens (`compact eval --tasks none`), and each prune's
 # report (time, memory, ridge). Resumable: a configuration whose JSON exists is skipped.
 #
@@ -17,7 +19,7 @@ RATIOS=() VARIANTS=()
 while [[ $# -gt 0 && "$1" != -- ]]; do RATIOS+=("$1"); shift; done
 [[ $# -gt 0 ]] && shift && VARIANTS=("$@")
 [[ ${#RATIOS[@]} -gt 0 ]] || RATIOS=(20 35 50)
-[[ ${#VARIANTS[@]} -gt 0 ]] || VARIANTS=(paper weight repair weight-repair sequential)
+[[ ${#VARIANTS[@]} -gt 0 ]] || VARIANTS=(paper weight repair weight-repair sequential residual weight-residual)
 OUT="results/$NAME-repair" LIMIT=0 BACKEND=cpu WORK_NAME="repair/$NAME"
 source "$(dirname "${BASH_SOURCE[0]}")/measure-lib.sh"
 flags() {
@@ -27,7 +29,8 @@ flags() {
     repair) echo --repair --repair-mode dense ;;
     weight-repair) echo --score act2-weight --repair --repair-mode dense ;;
     sequential) echo --score act2-weight --repair --repair-mode sequential ;;
-    residual) echo --score act2-weight --repair --repair-mode residual ;;
+    residual) echo --repair ;;
+    weight-residual) echo --score act2-weight --repair ;;
     obs) echo --score obs --repair --repair-mode dense --repair-ridge 0.01 ;;
     *) echo "unknown variant $1" >&2; exit 2 ;;
   esac
@@ -50,16 +53,4 @@ for r in "${RATIOS[@]}"; do
     rm -rf "${WORK:?}/$key"
   done
 done
-python3 - "$OUT" <<'PY'
-import json, pathlib, sys
-out = pathlib.Path(sys.argv[1])
-print(f"{'configuration':28} {'V′':>7} {'I′':>6} {'removed':>8} {'ppl':>7} {'dense':>7} {'agree':>6} {'prune s':>8}")
-for rep in sorted(out.glob("*.report.json")):
-    key = rep.name[: -len(".report.json")]
-    r, p = json.loads(rep.read_text()), out / f"{key}.ppl.json"
-    if not p.exists():
-        continue
-    e = json.loads(p.read_text())
-    print(f"{key:28} {r['plan']['vocab'][1]:>7} {r['plan']['ffn'][1]:>6} {r['reduction']*100:>7.1f}% "
-          f"{e['perplexity']:>7.2f} {e['dense_perplexity']:>7.2f} {e['top1_agreement']:>6.3f} {r['seconds']['total']:>8.1f}")
-PY
+python3 scripts/paper/repair-table.py "$OUT"
