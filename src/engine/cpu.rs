@@ -290,14 +290,11 @@ impl<'a, S: ByteSource> LayerByLayer<'a, S> {
             return Ok(None);
         }
         let mut total = vec![0f64; cfg.intermediate_size];
-        let pass = self.per_pass * t;
-        for (start, group) in (0..self.tokens.len()).step_by(pass).zip(self.tokens.chunks(pass)) {
+        for (start, segments, w) in passes(self.tokens, self.weights, t, self.per_pass) {
             cancel.check()?;
-            let segments: Vec<Segment> = group.chunks_exact(t).map(|tokens| Segment { tokens, prefix: None }).collect();
-            let rows = start * d..(start + group.len()) * d;
+            let rows = start * d..(start + w.len()) * d;
             let plain = ForwardOptions { act2_weights: None, logits: Logits::None, ..Default::default() };
             layer_forward(cfg, ck, l, &mut dense[rows.clone()], &segments, None, &plain, FfnTap::default()).await?;
-            let w = &self.weights[start..start + group.len()];
             let opts = ForwardOptions { act2_weights: Some(w), logits: Logits::None, ..Default::default() };
             let mut x = self.x[rows.clone()].to_vec();
             let (mut h, mut mid) = (Vec::new(), Vec::new());
@@ -355,13 +352,10 @@ impl<'a, S: ByteSource> LayerByLayer<'a, S> {
             return Ok(None);
         }
         let mut total = vec![0f64; cfg.intermediate_size];
-        let pass = self.per_pass * t;
-        for (start, group) in (0..self.tokens.len()).step_by(pass).zip(self.tokens.chunks(pass)) {
+        for (start, segments, w) in passes(self.tokens, self.weights, t, self.per_pass) {
             cancel.check()?;
-            let segments: Vec<Segment> = group.chunks_exact(t).map(|tokens| Segment { tokens, prefix: None }).collect();
-            let w = &self.weights[start..start + group.len()];
             let opts = ForwardOptions { act2_weights: Some(w), logits: Logits::None, ..Default::default() };
-            let rows = start * d..(start + group.len()) * d;
+            let rows = start * d..(start + w.len()) * d;
             let mut copy;
             let x = if advance {
                 &mut self.x[rows]
@@ -375,6 +369,20 @@ impl<'a, S: ByteSource> LayerByLayer<'a, S> {
         }
         Ok(Some(total))
     }
+}
+
+/// The passes over windows of `t` tokens, `per_pass` windows each: every pass's first
+/// position, its windows, and their act² weights.
+fn passes<'a>(tokens: &'a [u32], weights: &'a [f32], t: usize, per_pass: usize) -> Vec<(usize, Vec<Segment<'a>>, &'a [f32])> {
+    let pass = per_pass * t;
+    (0..tokens.len())
+        .step_by(pass)
+        .zip(tokens.chunks(pass))
+        .map(|(start, group)| {
+            let segments = group.chunks_exact(t).map(|tokens| Segment { tokens, prefix: None }).collect();
+            (start, segments, &weights[start..start + group.len()])
+        })
+        .collect()
 }
 
 /// Greedy decoding on the reference path: appends up to `max_new` arg-max tokens to

@@ -12,13 +12,12 @@ use anyhow::{Context, Result};
 use compact::engine::DeviceKind;
 use compact::io::DirFolder;
 use compact::model::Checkpoint;
-use compact::prune::calib;
 use compact::prune::select::{self, Score};
 use compact::prune::{Model, PrunePlan, RareBy, Target};
 use serde::Serialize;
 
 use crate::eval::EvalArgs;
-use crate::prune::PruneArgs;
+use crate::prune::{CalibArgs, PruneArgs};
 
 /// Arguments of `compact bakeoff`.
 #[derive(clap::Args)]
@@ -38,15 +37,9 @@ pub struct BakeoffArgs {
     /// I′.
     #[arg(long)]
     pub ffn: Option<usize>,
-    /// Calibration text, as for `compact prune`.
-    #[arg(long, default_value = "builtin")]
-    pub calib: String,
-    /// Calibration windows N.
-    #[arg(long, default_value_t = calib::DEFAULT_SAMPLES)]
-    pub samples: usize,
-    /// Tokens per calibration window L.
-    #[arg(long, default_value_t = calib::DEFAULT_SEQ_LEN)]
-    pub seq_len: usize,
+    /// The calibration text and windows, as for `compact prune`.
+    #[command(flatten)]
+    pub calibration: CalibArgs,
     /// Also zero-shot accuracy on the six tasks, this many questions each (0: none).
     #[arg(long, default_value_t = 0)]
     pub limit: usize,
@@ -135,9 +128,7 @@ fn prune_args(a: &BakeoffArgs, out: &Path, vocab: usize, ffn: Option<usize>, m: 
         ffn,
         rare_by: m.rare_by,
         channels_from: None,
-        calib: a.calib.clone(),
-        samples: a.samples,
-        seq_len: a.seq_len,
+        calibration: a.calibration.clone(),
         no_mask: m.no_mask,
         score: m.score,
         repair: m.repair,

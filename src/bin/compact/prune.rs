@@ -43,21 +43,9 @@ pub struct PruneArgs {
     /// Channel importance from a file written by --save-importance (no calibration).
     #[arg(long)]
     pub channels_from: Option<PathBuf>,
-    /// Calibration text for channel importance: `builtin` (the default; a public-domain
-    /// play), `builtin-code` (Python source, for code models), a UTF-8 `.txt` file, or
-    /// `.jsonl` with a "text" field per line. It is
-    /// tokenized without special tokens; each window is the tokenizer's BOS (only if
-    /// its post-processor adds one, e.g. Llama-3, Gemma-3) followed by consecutive
-    /// text tokens, --seq-len tokens in all; the first --samples non-overlapping
-    /// windows are used. Positions whose token is removed count with weight 0.
-    #[arg(long, default_value = "builtin")]
-    pub calib: String,
-    /// Calibration windows N.
-    #[arg(long, default_value_t = calib::DEFAULT_SAMPLES)]
-    pub samples: usize,
-    /// Tokens per calibration window L.
-    #[arg(long, default_value_t = calib::DEFAULT_SEQ_LEN)]
-    pub seq_len: usize,
+    /// The calibration text and windows.
+    #[command(flatten)]
+    pub calibration: CalibArgs,
     /// Count every position in the importance, rare tokens too (plain act², an ablation).
     #[arg(long)]
     pub no_mask: bool,
@@ -98,6 +86,26 @@ pub struct PruneArgs {
     /// (f32, f16, bf16, q8_0, q6_k, q5_k_m, q4_k_m, q4_0; comma-separated), OUT-TYPE.gguf beside the folder.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub gguf: Vec<compact::gguf::FileType>,
+}
+
+/// The calibration text and windows, for `prune` and `bakeoff`.
+#[derive(clap::Args, Clone)]
+pub struct CalibArgs {
+    /// Calibration text for channel importance: `builtin` (the default; a public-domain
+    /// play), `builtin-code` (Python source, for code models), a UTF-8 `.txt` file, or
+    /// `.jsonl` with a "text" field per line. It is
+    /// tokenized without special tokens; each window is the tokenizer's BOS (only if
+    /// its post-processor adds one, e.g. Llama-3, Gemma-3) followed by consecutive
+    /// text tokens, --seq-len tokens in all; the first --samples non-overlapping
+    /// windows are used. Positions whose token is removed count with weight 0.
+    #[arg(long, default_value = "builtin")]
+    pub calib: String,
+    /// Calibration windows N.
+    #[arg(long, default_value_t = calib::DEFAULT_SAMPLES)]
+    pub samples: usize,
+    /// Tokens per calibration window L.
+    #[arg(long, default_value_t = calib::DEFAULT_SEQ_LEN)]
+    pub seq_len: usize,
 }
 
 /// `0.35`, `35%`.
@@ -189,9 +197,9 @@ fn request(a: &PruneArgs) -> Result<Request> {
     };
     Ok(Request {
         rare_by: a.rare_by,
-        text: calibration_text(&a.calib)?,
-        samples: a.samples,
-        seq_len: a.seq_len,
+        text: calibration_text(&a.calibration.calib)?,
+        samples: a.calibration.samples,
+        seq_len: a.calibration.seq_len,
         mask: !a.no_mask,
         importance,
         score: a.score,
