@@ -12,13 +12,22 @@ trap 'rm -rf "$profile" "$site" "$ROOT/webdriver.json"; [ -n "$server" ] && kill
 # server. The test page comes from wasm-bindgen-test-runner's own server, another
 # origin: we pick both ports here (two free ones, held together so that they differ) and
 # give the runner its port through WASM_BINDGEN_TEST_ADDRESS, so that our server allows
-# exactly that origin (--cors-origin) and no other.
+# exactly that origin (--cors-origin) and no other. They come from below the kernel's
+# ephemeral range: the runner binds its port only after the wasm build, and a port the
+# kernel hands out on its own (chromedriver's, any connection's) could take it meanwhile.
 cargo build --release --bin compact
 read -r serve_port runner_port < <(python3 -c '
-import socket
-a, b = socket.socket(), socket.socket()
-a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])')
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+held = []
+while len(held) < 2:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randrange(20000, max(20001, low))))
+        held.append(s)
+    except OSError:
+        s.close()
+print(*(s.getsockname()[1] for s in held))')
 echo '<!doctype html>' > "$site/index.html"
 target/release/compact serve --dist "$site" --models "$COMPACT_CACHE/models" --port "$serve_port" \
   --cors-origin "http://127.0.0.1:$runner_port" > "$site/serve.log" &
