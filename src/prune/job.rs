@@ -247,7 +247,12 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
     let (mut calibration, mut device_used, mut repair_report) = (None, None, None);
     let mut replaced = Replaced::new();
     let channels = match &request.importance {
-        _ if i2 == cfg.intermediate_size => None,
+        _ if i2 == cfg.intermediate_size => {
+            if request.repair.is_some() {
+                events(Event::Note("the FFN is kept whole, so there is nothing to repair".into()));
+            }
+            None
+        }
         Some(_) if request.repair.is_some() => return Err(PlanError::RepairNeedsCalibration.into()),
         Some(file) => {
             let importance = select::read_importance(&MemSource::new(file.name.clone(), file.bytes.clone()), cfg).await?;
