@@ -276,6 +276,9 @@ pub enum PlanError {
         ratio * 100.0, most * 100.0
     )]
     RatioOutOfRange { ratio: f64, most: f64, min_vocab: usize, min_ffn: usize },
+    /// A reduction written as something other than a share in (0, 1).
+    #[error("{given:?} is not a share of parameters to remove: give one between 0 and 1, e.g. 0.35 or 35%")]
+    NotARatio { given: String },
     /// A kept-id list that is not ascending and unique.
     #[error("{what} must be ascending and unique ({prev} then {next})")]
     NotAscending { what: String, prev: u32, next: u32 },

@@ -94,8 +94,8 @@ fn impossible_sizes_are_refused_and_leave_nothing() {
     let out = tmp.path().join("out");
     let cases: [(&[&str], &str); 6] = [
         (&["--ratio", "0.97"], "not possible for this model"),
-        (&["--ratio", "0"], "outside (0, 1)"),
-        (&["--ratio", "abc"], "not a number"),
+        (&["--ratio", "0"], "\"0\" is not a share of parameters to remove"),
+        (&["--ratio", "abc"], "give one between 0 and 1"),
         (&["--vocab", "100"], "must be kept"),
         (&["--vocab", "60000"], "between 1 and the model's V = 49152"),
         (&["--ffn", "0"], "between 1 and the model's I = 1536"),

@@ -4,11 +4,13 @@
 //!
 //! Flow: pick a model → its card and parameter chart → plan V'/I' → calibrate on
 //! WebGPU and prune into Blobs held by the browser → inspect channel importance →
-//! compare dense and pruned → download the folder.
+//! compare dense and pruned → download the folder; beside them, a bake-off of the
+//! methods at several sizes.
 //!
 //! Non-`Send` data (Blobs, the GPU device, the tokenizer) lives in `*_local` arena
 //! slots, so the closures of the views capture only copyable handles.
 
+mod bakeoff;
 mod card;
 mod compare;
 mod download;
@@ -148,6 +150,20 @@ impl AppState {
     }
 }
 
+/// The device a step starts on: the CPU device where there is no WebGPU or where the
+/// adapter is an emulation on the CPU (slower than the CPU device), WebGPU otherwise;
+/// with the emulation's name (" (SwiftShader)", or empty when it has none) when that
+/// is why.
+pub async fn preferred_device() -> (DeviceKind, Option<String>) {
+    match gpu::probe().await {
+        Err(_) => (DeviceKind::Cpu, None),
+        Ok(r) if r.is_software() => {
+            (DeviceKind::Cpu, Some(if r.name == gpu::UNNAMED_ADAPTER { String::new() } else { format!(" ({})", r.name) }))
+        }
+        Ok(_) => (DeviceKind::Gpu, None),
+    }
+}
+
 /// The root component.
 #[component]
 pub fn App() -> impl IntoView {
@@ -176,6 +192,7 @@ pub fn App() -> impl IntoView {
                         <compare::CompareStep/>
                         <download::DownloadStep/>
                     })}
+                    <bakeoff::BakeoffStep/>
                 }.into_any(),
             }}
         </main>

@@ -29,7 +29,7 @@ struct Settings {
     rare_by: RareBy,
     mask: bool,
     score: Score,
-    repair: bool,
+    repair: Option<repair::RepairMode>,
     device: DeviceKind,
     text: CalibText,
     importance: Option<ImportanceFile>,
@@ -69,7 +69,8 @@ async fn prune(
         mask: set.mask,
         importance: set.importance,
         score: set.score,
-        repair: set.repair.then(|| repair::RepairMode::default().default_ridge()),
+        repair: set.repair.map(repair::RepairMode::default_ridge),
+        repair_mode: set.repair.unwrap_or_default(),
         ..Request::new(Target::Sizes { vocab: Some(plan.vocab.1), ffn: Some(plan.ffn.1) })
     };
     let device = state.device(set.device).await?;
@@ -158,6 +159,7 @@ pub fn RunStep() -> impl IntoView {
     let mask = RwSignal::new(true);
     let score = RwSignal::new(Score::Act2);
     let repair = RwSignal::new(false);
+    let repair_mode = RwSignal::new(repair::RepairMode::default());
     let importance = RwSignal::new(None::<ImportanceFile>);
     let device = RwSignal::new(DeviceKind::Gpu);
     let running = RwSignal::new(None::<Cancel>);
@@ -169,14 +171,9 @@ pub fn RunStep() -> impl IntoView {
     // device): the CPU device is chosen up front, and the page says why.
     let software = RwSignal::new(None::<String>);
     spawn_local(async move {
-        match crate::engine::gpu::probe().await {
-            Err(_) => device.set(DeviceKind::Cpu),
-            Ok(r) if r.is_software() => {
-                device.set(DeviceKind::Cpu);
-                software.set(Some(if r.name == crate::engine::gpu::UNNAMED_ADAPTER { String::new() } else { format!(" ({})", r.name) }))
-            }
-            Ok(_) => {}
-        }
+        let (kind, emulation) = super::preferred_device().await;
+        device.set(kind);
+        software.set(emulation);
     });
 
     let on_file = move |ev: web_sys::Event| {
@@ -249,7 +246,7 @@ pub fn RunStep() -> impl IntoView {
             rare_by: rare_by.get(),
             mask: mask.get(),
             score: score.get(),
-            repair: repair.get(),
+            repair: repair.get().then(|| repair_mode.get()),
             device: device.get(),
             text: state.text.get(),
             importance: importance.get(),
@@ -293,7 +290,7 @@ pub fn RunStep() -> impl IntoView {
         let calib = calibrates.then(|| {
             let (cfg, n, t) = (&info.config, samples.get(), seq_len.get());
             let forward = crate::engine::forward::calibration_flops(cfg, &counts, n, t);
-            let mode = repair::RepairMode::default();
+            let mode = repair_mode.get();
             let repair_flops = if repair.get() { repair::flops(cfg, plan.ffn.1, n * t, mode, forward) } else { 0.0 };
             CalibWork {
                 flops: forward + repair_flops,
@@ -331,7 +328,8 @@ pub fn RunStep() -> impl IntoView {
         let gpu = o.device.as_ref().and_then(|(_, peak)| *peak).map(|p| format!("Peak GPU buffers {}. ", mb(p)));
         let repaired = o.repair.as_ref().map(|r| {
             format!(
-                "Repair: down_proj refitted in every layer (ridge {} × mean second moment): second moments {:.1} s ({} a layer), solves {:.1} s. ",
+                "Repair: down_proj refitted in every layer ({} fit, ridge {} × mean second moment): second moments {:.1} s ({} a layer), solves {:.1} s. ",
+                r.mode.key(),
                 r.rel_lambda,
                 r.gram_seconds,
                 mb(r.gram_bytes),
@@ -417,10 +415,19 @@ pub fn RunStep() -> impl IntoView {
                         }/>
                     " Repair down_proj (beyond the paper)"
                 </label>
+                <label>"Fit "
+                    <select id="repair-mode" disabled=move || !repair.get()
+                        on:change=move |ev| repair_mode.set(repair::RepairMode::parse(&event_target_value(&ev)).unwrap_or_default())
+                        title="residual: on the pruned model, back onto the dense model's stream (3 passes); sequential: on the pruned model, to each layer's own output (2); dense: on the dense model (1)">
+                        <option value="residual" selected=true>"back onto the dense stream (default)"</option>
+                        <option value="sequential">"on the pruned layers"</option>
+                        <option value="dense">"on the dense model"</option>
+                    </select>
+                </label>
                 {move || repair.get().then(|| {
                     let (s, plan) = (state.session()?, state.plan.get()?);
                     let info = &s.model.info;
-                    let bytes = repair::memory_bytes(&info.config, plan.ffn.1, samples.get() * seq_len.get(), repair::RepairMode::default(), score.get(), info.bytes_per_param());
+                    let bytes = repair::memory_bytes(&info.config, plan.ffn.1, samples.get() * seq_len.get(), repair_mode.get(), score.get(), info.bytes_per_param());
                     Some(view! {
                         <span id="repair-memory" class="hint">{format!(
                             "The repair runs on the CPU device, a layer at a time, and holds about {} more than calibration ({} of it one layer's second moment).",

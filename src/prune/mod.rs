@@ -9,7 +9,9 @@
 //! | 4 selection | [`select`] | top-I' channels per layer → [`KeepSet`]; importance files |
 //! | 5 export | [`export`] | the pruned folder, streamed from the source files |
 //! | all | [`job`] | [`Request`] → [`run`] → [`Outcome`] |
+//! | compare | [`bakeoff`] | methods side by side at the same sizes, scored against the dense model |
 
+pub mod bakeoff;
 pub mod calib;
 pub mod export;
 pub mod job;
@@ -19,6 +21,6 @@ pub mod repair;
 pub mod select;
 
 pub use job::{Event, ImportanceFile, Model, Outcome, Phase, Request, run};
-pub use plan::{PrunePlan, Target};
+pub use plan::{PrunePlan, Target, parse_ratio};
 pub use rare::RareBy;
 pub use select::KeepSet;

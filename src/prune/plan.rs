@@ -39,6 +39,19 @@ pub enum Target {
     },
 }
 
+/// A share of parameters to remove as people write it: `0.35` or `35%`, strictly
+/// between 0 and 1.
+pub fn parse_ratio(s: &str) -> Result<f64> {
+    let (num, per) = match s.trim().strip_suffix('%') {
+        Some(p) => (p, 100.0),
+        None => (s.trim(), 1.0),
+    };
+    match num.trim().parse::<f64>().map(|r| r / per) {
+        Ok(r) if r > 0.0 && r < 1.0 => Ok(r),
+        _ => Err(PlanError::NotARatio { given: s.trim().to_string() }.into()),
+    }
+}
+
 /// How a target reduction is split between vocabulary and FFN.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Policy {
@@ -191,6 +204,16 @@ mod tests {
             other: 0,
         };
         (cfg, counts)
+    }
+
+    #[test]
+    fn ratios_as_people_write_them() {
+        assert_eq!(parse_ratio("35%").unwrap(), 0.35);
+        assert_eq!(parse_ratio(" 0.2 ").unwrap(), 0.2);
+        for bad in ["0", "100%", "1.5", "x", "", "-3%"] {
+            let e = parse_ratio(bad).unwrap_err();
+            assert!(matches!(e, crate::Error::Plan(PlanError::NotARatio { .. })), "{bad}: {e}");
+        }
     }
 
     #[test]

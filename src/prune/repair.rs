@@ -206,6 +206,8 @@ pub struct RepairedCalibration {
 /// What the repair did and what it cost.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct RepairReport {
+    /// What each layer was fitted on and to.
+    pub mode: RepairMode,
     /// The ridge relative to the mean of `C_KK`'s diagonal.
     pub rel_lambda: f64,
     /// Per layer, the ridge λ used.
@@ -310,7 +312,7 @@ pub async fn calibrate_and_repair<S: ByteSource>(
         scores: Vec::with_capacity(layers),
         channels: Vec::with_capacity(layers),
         down: Vec::with_capacity(layers),
-        report: RepairReport { rel_lambda: opts.rel_lambda, gram_bytes: Gram::bytes(n), ..Default::default() },
+        report: RepairReport { mode: opts.mode, rel_lambda: opts.rel_lambda, gram_bytes: Gram::bytes(n), ..Default::default() },
     };
     let start = now();
     while run.layer() < layers {

@@ -6,6 +6,9 @@
 // too: its time, the page's wasm memory and the largest worker's; then the whole again
 // at `?workers=1` (the page alone) for the one-thread baseline and the ratio.
 //
+// With REPAIR=residual|sequential|dense in the environment the run repairs down_proj
+// (on the CPU device): the page's summary gives the repair's time.
+//
 //   node tests/web/bench.mjs MODEL VOCAB FFN [SAMPLES] [SEQ_LEN] [DEVICE: webgpu|cpu] [GGUF_TYPE]
 //   e.g. node tests/web/bench.mjs qwen2.5-0.5b 49536 3456 4 128   (scripts/bench/bench-web.sh)
 import { serve, launch, cleanup, pruneInBrowser } from './flow.mjs';
@@ -15,6 +18,7 @@ if (!ffn) {
   console.error('usage: node tests/web/bench.mjs MODEL VOCAB FFN [SAMPLES] [SEQ_LEN] [DEVICE] [GGUF_TYPE]');
   process.exit(2);
 }
+const repairMode = process.env.REPAIR ?? '';
 const { server, baseUrl } = await serve();
 const { context, page, errors } = await launch();
 const s = x => (x / 1000).toFixed(1);
@@ -46,8 +50,10 @@ async function compareAndSave() {
 
 /** The flow at `url`, then (with GGUF_TYPE) the GGUF written in the tab. */
 async function run(url, label) {
-  const r = await pruneInBrowser(page, url, { model, vocab: Number(vocab), ffn: Number(ffn), samples: Number(samples), seqLen: Number(seqLen), device });
-  console.log(`${model}, V′ ${vocab}, I′ ${ffn}, ${samples} × ${seqLen} tokens in headless Chromium on ${device}${label}:`);
+  const repair = repairMode ? { repair: true, repairMode } : {};
+  const r = await pruneInBrowser(page, url, { model, vocab: Number(vocab), ffn: Number(ffn), samples: Number(samples), seqLen: Number(seqLen), device, ...repair });
+  const repaired = repairMode ? `, down_proj repaired (${repairMode})` : '';
+  console.log(`${model}, V′ ${vocab}, I′ ${ffn}, ${samples} × ${seqLen} tokens in headless Chromium on ${device}${repaired}${label}:`);
   console.log(`  load ${s(r.t.load)} s · calibrate and prune ${s(r.t.prune)} s · zip download ${s(r.t.download)} s · whole flow ${s(r.t.total)} s`);
   console.log(`  peak wasm memory ${r.wasmMb} MB`);
   console.log(`  the page before the run: ${r.estimate}`);

@@ -132,12 +132,13 @@ print(json.dumps({'tensors': len(a), 'differ': differ}))`;
 
 /**
  * The flow: demo model → plan (V′, I′) → calibrate and prune (on `device`: 'webgpu'
- * or 'cpu'; `mask`: 'mask' or 'plain'; `score`: 'act2', 'act2-weight' or 'obs'; `repair`;
+ * or 'cpu'; `mask`: 'mask' or 'plain'; `score`: 'act2', 'act2-weight' or 'obs'; `repair` with
+ * `repairMode` ('residual', 'sequential' or 'dense');
  * or ranked by `importanceFile`) → inspect →
  * download.
  * Returns timings (ms), the wasm memory, and where the downloads were saved.
  */
-export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples, seqLen, device = 'webgpu', mask = 'mask', score = 'act2', repair = false, importanceFile = null, shotPrefix = '' }) {
+export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples, seqLen, device = 'webgpu', mask = 'mask', score = 'act2', repair = false, repairMode = 'residual', importanceFile = null, shotPrefix = '' }) {
   const t = {};
   const t0 = Date.now();
   await page.goto(baseUrl);
@@ -162,6 +163,7 @@ export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples
   await page.locator('#score').selectOption(score);
   if (repair) {
     await page.locator('#repair').check();
+    await page.locator('#repair-mode').selectOption(repairMode);
   }
   if (importanceFile) {
     await page.locator('#importance-file').setInputFiles(importanceFile);

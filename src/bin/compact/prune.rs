@@ -27,7 +27,7 @@ pub struct PruneArgs {
     /// Target reduction of all parameters, e.g. 0.35 or 35%: V' and I' are chosen by
     /// the default policy (vocabulary first, down to a third of it, then FFN channels;
     /// see the README) and rounded to multiples of 64 and 32.
-    #[arg(long, conflicts_with_all = ["vocab", "ffn"], value_parser = parse_ratio)]
+    #[arg(long, conflicts_with_all = ["vocab", "ffn"], value_parser = ratio)]
     pub ratio: Option<f64>,
     /// New vocabulary size V' (default: keep all).
     #[arg(long)]
@@ -108,17 +108,16 @@ pub struct CalibArgs {
     pub seq_len: usize,
 }
 
-/// `0.35`, `35%`.
-pub fn parse_ratio(s: &str) -> std::result::Result<f64, String> {
-    let (num, scale) = match s.strip_suffix('%') {
-        Some(p) => (p, 0.01),
-        None => (s, 1.0),
-    };
-    let r = num.trim().parse::<f64>().map_err(|_| format!("{s:?} is not a number (use 0.35 or 35%)"))? * scale;
-    if !(r > 0.0 && r < 1.0) {
-        return Err(format!("{s} is outside (0, 1): give the share of parameters to remove, e.g. 0.35 or 35%"));
+/// `0.35`, `35%`: the library's [`compact::prune::parse_ratio`], for clap.
+fn ratio(s: &str) -> std::result::Result<f64, String> {
+    compact::prune::parse_ratio(s).map_err(|e| e.to_string())
+}
+
+impl CalibArgs {
+    /// The calibration text `--calib` names.
+    pub fn text(&self) -> Result<CalibText> {
+        calibration_text(&self.calib)
     }
-    Ok(r)
 }
 
 /// What `--report` writes.
@@ -197,7 +196,7 @@ fn request(a: &PruneArgs) -> Result<Request> {
     };
     Ok(Request {
         rare_by: a.rare_by,
-        text: calibration_text(&a.calibration.calib)?,
+        text: a.calibration.text()?,
         samples: a.calibration.samples,
         seq_len: a.calibration.seq_len,
         mask: !a.no_mask,
@@ -272,7 +271,8 @@ pub async fn run(a: &PruneArgs) -> Result<()> {
     }
     if let Some(r) = &outcome.repair {
         println!(
-            "repair: down_proj refitted in every layer (ridge {} × mean diagonal); second moments {:.1} s ({:.0} MB a layer), solves {:.1} s",
+            "repair: down_proj refitted in every layer ({} fit, ridge {} × mean diagonal); second moments {:.1} s ({:.0} MB a layer), solves {:.1} s",
+            r.mode.key(),
             r.rel_lambda,
             r.gram_seconds,
             r.gram_bytes as f64 / 1e6,
