@@ -29,4 +29,7 @@ else
 fi
 prune act2_35 --vocab "$(field "$OUT/r35.report.json" vocab)" --ffn "$(field "$OUT/r35.report.json" ffn)" --no-mask
 prune vocab20 --vocab "$(field "$OUT/r20.report.json" vocab)"
+# Beyond the paper, at the ~35% sizes: the repair of down_proj, and the weight-aware score.
+prune r35_repair --vocab "$(field "$OUT/r35.report.json" vocab)" --ffn "$(field "$OUT/r35.report.json" ffn)" --repair
+prune r35_weight --vocab "$(field "$OUT/r35.report.json" vocab)" --ffn "$(field "$OUT/r35.report.json" ffn)" --score act2-weight
 python3 scripts/paper/results-table.py "$OUT"

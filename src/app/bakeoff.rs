@@ -211,13 +211,13 @@ pub fn BakeoffStep() -> impl IntoView {
                 .collect_view();
             let json = serde_json::to_string_pretty(&rows).unwrap_or_default();
             view! {
-                <table class="facts" id="bakeoff-table">
+                <div class="scroll"><table class="facts" id="bakeoff-table">
                     <tr>
                         <th scope="col">"method"</th><th scope="col">"removed"</th><th scope="col">"V′"</th><th scope="col">"I′"</th>
                         <th scope="col">"parameters"</th><th scope="col">"perplexity (dense)"</th><th scope="col">"top-1 agreement"</th><th scope="col">"seconds"</th>
                     </tr>
                     {body}
-                </table>
+                </table></div>
                 <details><summary>"The rows as JSON"</summary><pre id="bakeoff-json">{json}</pre></details>
             }
         })
