@@ -7,9 +7,12 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
+mod spill;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 pub mod zip;
+
+pub use spill::Spilled;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::{DirFolder, DirOutput, FileOutput, FileSink, FileSource, remove_staging};

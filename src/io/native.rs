@@ -128,6 +128,26 @@ pub fn remove_staging() -> usize {
     dirs.len()
 }
 
+/// Writes `bytes` into a new temporary file for [`super::Spilled`]; it is on the
+/// staging list, so an interrupted run removes it too.
+pub(super) fn spill_file(name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("compact-spill-{}-{n}", std::process::id()));
+    staging_list().push(path.clone());
+    if let Err(e) = std::fs::write(&path, bytes) {
+        unspill(&path);
+        return Err(Error::io(format!("{name} (set aside in {})", path.display()), e));
+    }
+    Ok(path)
+}
+
+/// Removes a file [`spill_file`] wrote.
+pub(super) fn unspill(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    staging_list().retain(|p| p != path);
+}
+
 /// An output directory staged in a hidden sibling (`.NAME.partial`) and renamed into
 /// place on commit, so a failed or interrupted export leaves no half-written folder
 /// (a stale one from an earlier interrupted run is removed by the next).

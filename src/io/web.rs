@@ -311,6 +311,12 @@ impl ModelFolder for WebFolder {
     }
 }
 
+/// A Blob holding a copy of `bytes` (outside the page's wasm memory).
+pub(super) fn blob_of(name: &str, bytes: &[u8]) -> Result<Blob> {
+    let parts = js_sys::Array::of1(&Uint8Array::from(bytes));
+    Blob::new_with_u8_array_sequence(&parts).map_err(|e| js_err(name, e))
+}
+
 /// A file written into a [`BlobOutput`], with the CRC-32 the zip download needs.
 #[derive(Debug, Clone)]
 pub struct BlobFile {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::io::{ByteSink, ByteSource, ModelFolder, OutputFolder};
+use crate::io::{ByteSink, ByteSource, ModelFolder, OutputFolder, Spilled};
 use crate::model::names::{EMBED, LM_HEAD};
 use crate::model::safetensors::{Layout, TensorSpec};
 use crate::model::{ModelInfo, TensorInfo, WEIGHTS, WEIGHTS_INDEX};
@@ -81,8 +81,8 @@ pub fn other_weights(name: &str) -> bool {
 }
 
 /// Tensors whose pruned values were computed rather than sliced (the repaired
-/// down_proj): name → the bytes, in the tensor's dtype, of its pruned shape.
-pub type Replaced = BTreeMap<String, Vec<u8>>;
+/// down_proj): name → the bytes, in the tensor's dtype, of its pruned shape, set aside.
+pub type Replaced = BTreeMap<String, Spilled>;
 
 /// Writes the pruned folder for `keep` into `out` and commits it, with the tensors in
 /// `replaced` written from their bytes instead of sliced. `expect_params`, when given,
@@ -145,7 +145,7 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
                 }
             }
             if let Some(bytes) = replaced.get(&t.name)
-                && bytes.len() as u64 != shape.iter().product::<u64>() * t.dtype.size()
+                && bytes.len() != shape.iter().product::<u64>() * t.dtype.size()
             {
                 return Err(Error::Internal(format!("{} replacement bytes for {:?} of shape {shape:?}", bytes.len(), t.name)));
             }
@@ -166,8 +166,9 @@ pub async fn export<F: ModelFolder, O: OutputFolder>(
     for (spec, range) in &layout.tensors {
         let (shard, t, slice) = &slices[&spec.name];
         let n = match replaced.get(&spec.name) {
-            Some(bytes) => {
-                sink.write(bytes).await?;
+            Some(spilled) => {
+                let bytes = spilled.read().await?;
+                sink.write(&bytes).await?;
                 bytes.len() as u64
             }
             None => write_tensor(&sources[*shard], t, slice, &mut sink).await?,

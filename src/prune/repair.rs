@@ -15,7 +15,7 @@
 use super::select::{self, Score};
 use crate::engine::cpu::{LayerByLayer, matmul};
 use crate::error::{Error, Result};
-use crate::io::ByteSource;
+use crate::io::{ByteSource, Spilled};
 use crate::model::checkpoint::{decode, encode};
 use crate::model::{Checkpoint, ModelConfig, names};
 use crate::parallel::for_rows;
@@ -191,14 +191,15 @@ pub fn repair_down(w: &[f32], d: usize, gram: &Gram, keep: &[usize], rel_lambda:
 }
 
 /// What a calibration with repair found and what the repair did.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RepairedCalibration {
     /// Per layer, the scores channels were ranked by (act² or weighed, per [`Score`]).
     pub scores: Vec<Vec<f64>>,
     /// Per layer, the kept channels, ascending.
     pub channels: Vec<Vec<u32>>,
-    /// Per layer, the repaired `down_proj` (`D × I'`) in the checkpoint's dtype.
-    pub down: Vec<Vec<u8>>,
+    /// Per layer, the repaired `down_proj` (`D × I'`) in the checkpoint's dtype, set
+    /// aside outside memory until the export writes it.
+    pub down: Vec<Spilled>,
     /// Figures for reports.
     pub report: RepairReport,
 }
@@ -218,7 +219,8 @@ pub struct RepairReport {
     pub solve_seconds: f64,
     /// Bytes of one layer's second moment (held one layer at a time).
     pub gram_bytes: u64,
-    /// Bytes of the repaired down_proj of all layers (held until the export).
+    /// Bytes of the repaired down_proj of all layers (set aside on disk, or in Blobs in
+    /// the browser, until the export).
     pub down_bytes: u64,
 }
 
@@ -377,7 +379,7 @@ pub async fn calibrate_and_repair<S: ByteSource>(
             // The layer as it will be written (rounded to the checkpoint's dtype).
             run.advance_pruned(&kept, &decode(&info, &bytes)?, cancel).await?;
         }
-        out.down.push(bytes);
+        out.down.push(Spilled::new(&names::mlp(l, "down_proj"), bytes).await?);
         out.scores.push(scores);
         out.channels.push(kept);
         let rate = (tokens.len() * (l + 1)) as f64 / layers as f64 / (now() - start).max(1e-9);
@@ -394,12 +396,13 @@ pub async fn calibrate_and_repair<S: ByteSource>(
 /// `keep` of the I channels over `tokens` positions stored `bytes_per_param` wide:
 /// one layer's second moment and Cholesky factor (the surgeon's two n × n matrices
 /// instead, with [`Score::Obs`]), the residual mode's dense stream and cross moment,
-/// and the repaired down_proj of every layer, held until the export writes them.
+/// and one layer's repaired down_proj (the others are set aside until the export,
+/// [`Spilled`]).
 pub fn memory_bytes(cfg: &ModelConfig, keep: usize, tokens: usize, mode: RepairMode, score: Score, bytes_per_param: u64) -> u64 {
     let (n, d, k, t) = (cfg.intermediate_size as u64, cfg.hidden_size as u64, keep as u64, tokens as u64);
     let solve = if score == Score::Obs { (2 * n * n * 8).max(k * k * 8) } else { k * k * 8 };
     let residual = if mode == RepairMode::Residual { t * d * 4 + d * n * 8 } else { 0 };
-    Gram::bytes(n as usize) + solve + d * k * 8 + residual + t * d * 4 + d * k * bytes_per_param * cfg.num_layers as u64
+    Gram::bytes(n as usize) + solve + d * k * 8 + residual + t * d * 4 + d * k * bytes_per_param
 }
 
 /// The arithmetic repair adds to calibration's own forward pass over `tokens`
