@@ -34,9 +34,11 @@ impl<'a, F: ModelFolder> Side<'a, F> {
         let tok = self.model.tokenizer("generation needs it")?;
         let stop = &self.model.info.stop_tokens;
         let ids = crate::tokenizer::encode(tok, prompt)?;
+        let t0 = crate::progress::now();
         let out = device.generate(&self.model.info.config, &self.ck, &ids, n, stop, &Cancel::default()).await?;
+        let seconds = crate::progress::now() - t0;
         let stopped = out.last().is_some_and(|t| stop.contains(t));
-        Ok(Generation { text: crate::tokenizer::decode(tok, &out)?, stop: stop.clone(), tokens: out.len(), stopped })
+        Ok(Generation { text: crate::tokenizer::decode(tok, &out)?, stop: stop.clone(), tokens: out.len(), stopped, seconds })
     }
 }
 
@@ -55,16 +57,37 @@ struct Generation {
     tokens: usize,
     /// Whether it ended on one of `stop`.
     stopped: bool,
+    /// Seconds the generation took (the prompt's pass, then one pass per new token,
+    /// reading the weights from the file each time).
+    seconds: f64,
 }
 
 impl Generation {
     fn stop_ids(&self) -> String {
         self.stop.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
     }
+
+    fn tokens_per_second(&self) -> f64 {
+        self.tokens as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// The pruned model's own speed next to the dense one's, for the page.
+fn speed(dense: &Generation, pruned: &Generation, device: &str) -> String {
+    format!(
+        "On {device}: dense {} tokens in {:.1} s ({:.2} tokens/s), pruned {} in {:.1} s ({:.2} tokens/s): the pruned model generates {:.2}× as fast.",
+        dense.tokens,
+        dense.seconds,
+        dense.tokens_per_second(),
+        pruned.tokens,
+        pruned.seconds,
+        pruned.tokens_per_second(),
+        pruned.tokens_per_second() / dense.tokens_per_second().max(1e-9)
+    )
 }
 
 /// Greedy continuations of `prompt` by the dense and the pruned model, each stopping
-/// at its own end-of-sequence ids.
+/// at its own end-of-sequence ids, and the device's name.
 async fn continuations(
     state: AppState,
     s: &Session,
@@ -72,11 +95,15 @@ async fn continuations(
     prompt: &str,
     n: usize,
     cpu_only: bool,
-) -> crate::Result<(Generation, Generation)> {
+) -> crate::Result<(Generation, Generation, String)> {
     let device = device(state, cpu_only).await?;
     let pruned = Model::open("pruned", o.folder()).await?;
     let (dense, pruned) = (Side::open(&s.model).await?, Side::open(&pruned).await?);
-    Ok((dense.generate(&device, prompt, n).await?, pruned.generate(&device, prompt, n).await?))
+    // One token from each first, untimed, so that neither timed run pays for setting up
+    // the device's kernels or reading its weights the first time.
+    dense.generate(&device, prompt, 1).await?;
+    pruned.generate(&device, prompt, 1).await?;
+    Ok((dense.generate(&device, prompt, n).await?, pruned.generate(&device, prompt, n).await?, device.name()))
 }
 
 /// Top-1 agreement over `windows` × `t` tokens of the run's calibration text.
@@ -97,7 +124,7 @@ pub fn CompareStep() -> impl IntoView {
     let tokens = RwSignal::new(12usize);
     let cpu_only = RwSignal::new(false);
     let busy = RwSignal::new(false);
-    let result = RwSignal::new(None::<Result<(Generation, Generation), String>>);
+    let result = RwSignal::new(None::<Result<(Generation, Generation, String), String>>);
     let agree = RwSignal::new(None::<Result<(f64, usize), String>>);
     let run_generate = move |_| {
         let (Some(s), Some(o)) = (state.session(), state.outcome.get_untracked()) else { return };
@@ -134,11 +161,12 @@ pub fn CompareStep() -> impl IntoView {
             </div>
             {move || busy.get().then(|| view! { <p class="hint" role="status">"Running…"</p> })}
             {move || result.get().map(|r| match r {
-                Ok((dense, pruned)) => view! {
+                Ok((dense, pruned, device)) => view! {
                     <div class="side-by-side" id="generations">
                         <div><h3>"dense"</h3><p class="generation" data-model="dense" data-stop=dense.stop_ids() data-tokens=dense.tokens data-stopped=dense.stopped.to_string()>{prompt.get_untracked()}<mark>{dense.text.clone()}</mark></p></div>
                         <div><h3>"pruned"</h3><p class="generation" data-model="pruned" data-stop=pruned.stop_ids() data-tokens=pruned.tokens data-stopped=pruned.stopped.to_string()>{prompt.get_untracked()}<mark>{pruned.text.clone()}</mark></p></div>
                     </div>
+                    <p id="generation-speed" class="hint" data-dense=dense.tokens_per_second().to_string() data-pruned=pruned.tokens_per_second().to_string()>{speed(&dense, &pruned, &device)}</p>
                 }.into_any(),
                 Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
             })}

@@ -174,6 +174,10 @@ test('prune in the browser, download, verify natively', async () => {
     await page.locator('#generations').waitFor({ timeout: 900000 });
     const gens = await page.locator('.generation').allTextContents();
     assert.equal(gens.length, 2);
+    // The pruned model's own speed beside the dense one's.
+    const speed = page.locator('#generation-speed');
+    assert.match(await speed.textContent(), /^On .+: dense \d+ tokens in [\d.]+ s \([\d.]+ tokens\/s\), pruned \d+ in [\d.]+ s \([\d.]+ tokens\/s\): the pruned model generates [\d.]+× as fast\.$/);
+    assert.ok(Number(await speed.getAttribute('data-dense')) > 0 && Number(await speed.getAttribute('data-pruned')) > 0);
     await page.locator('#compare').screenshot({ path: join(shots, 'flow-compare.png') });
 
     const out = join(r.dir, 'unzipped');
