@@ -103,7 +103,8 @@ for k in a:
 print(json.dumps({'layers': len(a), 'worst_rel_l2': worst, 'meta_a': ma, 'meta_b': mb}))`;
 
 /** Compares two safetensors files tensor by tensor: names and shapes must match; prints
- * the tensors whose bytes differ with their relative L2 distance (BF16, F16 or F32). */
+ * the tensors whose bytes differ with their relative L2 distance (BF16, F16 or F32), how
+ * many elements differ, and how many of those differ by more than rounding would. */
 export const TENSOR_DIFF = `import sys, json, struct, array, math
 def read(p):
     b = open(p, 'rb').read()
@@ -119,7 +120,10 @@ def floats(dtype, raw):
     return array.array('f', [struct.unpack('<e', struct.pack('<H', x))[0] for x in h])
 a, b = read(sys.argv[1]), read(sys.argv[2])
 assert a.keys() == b.keys(), (sorted(a), sorted(b))
-differ = {}
+# Beyond rounding: a differing element farther apart than one step of a 2-byte type at
+# its size (2^-7 of it for BF16, 2^-10 for F16), and than 1e-4 of the tensor's RMS.
+step = {'BF16': 2.0 ** -7, 'F16': 2.0 ** -10, 'F32': 0.0}
+differ, elements, beyond, examples = {}, 0, 0, []
 for k in sorted(a):
     (da, sa, ra), (db, sb, rb) = a[k], b[k]
     assert (da, sa) == (db, sb), (k, da, sa, db, sb)
@@ -128,7 +132,14 @@ for k in sorted(a):
         num = math.sqrt(sum((p - q) ** 2 for p, q in zip(x, y)))
         den = math.sqrt(sum(q * q for q in y))
         differ[k] = num / max(den, 1e-30)
-print(json.dumps({'tensors': len(a), 'differ': differ}))`;
+        rms = den / math.sqrt(max(len(y), 1))
+        for p, q in zip(x, y):
+            if p != q:
+                elements += 1
+                if abs(p - q) > max(step[da] * max(abs(p), abs(q)), 1e-4 * rms):
+                    beyond += 1
+                    if len(examples) < 5: examples.append([k, p, q, rms])
+print(json.dumps({'tensors': len(a), 'differ': differ, 'elements_differ': elements, 'beyond_rounding': beyond, 'examples': examples}))`;
 
 /**
  * The flow: demo model → plan (V′, I′) → calibrate and prune (on `device`: 'webgpu'
