@@ -135,6 +135,24 @@ fn repair_refuses_channels_from_an_importance_file() {
 }
 
 #[test]
+fn the_bakeoff_refuses_what_it_cannot_compare() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture("smollm2-135m");
+    let out = tmp.path().join("bakeoff");
+    let base = ["bakeoff", "--model", dir.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu"];
+    for (extra, expect) in [
+        (&[][..], "give the sizes to compare at"),
+        (&["--ratio", "35%", "--only", "compact,nope"][..], "--only: no method \"nope\""),
+        (&["--ratio", "20%,1.5"][..], "\"1.5\" is not a share of parameters to remove"),
+    ] {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let (ok, _, err) = compact(&args);
+        assert!(!ok && err.contains(expect), "{extra:?}: {err}");
+        assert!(!out.exists(), "{extra:?}: nothing written");
+    }
+}
+
+#[test]
 fn the_bakeoff_compares_methods_at_the_same_sizes() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = fixture("smollm2-135m");

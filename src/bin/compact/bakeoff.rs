@@ -121,6 +121,10 @@ pub async fn run(a: &BakeoffArgs) -> Result<()> {
         anyhow::anyhow!("--only: no method {k:?}; the methods are {}", keys.join(", "))
     })?;
     let model = Model::open(crate::prune::model_name(&a.model), DirFolder::new(&a.model)?).await?;
+    anyhow::ensure!(
+        !a.ratio.is_empty() || a.vocab.is_some() || a.ffn.is_some(),
+        "give the sizes to compare at: --ratio (e.g. 35% or 20%,35%,50%), or --vocab and --ffn"
+    );
     let targets: Vec<Target> = if a.ratio.is_empty() {
         vec![Target::Sizes { vocab: a.vocab, ffn: a.ffn }]
     } else {
