@@ -46,8 +46,10 @@ sizes() {
 for r in "${RATIOS[@]}"; do
   for v in "${VARIANTS[@]}"; do
     key="r$r-$v"
+    [[ -f "$OUT/$key.ppl.json" ]] && continue
+    # The pruned folder is not kept: an unfinished configuration is pruned again.
     # shellcheck disable=SC2046
-    [[ -f "$OUT/$key.report.json" ]] || /usr/bin/time -f "%e %M" -o "$OUT/$key.time" \
+    [[ -f "$OUT/$key.report.json" && -f "$WORK/$key/config.json" ]] || /usr/bin/time -f "%e %M" -o "$OUT/$key.time" \
       "$C" prune --model "$D" --out "$WORK/$key" --force --device cpu --report "$OUT/$key.report.json" $(sizes "$r") $(flags "$v")
     [[ -f "$OUT/$key.ppl.json" ]] || "$C" eval --model "$WORK/$key" --dense "$D" --tasks none --device cpu --json "$OUT/$key.ppl.json"
     rm -rf "${WORK:?}/$key"
