@@ -123,6 +123,8 @@ pub fn CompareStep() -> impl IntoView {
     let prompt = RwSignal::new(String::from("The capital of France is"));
     let tokens = RwSignal::new(12usize);
     let cpu_only = RwSignal::new(false);
+    // As in the run step: the CPU device where WebGPU is missing or an emulation.
+    spawn_local(async move { cpu_only.set(super::preferred_device().await.0 == DeviceKind::Cpu) });
     let busy = RwSignal::new(false);
     let result = RwSignal::new(None::<Result<(Generation, Generation, String), String>>);
     let agree = RwSignal::new(None::<Result<(f64, usize), String>>);
@@ -153,7 +155,7 @@ pub fn CompareStep() -> impl IntoView {
                 <label class="wide">"Prompt " <input id="prompt" type="text" prop:value=move || prompt.get() on:input=move |ev| prompt.set(event_target_value(&ev))/></label>
                 <label>"New tokens " <input id="new-tokens" type="number" min="1" max="64" prop:value=move || tokens.get().to_string()
                     on:change=move |ev| { if let Ok(n) = event_target_value(&ev).parse::<usize>() { tokens.set(n.clamp(1, 64)) } }/></label>
-                <label><input type="checkbox" prop:checked=move || cpu_only.get() on:change=move |ev| cpu_only.set(event_target_checked(&ev))/>" on the CPU"</label>
+                <label><input id="compare-cpu" type="checkbox" prop:checked=move || cpu_only.get() on:change=move |ev| cpu_only.set(event_target_checked(&ev))/>" on the CPU"</label>
             </div>
             <div class="buttons">
                 <button id="generate-button" class="button" on:click=run_generate disabled=move || busy.get()>"Generate with both"</button>

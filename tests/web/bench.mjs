@@ -33,7 +33,7 @@ const wasmMb = () => page.evaluate(() => (window.__wasmMemory.buffer.byteLength 
 /** The compare step (one greedy token from each model, on the run's device) and the
  *  save into a folder: their times, and the wasm memory after each. */
 async function compareAndSave() {
-  if (device === 'cpu') await page.locator('#compare input[type=checkbox]').check();
+  await page.locator('#compare-cpu').setChecked(device === 'cpu');
   await page.locator('#new-tokens').fill('1');
   await page.locator('#new-tokens').dispatchEvent('change');
   let t0 = Date.now();
