@@ -33,11 +33,8 @@ impl Workspace for Blobs {
     }
 
     fn written(&mut self, key: &str) -> crate::Result<BlobFolder> {
-        let mut folder = BlobFolder::default();
-        for f in self.published.get(key).and_then(|p| p.borrow().clone()).unwrap_or_default() {
-            folder.add(f.name, f.blob);
-        }
-        Ok(folder)
+        let published = self.published.get(key).map(|p| p.borrow());
+        Ok(BlobFolder::of_written(published.as_ref().and_then(|p| p.as_deref()).unwrap_or_default()))
     }
 
     async fn finish(&mut self, key: &str, _row: &mut Row) -> crate::Result<()> {

@@ -80,11 +80,7 @@ impl std::ops::Deref for Outcome {
 impl Outcome {
     /// The pruned folder, readable like any picked folder.
     pub fn folder(&self) -> BlobFolder {
-        let mut f = BlobFolder::default();
-        for file in &self.files {
-            f.add(file.name.clone(), file.blob.clone());
-        }
-        f
+        BlobFolder::of_written(&self.files)
     }
 }
 

@@ -81,6 +81,15 @@ impl BlobFolder {
         out
     }
 
+    /// The files of a pruned folder written in the tab ([`BlobOutput`]), to read back.
+    pub fn of_written(files: &[BlobFile]) -> Self {
+        let mut out = Self::default();
+        for f in files {
+            out.add(f.name.clone(), f.blob.clone());
+        }
+        out
+    }
+
     /// Adds `blob` as `name` unless a file of that name is there already.
     pub fn add(&mut self, name: String, blob: Blob) {
         if !self.files.iter().any(|(n, _)| *n == name) {

@@ -22,7 +22,7 @@ use crate::error::Result;
 use crate::eval::{self, Scorer};
 use crate::io::{ModelFolder, OutputFolder};
 use crate::model::Checkpoint;
-use crate::progress::{Cancel, Progress, now};
+use crate::progress::{Cancel, Progress};
 
 /// One pruning method of the bake-off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,6 +232,9 @@ pub async fn run<F: ModelFolder, W: Workspace>(
     let counts = model.info.breakdown().counted;
     let dense_ck = Checkpoint::open(&model.folder, &model.info).await?;
     let dense = Scorer { cfg, ck: &dense_ck, tok: model.tokenizer("the bake-off scores the dense model")? };
+    // A vocabulary below the tokens that must stay leaves a method out at a target, not
+    // the whole bake-off.
+    let must_stay = model.tokenizer.as_ref().map_or(0, |t| t.min_rows(cfg));
     let of = targets.len() * methods.len();
     let mut rows = Vec::with_capacity(of);
     for (t, target) in targets.iter().enumerate() {
@@ -244,9 +247,6 @@ pub async fn run<F: ModelFolder, W: Workspace>(
                 steps(Step::Skipped(m, "the vocabulary alone cannot remove as many parameters".into()));
                 continue;
             };
-            // A vocabulary below the tokens that must stay leaves this method out at this
-            // target, not the whole bake-off.
-            let must_stay = model.tokenizer.as_ref().map_or(0, |t| t.min_rows(cfg));
             if sizes.0 < must_stay {
                 steps(Step::Skipped(m, format!("the vocabulary alone would go below the {must_stay} tokens that must stay")));
                 continue;
@@ -259,9 +259,7 @@ pub async fn run<F: ModelFolder, W: Workspace>(
                 request.importance = Some(ImportanceFile { name: "the paper's calibration weighed by down_proj".into(), bytes });
             }
             let key = run_key(m, target, targets.len());
-            let start = now();
             let outcome = job::run(model, &request, device, ws.output(&key)?, &mut |e| steps(Step::Job(e)), cancel).await?;
-            let prune_seconds = now() - start;
             if m.key == "compact" {
                 paper = outcome.calibration.as_ref().map(|c| c.importance.clone());
             }
@@ -295,7 +293,7 @@ pub async fn run<F: ModelFolder, W: Workspace>(
                 top1_agreement: c.agreement,
                 tokens: c.tokens,
                 tasks_average: None,
-                prune_seconds,
+                prune_seconds: outcome.seconds.total,
                 calibration_seconds: outcome.calibration.as_ref().map(|c| c.seconds),
                 repair_seconds: outcome.repair.as_ref().map(|r| r.gram_seconds + r.solve_seconds),
             };

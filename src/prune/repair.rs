@@ -49,9 +49,13 @@ impl Gram {
     /// Adds one batch: the rows of `h` (`weights.len()` rows of `n` values) with their
     /// weights (rows of weight 0 are skipped; weights must not be negative).
     pub fn add(&mut self, h: &[f32], weights: &[f32]) {
-        let n = self.n;
+        self.add_batch(&WeightedBatch::new(h, self.n, weights));
+    }
+
+    /// Adds one batch already transposed and weighed.
+    fn add_batch(&mut self, b: &WeightedBatch) {
         // Σ_t w_t h_ti h_tj is the dot product of channels i and j of the transposed batch.
-        let (g, t) = weighted_transpose(h, n, weights);
+        let (n, g, t) = (self.n, &b.rows, b.t);
         if t == 0 {
             return;
         }
@@ -84,18 +88,26 @@ impl Gram {
     }
 }
 
-/// The rows of `h` (rows of `n` values) whose weight is positive, transposed (n rows of
-/// t) and each scaled by the square root of its weight; and t.
-fn weighted_transpose(h: &[f32], n: usize, weights: &[f32]) -> (Vec<f32>, usize) {
-    let rows: Vec<(usize, f32)> = weights.iter().enumerate().filter(|(_, w)| **w > 0.0).map(|(r, w)| (r, w.sqrt())).collect();
-    let t = rows.len();
-    let mut g = vec![0f32; n * t];
-    for (c, &(r, s)) in rows.iter().enumerate() {
-        for (i, &v) in h[r * n..(r + 1) * n].iter().enumerate() {
-            g[i * t + c] = s * v;
+/// A batch's rows whose weight is positive, transposed (`n` rows of `t`) and each
+/// scaled by the square root of its weight: what both moments multiply.
+struct WeightedBatch {
+    rows: Vec<f32>,
+    t: usize,
+}
+
+impl WeightedBatch {
+    /// The rows of `h` (rows of `n` values) with `weights`.
+    fn new(h: &[f32], n: usize, weights: &[f32]) -> Self {
+        let kept: Vec<(usize, f32)> = weights.iter().enumerate().filter(|(_, w)| **w > 0.0).map(|(r, w)| (r, w.sqrt())).collect();
+        let t = kept.len();
+        let mut rows = vec![0f32; n * t];
+        for (c, &(r, s)) in kept.iter().enumerate() {
+            for (i, &v) in h[r * n..(r + 1) * n].iter().enumerate() {
+                rows[i * t + c] = s * v;
+            }
         }
+        Self { rows, t }
     }
-    (g, t)
 }
 
 /// The mask-weighted cross moment `Σ_t w_t y_t h_tᵀ` (`D × I`) of the outputs a layer's
@@ -116,12 +128,16 @@ impl Cross {
 
     /// Adds one batch: `h` and `y` rows with their weights.
     pub fn add(&mut self, h: &[f32], y: &[f32], weights: &[f32]) {
-        let (g, t) = weighted_transpose(h, self.n, weights);
-        let (yt, _) = weighted_transpose(y, self.d, weights);
-        if t == 0 {
+        self.add_batch(&WeightedBatch::new(h, self.n, weights), y, weights);
+    }
+
+    /// Adds one batch whose `h` rows are already transposed and weighed.
+    fn add_batch(&mut self, h: &WeightedBatch, y: &[f32], weights: &[f32]) {
+        if h.t == 0 {
             return;
         }
-        let block = matmul(&yt, self.d, &g, self.n, t);
+        let yt = WeightedBatch::new(y, self.d, weights);
+        let block = matmul(&yt.rows, self.d, &h.rows, self.n, h.t);
         self.sums.iter_mut().zip(block).for_each(|(a, b)| *a += f64::from(b));
     }
 }
@@ -327,8 +343,9 @@ pub async fn calibrate_and_repair<S: ByteSource>(
                 let cross = cross.as_mut().expect("made for this mode");
                 let sum = &mut |h: &[f32], w: &[f32], y: &[f32]| {
                     let t0 = now();
-                    gram.add(h, w);
-                    cross.add(h, y, w);
+                    let batch = WeightedBatch::new(h, n, w);
+                    gram.add_batch(&batch);
+                    cross.add_batch(&batch, y, w);
                     gram_seconds += now() - t0;
                 };
                 run.look_with_target(sum, cancel).await?

@@ -87,7 +87,7 @@ impl Workspace for Dirs<'_> {
             let args = EvalArgs {
                 model: dir.clone(),
                 dense: None,
-                tasks: TASKS.iter().map(|t| t.to_string()).collect(),
+                tasks: compact::eval::TASKS.iter().map(|t| t.name.to_string()).collect(),
                 limit: self.args.limit,
                 data: None,
                 ppl_windows: 1,
@@ -110,9 +110,6 @@ impl Workspace for Dirs<'_> {
         Ok(())
     }
 }
-
-/// The six zero-shot tasks.
-const TASKS: [&str; 6] = ["hellaswag", "winogrande", "arc_challenge", "arc_easy", "piqa", "boolq"];
 
 /// Runs `compact bakeoff`.
 pub async fn run(a: &BakeoffArgs) -> Result<()> {
