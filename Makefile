@@ -13,9 +13,10 @@ setup:
 fixtures:
 	bash scripts/fixtures/fetch-model.sh all
 
-# Figures, not tests: GPU peak / matmul / calibration throughput, pruning memory, and
-# the browser flow's wall time and wasm memory.
+# Figures, not tests: GPU peak / matmul / calibration throughput, the CPU path against
+# torch, pruning memory, and the browser flow's wall time and wasm memory.
 bench:
 	bash scripts/bench/bench-gpu.sh
+	bash scripts/bench/bench-cpu.sh
 	bash scripts/bench/bench-prune.sh
 	bash scripts/bench/bench-web.sh

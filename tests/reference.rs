@@ -72,6 +72,27 @@ fn cached_steps_equal_passes_over_the_whole_sequence() {
 }
 
 #[test]
+fn weights_kept_in_memory_give_the_bytes_of_weights_read_from_the_file() {
+    // Generation keeps the packed weights between tokens (bf16 stays bf16); streaming
+    // reads and packs them again at every pass. Same logits, to the bit.
+    let (info, ck, tok) = open(&fixture("smollm2-135m"));
+    let (_, mut kept, _) = open(&fixture("smollm2-135m"));
+    kept.keep_resident(compact::model::RESIDENT_BUDGET);
+    let cfg = &info.config;
+    let ids = compact::tokenizer::encode(&tok, "The quick brown fox jumps over the lazy").unwrap();
+    let opts = cpu::ForwardOptions { logits: Logits::All, ..Default::default() };
+    let want = block_on(cpu::forward(cfg, &ck, &ids, &opts)).unwrap().logits;
+    for pass in 0..2 {
+        let got = block_on(cpu::forward(cfg, &kept, &ids, &opts)).unwrap().logits;
+        assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "pass {pass} differs");
+    }
+    assert_eq!(ck.resident_bytes(), 0);
+    // Every matrix of the 30 layers and the tied output matrix, as bf16.
+    let params = 30 * (2 * 576 * 576 + 2 * 192 * 576 + 3 * 576 * 1536) + 49152 * 576;
+    assert_eq!(kept.resident_bytes(), 2 * params as u64);
+}
+
+#[test]
 fn qwen2_logits_match_transformers() {
     check_against_golden("qwen2.5-0.5b");
 }

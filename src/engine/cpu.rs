@@ -15,8 +15,9 @@
 use crate::error::{Error, Result};
 use crate::io::ByteSource;
 use crate::model::names::{self, EMBED, FINAL_NORM, LM_HEAD};
-use crate::model::{Checkpoint, ModelConfig};
+use crate::model::{Checkpoint, Dtype, ModelConfig};
 use crate::progress::Cancel;
+use std::sync::Arc;
 
 /// Which logits a forward pass computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -425,8 +426,7 @@ pub async fn logits<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, h: &[f
     const BLOCK: usize = 8192;
     for start in (0..v).step_by(BLOCK) {
         let end = (start + BLOCK).min(v);
-        let w = ck.rows_f32(name, start as u64..end as u64).await?;
-        let block = matmul(h, rows, &w, end - start, d);
+        let block = matmul_packed(h, rows, &*weight(ck, name, Some(start..end), end - start, d).await?);
         for r in 0..rows {
             out[r * v + start..r * v + end].copy_from_slice(&block[r * (end - start)..(r + 1) * (end - start)]);
         }
@@ -459,9 +459,9 @@ async fn layer_forward<S: ByteSource>(
     // Attention block.
     let mut h = x.to_vec();
     rms_norm_rows(&mut h, &load(names::layer_norm(l, "input_layernorm"), vec![d]).await?, eps, off);
-    let mut q = matmul(&h, t, &load(names::attn(l, "q_proj", "weight"), vec![q_dim, d]).await?, q_dim, d);
-    let mut k = matmul(&h, t, &load(names::attn(l, "k_proj", "weight"), vec![kv_dim, d]).await?, kv_dim, d);
-    let mut v = matmul(&h, t, &load(names::attn(l, "v_proj", "weight"), vec![kv_dim, d]).await?, kv_dim, d);
+    let mut q = matmul_packed(&h, t, &*weight(ck, &names::attn(l, "q_proj", "weight"), None, q_dim, d).await?);
+    let mut k = matmul_packed(&h, t, &*weight(ck, &names::attn(l, "k_proj", "weight"), None, kv_dim, d).await?);
+    let mut v = matmul_packed(&h, t, &*weight(ck, &names::attn(l, "v_proj", "weight"), None, kv_dim, d).await?);
     if cfg.qkv_bias() {
         add_bias(&mut q, &load(names::attn(l, "q_proj", "bias"), vec![q_dim]).await?);
         add_bias(&mut k, &load(names::attn(l, "k_proj", "bias"), vec![kv_dim]).await?);
@@ -499,7 +499,7 @@ async fn layer_forward<S: ByteSource>(
             a
         }
     };
-    let mut o = matmul(&a, t, &load(names::attn(l, "o_proj", "weight"), vec![d, q_dim]).await?, d, q_dim);
+    let mut o = matmul_packed(&a, t, &*weight(ck, &names::attn(l, "o_proj", "weight"), None, d, q_dim).await?);
     if gemma {
         rms_norm_rows(&mut o, &load(names::layer_norm(l, "post_attention_layernorm"), vec![d]).await?, eps, off);
     }
@@ -512,8 +512,8 @@ async fn layer_forward<S: ByteSource>(
     let mut h = x.to_vec();
     let pre = if gemma { "pre_feedforward_layernorm" } else { "post_attention_layernorm" };
     rms_norm_rows(&mut h, &load(names::layer_norm(l, pre), vec![d]).await?, eps, off);
-    let gate = matmul(&h, t, &load(names::mlp(l, "gate_proj"), vec![i_dim, d]).await?, i_dim, d);
-    let up = matmul(&h, t, &load(names::mlp(l, "up_proj"), vec![i_dim, d]).await?, i_dim, d);
+    let gate = matmul_packed(&h, t, &*weight(ck, &names::mlp(l, "gate_proj"), None, i_dim, d).await?);
+    let up = matmul_packed(&h, t, &*weight(ck, &names::mlp(l, "up_proj"), None, i_dim, d).await?);
     let mut act: Vec<f32> = gate.iter().zip(&up).map(|(&g, &u)| cfg.activation.apply(g) * u).collect();
     if let Some(keep) = ffn_keep {
         let mut kept = vec![false; i_dim];
@@ -537,7 +537,7 @@ async fn layer_forward<S: ByteSource>(
         f(&act);
     }
     let mut down = match ffn.pruned {
-        None => matmul(&act, t, &load(names::mlp(l, "down_proj"), vec![d, i_dim]).await?, d, i_dim),
+        None => matmul_packed(&act, t, &*weight(ck, &names::mlp(l, "down_proj"), None, d, i_dim).await?),
         Some((keep, w)) => {
             let kept: Vec<f32> = act.chunks_exact(i_dim).flat_map(|row| keep.iter().map(|&c| row[c as usize])).collect();
             matmul(&kept, t, w, d, keep.len())
@@ -615,7 +615,7 @@ pub fn attention(
 ) -> Vec<f32> {
     // Heads are independent: each worker takes a contiguous range of them (same
     // arithmetic per head, so the result does not depend on the number of workers).
-    split_columns(t, heads, hd, |h0, h1| {
+    split_columns(t, heads, hd, 1, |h0, h1| {
         let mut part = vec![0f32; t * (h1 - h0) * hd];
         for h in h0..h1 {
             attention_head(q, k, v, t, past, heads, kv_heads, hd, scale, window, h, &mut part, h - h0, h1 - h0);
@@ -642,32 +642,73 @@ fn attention_head(
     slot: usize,
     of: usize,
 ) {
+    use super::gemm::{Layout, gemm};
     let g = h / (heads / kv_heads);
     let (q_stride, kv_stride) = (heads * hd, kv_heads * hd);
-    let mut scores = vec![0f32; past + t];
-    for i in 0..t {
-        let pos = past + i;
-        let first = window.map_or(0, |w| (pos + 1).saturating_sub(w));
-        let qi = &q[i * q_stride + h * hd..][..hd];
-        let mut max = f32::NEG_INFINITY;
-        for j in first..=pos {
-            let s = dot(qi, &k[j * kv_stride + g * hd..][..hd]) * scale;
-            scores[j] = s;
-            max = max.max(s);
-        }
-        let mut sum = 0f32;
-        for s in &mut scores[first..=pos] {
-            *s = (*s - max).exp();
-            sum += *s;
-        }
-        let o = &mut out[(i * of + slot) * hd..][..hd];
-        for j in first..=pos {
-            let p = scores[j] / sum;
-            for (acc, &vv) in o.iter_mut().zip(&v[j * kv_stride + g * hd..][..hd]) {
-                *acc += p * vv;
+    // Blocks of queries: the scores of a block against every key it may see (from the
+    // window's start for its first query to its last query's position) in one matrix
+    // product, a softmax per row over the keys that row sees, and the weighted values
+    // in a second product (the keys a row may not see weigh exactly 0).
+    let mut p = Vec::new();
+    for i0 in (0..t).step_by(ATTENTION_BLOCK) {
+        let rows = (t - i0).min(ATTENTION_BLOCK);
+        let first = |pos: usize| window.map_or(0, |w| (pos + 1).saturating_sub(w));
+        let (lo, hi) = (first(past + i0), past + i0 + rows);
+        let n = hi - lo;
+        p.resize(rows * n, 0.0);
+        gemm(&q[i0 * q_stride + h * hd..], q_stride, rows, &k[lo * kv_stride + g * hd..], Layout::Rows(kv_stride), n, hd, &mut p, n);
+        for (r, row) in p.chunks_exact_mut(n).enumerate() {
+            let pos = past + i0 + r;
+            let seen = first(pos) - lo..pos + 1 - lo;
+            let mut max = f32::NEG_INFINITY;
+            for s in &mut row[seen.clone()] {
+                *s *= scale;
+                max = max.max(*s);
             }
+            let mut sum = 0f32;
+            for s in &mut row[seen.clone()] {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            row[seen.clone()].iter_mut().for_each(|s| *s /= sum);
+            row[..seen.start].fill(0.0);
+            row[seen.end..].fill(0.0);
         }
+        let o = &mut out[(i0 * of + slot) * hd..];
+        gemm(&p, n, rows, &v[lo * kv_stride + g * hd..], Layout::Cols(kv_stride), hd, n, o, of * hd);
     }
+}
+
+/// Queries per block of [`attention_head`]: the keys past a block's last query that
+/// its first rows cannot see are computed and then weighted 0.
+const ATTENTION_BLOCK: usize = 48;
+
+pub use super::gemm::matmul;
+use super::gemm::{Layout, Packed, matmul_packed};
+
+/// The weight `name` (or its rows `rows`), `n × k`, packed for the matmul: kept
+/// between passes when the checkpoint keeps weights resident, read from the file
+/// otherwise. bf16 weights stay bf16.
+async fn weight<S: ByteSource>(
+    ck: &Checkpoint<S>,
+    name: &str,
+    rows: Option<std::ops::Range<usize>>,
+    n: usize,
+    k: usize,
+) -> Result<Arc<Packed>> {
+    let t = if rows.is_none() { ck.expect_shape(name, &[n, k])? } else { ck.info(name)? };
+    let bf16 = t.dtype == Dtype::BF16;
+    let key = rows.as_ref().map_or_else(|| name.to_string(), |r| format!("{name}[{}..{}]", r.start, r.end));
+    let bytes = (n * k * if bf16 { 2 } else { 4 }) as u64;
+    ck.derived(&key, bytes, async {
+        let range = rows.clone().map_or(0..n as u64, |r| r.start as u64..r.end as u64);
+        Ok(if bf16 {
+            Packed::from_bf16(&ck.raw_rows(name, range).await?, n, k)
+        } else {
+            Packed::new(&ck.rows_f32(name, range).await?, Layout::Rows(k), n, k)
+        })
+    })
+    .await
 }
 
 /// Dot product with eight independent accumulators (vectorises, and sums in a fixed
@@ -693,25 +734,12 @@ fn finish_dot(lanes: &[f32; 8], a_tail: &[f32], b_tail: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
-/// `y = x Wᵀ`: `x` is `t × k`, `w` is `n × k` (a PyTorch Linear weight), `y` is `t × n`.
-/// Split over output features across the machine's cores (one thread on wasm). Every
-/// output is summed exactly as [`dot`] sums it (eight lane accumulators, then the
-/// lanes, then the tail), so the blocking below changes speed, never results.
-pub fn matmul(x: &[f32], t: usize, w: &[f32], n: usize, k: usize) -> Vec<f32> {
-    debug_assert_eq!((x.len(), w.len()), (t * k, n * k));
-    split_columns(t, n, 1, |lo, hi| {
-        let mut y = vec![0f32; t * (hi - lo)];
-        matmul_block(x, t, &w[lo * k..hi * k], hi - lo, k, &mut y);
-        y
-    })
-}
-
-/// Runs `part(lo, hi)` for contiguous ranges of `0..n` on the machine's cores (one
-/// thread on wasm) and assembles their results: each part is `t` rows of
-/// `(hi − lo) · unit` values, the whole `t` rows of `n · unit`.
-fn split_columns(t: usize, n: usize, unit: usize, part: impl Fn(usize, usize) -> Vec<f32> + Sync) -> Vec<f32> {
+/// Runs `part(lo, hi)` for contiguous ranges of `0..n` (cut at multiples of `align`)
+/// on the machine's cores (one thread on wasm) and assembles their results: each part
+/// is `t` rows of `(hi − lo) · unit` values, the whole `t` rows of `n · unit`.
+pub(super) fn split_columns(t: usize, n: usize, unit: usize, align: usize, part: impl Fn(usize, usize) -> Vec<f32> + Sync) -> Vec<f32> {
     let threads = crate::parallel::threads().min(n.max(1));
-    let per = n.div_ceil(threads);
+    let per = n.div_ceil(threads).next_multiple_of(align);
     let parts: Vec<(usize, usize, Vec<f32>)> = if threads <= 1 {
         vec![(0, n, part(0, n))]
     } else {
@@ -736,180 +764,9 @@ fn split_columns(t: usize, n: usize, unit: usize, part: impl Fn(usize, usize) ->
     out
 }
 
-/// Output features per cache block: 64 weight rows stay in L2 while every row of `x`
-/// passes over them.
-const W_BLOCK: usize = 64;
-
-/// `y (t × n) = x Wᵀ` for one thread's share: cache-blocked over weight rows,
-/// register-blocked 4 rows × 2 outputs (AVX2 where the CPU has it; results are
-/// identical either way).
-fn matmul_block(x: &[f32], t: usize, w: &[f32], n: usize, k: usize, y: &mut [f32]) {
-    for c0 in (0..n).step_by(W_BLOCK) {
-        let c1 = (c0 + W_BLOCK).min(n);
-        let mut r = 0;
-        while r < t {
-            let rows = (t - r).min(4);
-            let mut c = c0;
-            while c < c1 {
-                let cols = (c1 - c).min(2);
-                if rows == 4 && cols == 2 {
-                    let xs = [0, 1, 2, 3].map(|i| &x[(r + i) * k..(r + i + 1) * k]);
-                    let ws = [0, 1].map(|j| &w[(c + j) * k..(c + j + 1) * k]);
-                    let out = dots_4x2(xs, ws, k);
-                    for (i, row) in out.iter().enumerate() {
-                        y[(r + i) * n + c..(r + i) * n + c + 2].copy_from_slice(row);
-                    }
-                } else {
-                    for i in 0..rows {
-                        for j in 0..cols {
-                            y[(r + i) * n + c + j] = dot(&x[(r + i) * k..(r + i + 1) * k], &w[(c + j) * k..(c + j + 1) * k]);
-                        }
-                    }
-                }
-                c += cols;
-            }
-            r += rows;
-        }
-    }
-}
-
-/// Four rows times two outputs at once, each summed in [`dot`]'s order: every x
-/// chunk is loaded once for both outputs and every weight chunk once for four rows.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-#[inline(always)]
-fn dots_4x2(x: [&[f32]; 4], w: [&[f32]; 2], k: usize) -> [[f32; 2]; 4] {
-    dots_4x2_simd128(x, w, k)
-}
-
-/// Four rows times two outputs at once, each summed in [`dot`]'s order: every x
-/// chunk is loaded once for both outputs and every weight chunk once for four rows.
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-#[inline(always)]
-fn dots_4x2(x: [&[f32]; 4], w: [&[f32]; 2], k: usize) -> [[f32; 2]; 4] {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { dots_4x2_avx2(x, w, k) };
-    }
-    let mut out = [[0f32; 2]; 4];
-    for (r, row) in out.iter_mut().enumerate() {
-        for (j, o) in row.iter_mut().enumerate() {
-            *o = dot(&x[r][..k], &w[j][..k]);
-        }
-    }
-    out
-}
-
-/// [`dots_4x2`] in AVX2 registers: lane `l` of each accumulator is [`dot`]'s `acc[l]`,
-/// and the lanes are summed in the same order, so results are bit-identical.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn dots_4x2_avx2(x: [&[f32]; 4], w: [&[f32]; 2], k: usize) -> [[f32; 2]; 4] {
-    use std::arch::x86_64::{__m256, _mm256_add_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_setzero_ps, _mm256_storeu_ps};
-    let m = k / 8;
-    assert!(x.iter().chain(&w).all(|s| s.len() >= k));
-    let mut acc: [[__m256; 2]; 4] = [[_mm256_setzero_ps(); 2]; 4];
-    for i in 0..m {
-        // SAFETY: 8 floats at i·8 lie inside every slice (i < k / 8, lengths ≥ k).
-        unsafe {
-            let q0 = _mm256_loadu_ps(w[0].as_ptr().add(i * 8));
-            let q1 = _mm256_loadu_ps(w[1].as_ptr().add(i * 8));
-            for r in 0..4 {
-                let p = _mm256_loadu_ps(x[r].as_ptr().add(i * 8));
-                acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_mul_ps(p, q0));
-                acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_mul_ps(p, q1));
-            }
-        }
-    }
-    let full = m * 8;
-    let mut out = [[0f32; 2]; 4];
-    for r in 0..4 {
-        for j in 0..2 {
-            let mut lanes = [0f32; 8];
-            // SAFETY: `lanes` holds 8 floats.
-            unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r][j]) };
-            out[r][j] = finish_dot(&lanes, &x[r][full..k], &w[j][full..k]);
-        }
-    }
-    out
-}
-
-/// [`dots_4x2`] in WebAssembly SIMD: [`dot`]'s eight lane accumulators are two
-/// 4-lane vectors (lanes 0–3, then 4–7), summed in the same order, so results are
-/// bit-identical (wasm SIMD has no fused multiply-add).
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn dots_4x2_simd128(x: [&[f32]; 4], w: [&[f32]; 2], k: usize) -> [[f32; 2]; 4] {
-    use std::arch::wasm32::{f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, v128, v128_load};
-    let m = k / 8;
-    assert!(x.iter().chain(&w).all(|s| s.len() >= k));
-    let load = |s: &[f32], at: usize| {
-        // SAFETY: 4 floats at `at` lie inside `s` (at + 4 ≤ m·8 ≤ k ≤ len); wasm loads need no alignment.
-        unsafe { v128_load(s.as_ptr().add(at) as *const v128) }
-    };
-    let mut acc = [[[f32x4_splat(0.0); 2]; 2]; 4];
-    for i in 0..m {
-        let ws = [0, 1].map(|j| [load(w[j], i * 8), load(w[j], i * 8 + 4)]);
-        for (r, row) in acc.iter_mut().enumerate() {
-            let xs = [load(x[r], i * 8), load(x[r], i * 8 + 4)];
-            for (j, a) in row.iter_mut().enumerate() {
-                for h in 0..2 {
-                    a[h] = f32x4_add(a[h], f32x4_mul(xs[h], ws[j][h]));
-                }
-            }
-        }
-    }
-    let full = m * 8;
-    let mut out = [[0f32; 2]; 4];
-    for r in 0..4 {
-        for j in 0..2 {
-            let [lo, hi] = acc[r][j];
-            let lanes = [
-                f32x4_extract_lane::<0>(lo),
-                f32x4_extract_lane::<1>(lo),
-                f32x4_extract_lane::<2>(lo),
-                f32x4_extract_lane::<3>(lo),
-                f32x4_extract_lane::<0>(hi),
-                f32x4_extract_lane::<1>(hi),
-                f32x4_extract_lane::<2>(hi),
-                f32x4_extract_lane::<3>(hi),
-            ];
-            out[r][j] = finish_dot(&lanes, &x[r][full..k], &w[j][full..k]);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn blocked_matmul_sums_exactly_like_dot() {
-        // Sizes that leave partial register blocks, cache blocks and k tails.
-        let (t, n, k) = (7, 133, 29);
-        let x: Vec<f32> = (0..t * k).map(|i| (i as f32 * 0.37).sin()).collect();
-        let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
-        let y = matmul(&x, t, &w, n, k);
-        for r in 0..t {
-            for o in 0..n {
-                assert_eq!(y[r * n + o].to_bits(), dot(&x[r * k..(r + 1) * k], &w[o * k..(o + 1) * k]).to_bits(), "({r}, {o})");
-            }
-        }
-    }
-
-    #[test]
-    fn matmul_matches_naive_on_odd_sizes() {
-        let (t, n, k) = (3, 7, 13);
-        let x: Vec<f32> = (0..t * k).map(|i| (i as f32 * 0.37).sin()).collect();
-        let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
-        let y = matmul(&x, t, &w, n, k);
-        for r in 0..t {
-            for o in 0..n {
-                let want: f32 = (0..k).map(|i| x[r * k + i] * w[o * k + i]).sum();
-                assert!((y[r * n + o] - want).abs() < 1e-5);
-            }
-        }
-    }
 
     #[test]
     fn attention_split_over_workers_equals_one_pass() {

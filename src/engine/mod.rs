@@ -7,7 +7,8 @@
 //! - [`pipelines`]: the pipeline cache a device owns (WGSL sources keyed by kernel).
 //! - [`kernels`]: one dispatch function per WGSL entry point of `shaders/`.
 //! - [`forward`]: calibration on the GPU, layer by layer over batches of windows.
-//! - [`cpu`]: the same forward pass in plain Rust, the test oracle and no-GPU path.
+//! - [`cpu`]: the same forward pass in plain Rust, the test oracle and no-GPU path;
+//!   its matmul is the packed kernel of `gemm`.
 //! - [`score`]: log-probabilities and top-1 tokens at chosen positions.
 //! - [`bench`]: throughput measurements for `compact bench`.
 
@@ -15,6 +16,7 @@ pub mod bench;
 pub mod cpu;
 pub mod device;
 pub mod forward;
+mod gemm;
 pub mod gpu;
 pub mod kernels;
 pub mod pipelines;

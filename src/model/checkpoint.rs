@@ -2,18 +2,35 @@
 //! f32, from whatever [`ByteSource`] holds the shards. Memory use is bounded by the
 //! tensor (or rows) being read, never the model.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::{Arc, Mutex};
 
 use super::{Dtype, ModelInfo, TensorInfo};
 use crate::error::{Error, Result};
 use crate::io::{ByteSource, ModelFolder};
+
+/// The budget the CLI's generation, evaluation and benchmark give
+/// [`Checkpoint::keep_resident`]: a model of up to ~2B bf16 parameters stays in
+/// memory; a larger one keeps its first layers and streams the rest.
+pub const RESIDENT_BUDGET: u64 = 4 << 30;
 
 /// Open weight files plus their headers.
 pub struct Checkpoint<S> {
     shards: Vec<S>,
     /// Tensor name → (shard, info).
     tensors: HashMap<String, (usize, TensorInfo)>,
+    /// Forms of tensors an engine keeps between passes; see [`Checkpoint::keep_resident`].
+    resident: Mutex<Resident>,
+}
+
+/// What [`Checkpoint::derived`] keeps: up to `budget` bytes of engine-made values.
+#[derive(Default)]
+struct Resident {
+    budget: u64,
+    used: u64,
+    kept: HashMap<String, Arc<dyn Any + Send + Sync>>,
 }
 
 impl<S: ByteSource> Checkpoint<S> {
@@ -34,7 +51,42 @@ impl<S: ByteSource> Checkpoint<S> {
         if info.config.fused() {
             unfuse(&mut tensors, &info.config)?;
         }
-        Ok(Self { shards, tensors })
+        Ok(Self { shards, tensors, resident: Mutex::default() })
+    }
+
+    /// Lets an engine keep up to `budget` bytes of weights in memory between passes
+    /// (in the form it computes with), instead of reading every tensor from the file at
+    /// every pass. 0, the default, keeps nothing: memory stays one layer.
+    pub fn keep_resident(&mut self, budget: u64) {
+        let r = self.resident.get_mut().unwrap_or_else(|e| e.into_inner());
+        r.budget = budget;
+    }
+
+    /// Bytes of engine-made values kept so far.
+    pub fn resident_bytes(&self) -> u64 {
+        self.resident.lock().unwrap_or_else(|e| e.into_inner()).used
+    }
+
+    /// The value an engine makes from tensor `name` with `make`: the kept one when an
+    /// earlier pass made it, else made now and kept when `bytes` more stay within the
+    /// budget of [`Checkpoint::keep_resident`].
+    pub async fn derived<T: Any + Send + Sync>(
+        &self,
+        name: &str,
+        bytes: u64,
+        make: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<Arc<T>> {
+        let found = self.resident.lock().unwrap_or_else(|e| e.into_inner()).kept.get(name).cloned();
+        if let Some(v) = found.and_then(|v| v.downcast::<T>().ok()) {
+            return Ok(v);
+        }
+        let made = Arc::new(make.await?);
+        let mut r = self.resident.lock().unwrap_or_else(|e| e.into_inner());
+        if r.used + bytes <= r.budget {
+            r.used += bytes;
+            r.kept.insert(name.to_string(), made.clone());
+        }
+        Ok(made)
     }
 
     /// The shard and header entry of `name`.

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, RESIDENT_BUDGET};
 pub use config::{Activation, Arch, ModelConfig, Rope, RopeScaling};
 pub use names::Part;
 pub use params::{Breakdown, ParamCounts, Predicted};

@@ -94,6 +94,8 @@ impl Workspace for Dirs<'_> {
                 ppl_seq_len: 32,
                 device: self.args.device,
                 json: Some(json.clone()),
+                stream: false,
+                save_requests: None,
             };
             let read = async {
                 crate::eval::run(&args).await?;

@@ -1,6 +1,7 @@
 //! `compact bench`: this machine's GPU peak FMA rate, the matmul and attention kernels
 //! at each model's shapes (and their share of that peak), and calibration tokens/s on
-//! the GPU against the CPU reference.
+//! the GPU against the CPU reference; with `--device cpu`, the CPU path's own figures
+//! (which scripts/bench/bench-cpu.sh sets beside torch's).
 
 use std::path::PathBuf;
 
@@ -100,6 +101,95 @@ pub async fn run(models: &[PathBuf], windows: usize, seq_len: usize, with_cpu: b
             );
         }
         println!();
+    }
+    Ok(())
+}
+
+/// A short prompt for the generation figure.
+const PROMPT: &str = "The capital of France is";
+/// Tokens generated for the generation figure.
+const NEW_TOKENS: usize = 32;
+
+/// What `compact bench --device cpu` measured on one model (and the ids it used).
+#[derive(serde::Serialize)]
+struct CpuFigures {
+    model: String,
+    threads: usize,
+    matmul_gflops: f64,
+    calibration_windows: Vec<Vec<u32>>,
+    calibration_tokens_per_second: f64,
+    prompt_ids: Vec<u32>,
+    generated_ids: Vec<u32>,
+    load_seconds: f64,
+    generation_seconds: f64,
+}
+
+/// Runs `compact bench --device cpu`: per model, the CPU matmul at the gate/up shape,
+/// calibration of `windows × seq_len` tokens of the built-in text (every position
+/// weighted, as a plain hook would), and greedy generation of 32 tokens after a short
+/// prompt, with the model's opening timed apart.
+pub async fn run_cpu(models: &[PathBuf], windows: usize, seq_len: usize, json_dir: Option<&std::path::Path>) -> Result<()> {
+    use compact::engine::Device;
+    use compact::model::Checkpoint;
+    use compact::progress::{Cancel, Silent};
+    use compact::prune::{Model, calib};
+
+    let threads = compact::parallel::threads();
+    println!("CPU path, {threads} thread(s)\n");
+    for dir in models {
+        let model = Model::open(dir.display().to_string(), DirFolder::new(dir)?).await?;
+        let (cfg, tok) = (&model.info.config, model.tokenizer("the benchmark tokenizes text")?);
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let (gflops, _) = compact::engine::bench::cpu_matmul_gflops(512, cfg.intermediate_size, cfg.hidden_size);
+        println!("{name}: CPU matmul, gate/up_proj, 512 rows: {gflops:.1} GFLOP/s");
+
+        // Calibration as `compact prune` runs it: every layer streamed from the file.
+        let ck = Checkpoint::open(&model.folder, &model.info).await?;
+        let text = calib::CalibText::default();
+        let w = calib::windows(tok, &text.text, windows, seq_len)?;
+        let weights = vec![1f32; w.tokens.len()];
+        let t0 = std::time::Instant::now();
+        Device::Cpu.importance(cfg, &ck, &w.tokens, seq_len, &weights, &mut Silent, &Cancel::default()).await?;
+        let calib_tps = w.tokens.len() as f64 / t0.elapsed().as_secs_f64();
+        println!("  calibration: {} × {seq_len} tokens at {calib_tps:.0} tokens/s", w.count);
+        drop(ck);
+
+        // Generation as `compact generate` runs it: the weights kept in memory once read.
+        // The first run pays the model's opening and first reading; the second does not.
+        let prompt = compact::tokenizer::encode(tok, PROMPT)?;
+        let t0 = std::time::Instant::now();
+        let mut ck = Checkpoint::open(&model.folder, &model.info).await?;
+        ck.keep_resident(compact::model::RESIDENT_BUDGET);
+        Device::Cpu.generate(cfg, &ck, &prompt, NEW_TOKENS, &[], &Cancel::default()).await?;
+        let with_load = t0.elapsed().as_secs_f64();
+        let t0 = std::time::Instant::now();
+        let new = Device::Cpu.generate(cfg, &ck, &prompt, NEW_TOKENS, &[], &Cancel::default()).await?;
+        let gen_seconds = t0.elapsed().as_secs_f64();
+        let load_seconds = (with_load - gen_seconds).max(0.0);
+        println!(
+            "  generation: {} tokens after a {}-token prompt at {:.2} tokens/s ({:.2} with the model's opening and first reading; {:.0} MiB kept)",
+            new.len(),
+            prompt.len(),
+            new.len() as f64 / gen_seconds,
+            new.len() as f64 / with_load,
+            ck.resident_bytes() as f64 / 1048576.0
+        );
+        println!("  {PROMPT}\x1b[1m{}\x1b[0m\n", compact::tokenizer::decode(tok, &new)?);
+        if let Some(out) = json_dir {
+            let figures = CpuFigures {
+                model: name.clone(),
+                threads,
+                matmul_gflops: gflops,
+                calibration_windows: w.tokens.chunks(seq_len).map(<[u32]>::to_vec).collect(),
+                calibration_tokens_per_second: calib_tps,
+                prompt_ids: prompt,
+                generated_ids: new,
+                load_seconds,
+                generation_seconds: gen_seconds,
+            };
+            std::fs::create_dir_all(out)?;
+            std::fs::write(out.join(format!("{name}.cpu-bench.json")), serde_json::to_vec(&figures)?)?;
+        }
     }
     Ok(())
 }

@@ -45,6 +45,14 @@ pub struct EvalArgs {
     /// Also write the results as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Read every layer's weights from the file at every pass instead of keeping them
+    /// in memory (up to 4 GiB per model) on the CPU: for models larger than memory.
+    #[arg(long)]
+    pub stream: bool,
+    /// Write the evaluated model's scoring requests as JSON lines (`task`, `tokens`,
+    /// `targets`: the scored positions), so another harness can score the very same ones.
+    #[arg(long)]
+    pub save_requests: Option<PathBuf>,
 }
 
 /// One model, open for scoring.
@@ -55,10 +63,13 @@ struct Opened {
 }
 
 impl Opened {
-    async fn open(dir: &std::path::Path) -> Result<Self> {
+    async fn open(dir: &std::path::Path, stream: bool) -> Result<Self> {
         let model = Model::open(dir.display().to_string(), DirFolder::new(dir)?).await?;
         let bos = calib::bos_of(model.tokenizer("evaluation tokenizes text")?)?;
-        let ck = Checkpoint::open(&model.folder, &model.info).await?;
+        let mut ck = Checkpoint::open(&model.folder, &model.info).await?;
+        if !stream {
+            ck.keep_resident(compact::model::RESIDENT_BUDGET);
+        }
         Ok(Self { model, ck, bos })
     }
 
@@ -105,9 +116,9 @@ struct TaskRow {
 
 pub async fn run(a: &EvalArgs) -> Result<()> {
     let start = std::time::Instant::now();
-    let model = Opened::open(&a.model).await?;
+    let model = Opened::open(&a.model, a.stream).await?;
     let dense = match &a.dense {
-        Some(d) => Some(Opened::open(d).await?),
+        Some(d) => Some(Opened::open(d, a.stream).await?),
         None => None,
     };
     let tasks: Vec<eval::Task> =
@@ -123,6 +134,7 @@ pub async fn run(a: &EvalArgs) -> Result<()> {
     let limit = (a.limit > 0).then_some(a.limit);
 
     let mut rows = Vec::new();
+    let mut saved = String::new();
     for task in &tasks {
         let path = data.join(format!("{}.jsonl", task.name));
         if !path.is_file() {
@@ -133,12 +145,22 @@ pub async fn run(a: &EvalArgs) -> Result<()> {
         let mut results = Vec::new();
         for m in std::iter::once(&model).chain(dense.as_ref()) {
             let seqs = eval::requests(m.tok(), m.bos, &items)?;
+            if std::ptr::eq(m, &model) && a.save_requests.is_some() {
+                for r in &seqs {
+                    let line = serde_json::json!({ "task": task.name, "tokens": r.tokens, "targets": [r.targets.start, r.targets.end] });
+                    saved.push_str(&format!("{line}\n"));
+                }
+            }
             let scores = m.score(&device, &seqs, &format!("{} ({} choices)", task.name, seqs.len())).await?;
             results.push(eval::accuracy(task.name, &items, &scores));
         }
         let row = TaskRow { dense: results.get(1).cloned(), model: results.swap_remove(0) };
         print_row(task.title, &row);
         rows.push(row);
+    }
+
+    if let Some(path) = &a.save_requests {
+        std::fs::write(path, saved).with_context(|| format!("cannot write {}", path.display()))?;
     }
 
     // Perplexity on held-out text as the evaluated model splits it; the dense model

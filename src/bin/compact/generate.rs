@@ -26,6 +26,10 @@ pub struct GenerateArgs {
     /// full pass per token).
     #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
     device: DeviceKind,
+    /// Read every layer's weights from the file for every token instead of keeping
+    /// them in memory (up to 4 GiB) on the CPU: for a model larger than memory.
+    #[arg(long)]
+    stream: bool,
 }
 
 /// Runs `compact generate`.
@@ -33,7 +37,10 @@ pub async fn run(a: &GenerateArgs) -> Result<()> {
     let model = Model::open(a.model.display().to_string(), DirFolder::new(&a.model)?).await?;
     let tok = model.tokenizer("generation needs the tokenizer")?;
     let ids = compact::tokenizer::encode(tok, &a.prompt)?;
-    let ck = Checkpoint::open(&model.folder, &model.info).await?;
+    let mut ck = Checkpoint::open(&model.folder, &model.info).await?;
+    if !a.stream {
+        ck.keep_resident(compact::model::RESIDENT_BUDGET);
+    }
     let device = crate::open_device(a.device).await;
     let start = std::time::Instant::now();
     let new = device.generate(&model.info.config, &ck, &ids, a.max_tokens, &model.info.stop_tokens, &Cancel::default()).await?;

@@ -128,6 +128,14 @@ mod cli {
             /// Skip the CPU reference run (one window) used for the GPU/CPU ratio.
             #[arg(long)]
             no_cpu: bool,
+            /// `cpu`: the CPU path alone — its matmul rate, calibration of `--windows`
+            /// windows and greedy generation — with no GPU needed.
+            #[arg(long, value_enum, default_value_t = compact::engine::DeviceKind::Gpu)]
+            device: compact::engine::DeviceKind,
+            /// With `--device cpu`: write each model's calibration windows, prompt and
+            /// figures as NAME.cpu-bench.json here (the torch baseline reads the same ids).
+            #[arg(long)]
+            json_dir: Option<PathBuf>,
         },
         /// Serve the web app and model folders on this machine only.
         Serve(serve::ServeArgs),
@@ -164,7 +172,10 @@ mod cli {
             Command::Eval(args) => pollster::block_on(eval::run(&args)),
             Command::Bakeoff(args) => pollster::block_on(bakeoff::run(&args)),
             Command::Generate(args) => pollster::block_on(generate::run(&args)),
-            Command::Bench { models, windows, seq_len, no_cpu } => pollster::block_on(bench::run(&models, windows, seq_len, !no_cpu)),
+            Command::Bench { models, windows, seq_len, device: compact::engine::DeviceKind::Cpu, json_dir, .. } => {
+                pollster::block_on(bench::run_cpu(&models, windows, seq_len, json_dir.as_deref()))
+            }
+            Command::Bench { models, windows, seq_len, no_cpu, .. } => pollster::block_on(bench::run(&models, windows, seq_len, !no_cpu)),
             Command::Serve(args) => serve::command(args),
         }
     }
