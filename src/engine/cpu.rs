@@ -683,8 +683,8 @@ fn attention_head(
 /// its first rows cannot see are computed and then weighted 0.
 const ATTENTION_BLOCK: usize = 48;
 
-pub use super::gemm::matmul;
 use super::gemm::{Layout, Packed, matmul_packed};
+pub use super::gemm::{matmul, sum_in_order};
 
 /// The weight `name` (or its rows `rows`), `n × k`, packed for the matmul: kept
 /// between passes when the checkpoint keeps weights resident, read from the file

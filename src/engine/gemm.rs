@@ -69,6 +69,12 @@ pub fn gemm(x: &[f32], ldx: usize, t: usize, w: &[f32], layout: Layout, n: usize
     Packed::new(w, layout, n, k).times(x, ldx, t, 0..n, y, ldy);
 }
 
+/// `Σ_d x[d] · w[d]` in the order every output of [`matmul`] is summed in (the
+/// module's notes), one value at a time: the definition the kernels are tested against.
+pub fn sum_in_order(x: &[f32], w: &[f32]) -> f32 {
+    x.chunks(CHUNK).zip(w.chunks(CHUNK)).map(|(x, w)| x.iter().zip(w).fold(0.0, |s, (a, b)| s + a * b)).fold(0.0, |t, s| t + s)
+}
+
 /// How the `n × k` values `w[j][d]` of a right-hand operand lie in memory.
 #[derive(Debug, Clone, Copy)]
 pub enum Layout {
@@ -317,12 +323,6 @@ mod tests {
         (x, w)
     }
 
-    /// The order every output is summed in: running sums over chunks of the depth,
-    /// the chunks' sums added in order.
-    fn in_order(x: &[f32], w: &[f32]) -> f32 {
-        x.chunks(CHUNK).zip(w.chunks(CHUNK)).map(|(x, w)| x.iter().zip(w).fold(0.0, |s, (a, b)| s + a * b)).fold(0.0, |t, s| t + s)
-    }
-
     #[test]
     fn every_output_is_summed_in_the_one_order() {
         // Partial register blocks (t mod 6) and panels (n mod 16), enough rows to split
@@ -332,7 +332,7 @@ mod tests {
             let y = matmul(&x, t, &w, n, k);
             for r in 0..t {
                 for o in 0..n {
-                    let want = in_order(&x[r * k..(r + 1) * k], &w[o * k..(o + 1) * k]);
+                    let want = sum_in_order(&x[r * k..(r + 1) * k], &w[o * k..(o + 1) * k]);
                     assert_eq!(y[r * n + o].to_bits(), want.to_bits(), "{t}×{n}×{k} at ({r}, {o})");
                 }
             }
