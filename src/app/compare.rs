@@ -13,6 +13,11 @@ use crate::model::Checkpoint;
 use crate::progress::Cancel;
 use crate::prune::Model;
 
+/// Bytes of weights each compared model keeps in the page's memory on the CPU device:
+/// SmolLM2-135M and Gemma-3-270M whole (bf16), a larger model its first layers, so two
+/// models stay well inside what a browser gives one page's WebAssembly memory.
+const PAGE_RESIDENT_BUDGET: u64 = 600 << 20;
+
 /// One side of the comparison: a model (borrowed: the session's, or the pruned folder
 /// opened once) with its weights open.
 struct Side<'a, F: ModelFolder> {
@@ -21,8 +26,12 @@ struct Side<'a, F: ModelFolder> {
 }
 
 impl<'a, F: ModelFolder> Side<'a, F> {
+    /// Opens the weights; on the CPU device up to [`PAGE_RESIDENT_BUDGET`] of them stay
+    /// in memory once read, so every token after the first reads no Blob.
     async fn open(model: &'a Model<F>) -> crate::Result<Self> {
-        Ok(Self { model, ck: Checkpoint::open(&model.folder, &model.info).await? })
+        let mut ck = Checkpoint::open(&model.folder, &model.info).await?;
+        ck.keep_resident(PAGE_RESIDENT_BUDGET);
+        Ok(Self { model, ck })
     }
 
     fn scorer(&self, needed_for: &str) -> crate::Result<Scorer<'_, F::Source>> {
