@@ -93,11 +93,13 @@ def main():
         pruned = os.path.join(a.work, f"{name}-35")
         if not os.path.isfile(os.path.join(pruned, "model.safetensors")):
             run([a.bin, "prune", "--model", folder, "--out", pruned, "--ratio", "35%", "--backend", "cpu", "--samples", "4", "--seq-len", "256"])
+        # Twice each, the faster kept: the first run may read the files from disk.
         speed = {}
         for label, m in (("dense", folder), ("pruned 35%", pruned)):
-            secs, mib, out = timed([a.bin, "generate", "--model", m, "--prompt", "The capital of France is", "--max-tokens", "32", "--device", "cpu"])
-            made, gen = re.search(r"(\d+) new tokens in ([\d.]+) s", out.stderr).groups()
-            speed[label] = (int(made) / float(gen), mib)
+            for _ in range(2):
+                secs, mib, out = timed([a.bin, "generate", "--model", m, "--prompt", "The capital of France is", "--max-tokens", "32", "--device", "cpu"])
+                made, gen = re.search(r"(\d+) new tokens in ([\d.]+) s", out.stderr).groups()
+                speed[label] = max(speed.get(label, (0, 0)), (int(made) / float(gen), mib))
         (d_tps, d_mib), (p_tps, p_mib) = speed["dense"], speed["pruned 35%"]
         print(f"  dense {d_tps:.2f} tokens/s, peak {d_mib:.0f} MiB; pruned 35 % {p_tps:.2f} tokens/s ({p_tps / d_tps:.2f}×), peak {p_mib:.0f} MiB ({p_mib / d_mib:.2f}×)")
         rows.append({"what": "pruned 35% / dense generation", "dense_tokens_per_second": d_tps, "pruned_tokens_per_second": p_tps, "dense_peak_mib": d_mib, "pruned_peak_mib": p_mib})
