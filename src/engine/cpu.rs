@@ -514,7 +514,18 @@ async fn layer_forward<S: ByteSource>(
     rms_norm_rows(&mut h, &load(names::layer_norm(l, pre), vec![d]).await?, eps, off);
     let gate = matmul_packed(&h, t, &*weight(ck, &names::mlp(l, "gate_proj"), None, i_dim, d).await?);
     let up = matmul_packed(&h, t, &*weight(ck, &names::mlp(l, "up_proj"), None, i_dim, d).await?);
-    let mut act: Vec<f32> = gate.iter().zip(&up).map(|(&g, &u)| cfg.activation.apply(g) * u).collect();
+    let mut act = gate;
+    let activation = cfg.activation;
+    crate::parallel::for_rows(
+        &mut act,
+        i_dim,
+        |_| 1.0,
+        |first, rows| {
+            for (a, &u) in rows.iter_mut().zip(&up[first * i_dim..]) {
+                *a = activation.apply(*a) * u;
+            }
+        },
+    );
     if let Some(keep) = ffn_keep {
         let mut kept = vec![false; i_dim];
         keep.iter().for_each(|&c| kept[c as usize] = true);
@@ -523,13 +534,30 @@ async fn layer_forward<S: ByteSource>(
         }
     }
     let importance = act2_weights.map(|w| {
-        let mut imp = vec![0f64; i_dim];
-        for (row, &wi) in act.chunks_exact(i_dim).zip(w) {
-            if wi != 0.0 {
-                for (acc, &a) in imp.iter_mut().zip(row) {
-                    *acc += wi as f64 * (a as f64) * (a as f64);
+        // Sums over blocks of IMPORTANCE_ROWS rows on the cores, then the blocks' sums
+        // in order: the same bytes whatever the number of cores.
+        let mut blocks = vec![0f64; t.div_ceil(IMPORTANCE_ROWS) * i_dim];
+        crate::parallel::for_rows(
+            &mut blocks,
+            i_dim,
+            |_| 1.0,
+            |first, sums| {
+                for (b, sum) in sums.chunks_exact_mut(i_dim).enumerate() {
+                    let r0 = (first + b) * IMPORTANCE_ROWS;
+                    let r1 = (r0 + IMPORTANCE_ROWS).min(t);
+                    for (row, &wi) in act[r0 * i_dim..r1 * i_dim].chunks_exact(i_dim).zip(&w[r0..r1]) {
+                        if wi != 0.0 {
+                            for (acc, &a) in sum.iter_mut().zip(row) {
+                                *acc += wi as f64 * (a as f64) * (a as f64);
+                            }
+                        }
+                    }
                 }
-            }
+            },
+        );
+        let mut imp = vec![0f64; i_dim];
+        for sum in blocks.chunks_exact(i_dim) {
+            imp.iter_mut().zip(sum).for_each(|(a, b)| *a += b);
         }
         imp
     });
@@ -678,6 +706,9 @@ fn attention_head(
         gemm(&p, n, rows, &v[lo * kv_stride + g * hd..], Layout::Cols(kv_stride), hd, n, o, of * hd);
     }
 }
+
+/// Rows per block of the importance sums in [`layer_forward`].
+const IMPORTANCE_ROWS: usize = 64;
 
 /// Queries per block of [`attention_head`]: the keys past a block's last query that
 /// its first rows cannot see are computed and then weighted 0.

@@ -40,6 +40,24 @@ pub fn matmul(x: &[f32], t: usize, w: &[f32], n: usize, k: usize) -> Vec<f32> {
 pub fn matmul_packed(x: &[f32], t: usize, packed: &Packed) -> Vec<f32> {
     let (n, k) = (packed.n, packed.k);
     assert_eq!(x.len(), t * k, "matmul operands");
+    // A bf16 weight is widened a panel at a time for every block of rows; with more
+    // blocks than cores, widening it once (exactly) costs less.
+    if let Panels::Bf16(p) = &packed.panels
+        && t > row_block(k) * crate::parallel::threads()
+    {
+        let mut wide = vec![0f32; p.len()];
+        crate::parallel::for_rows(
+            &mut wide,
+            k * NR,
+            |_| 1.0,
+            |first, part| {
+                for (w, &b) in part.iter_mut().zip(&p[first * k * NR..]) {
+                    *w = f32::from_bits(u32::from(b) << 16);
+                }
+            },
+        );
+        return matmul_packed(x, t, &Packed { panels: Panels::F32(wide), n, k });
+    }
     if t >= ROWS_PER_CORE * crate::parallel::threads() {
         let mut y = vec![0f32; t * n];
         crate::parallel::for_rows(
@@ -57,6 +75,12 @@ pub fn matmul_packed(x: &[f32], t: usize, packed: &Packed) -> Vec<f32> {
         packed.times(x, k, t, lo..hi, &mut y, hi - lo);
         y
     })
+}
+
+/// Rows of `x` per block for a depth of `k`: [`ROW_BLOCK_BYTES`] of them, a whole
+/// number of micro-kernel calls, 1 to 16 calls.
+fn row_block(k: usize) -> usize {
+    (ROW_BLOCK_BYTES / (4 * k.max(1)) / MR).clamp(1, 16) * MR
 }
 
 /// Rows each core needs before [`matmul`] splits by rows.
@@ -137,7 +161,7 @@ impl Packed {
         }
         assert!(cols.start.is_multiple_of(NR) && cols.end <= self.n, "gemm columns");
         assert!(x.len() >= (t - 1) * ldx + k && y.len() >= (t - 1) * ldy + width, "gemm operands");
-        let block = (ROW_BLOCK_BYTES / (4 * k.max(1)) / MR).clamp(1, 16) * MR;
+        let block = row_block(k);
         let mut tile = [0f32; MR * NR];
         let mut wide = Vec::new();
         for b0 in (0..t).step_by(block) {
