@@ -10,11 +10,12 @@
 //! Every output is summed in a fixed order: running sums over consecutive chunks of
 //! [`CHUNK`] depth indices, `s = ((x₀w₀ + x₁w₁) + x₂w₂) + …`, and the chunks' sums
 //! added in order (so the rounding error grows with `CHUNK + k / CHUNK`, not `k`: the
-//! repair's second moments sum thousands of tokens), with a separate multiply and add (no fused multiply-add: WebAssembly SIMD
-//! has none, and the browser's CPU device must give the same bytes as the CLI). So the
-//! AVX2 kernel, the WebAssembly SIMD kernel and the plain loop give identical results,
-//! whatever the blocking, the thread count or the row count. On CPUs with separate add
-//! and multiply pipes (AMD Zen) this costs nothing against fused multiply-add.
+//! repair's second moments sum thousands of tokens), with a separate multiply and add
+//! (no fused multiply-add: WebAssembly SIMD has none, and the browser's CPU device must
+//! give the same bytes as the CLI). So the AVX2 kernel, the WebAssembly SIMD kernel and
+//! the plain loop give identical results, whatever the blocking, the thread count or
+//! the row count ([`sum_in_order`] is the definition). On CPUs with separate add and
+//! multiply pipes (AMD Zen) this costs nothing against fused multiply-add.
 
 /// Depth indices per running sum (see the module's notes).
 const CHUNK: usize = 256;
@@ -29,8 +30,8 @@ const ROW_BLOCK_BYTES: usize = 256 << 10;
 /// `y = x Wᵀ`: `x` is `t × k`, `w` is `n × k` (a PyTorch Linear weight), `y` is `t × n`.
 /// On the machine's cores (one thread on wasm): the weight is packed once (split by
 /// panels), then the products are split by rows when there are enough for every core,
-/// else by output features. Each output is summed in depth order (see the module's
-/// notes), so the split changes speed, never results.
+/// else by output features. Each output is summed in the one order of the module's
+/// notes, so the split changes speed, never results.
 pub fn matmul(x: &[f32], t: usize, w: &[f32], n: usize, k: usize) -> Vec<f32> {
     assert_eq!((x.len(), w.len()), (t * k, n * k), "matmul operands");
     matmul_packed(x, t, &Packed::new(w, Layout::Rows(k), n, k))
