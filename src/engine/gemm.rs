@@ -88,7 +88,7 @@ fn row_block(k: usize) -> usize {
 const ROWS_PER_CORE: usize = 4 * MR;
 
 /// `y[r·ldy + j] = Σ_d x[r·ldx + d] · w[j][d]` for `r < t`, `j < n`, `d < k`, on the
-/// calling thread, each output summed in depth order.
+/// calling thread, each output summed in the one order ([`sum_in_order`]).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(x: &[f32], ldx: usize, t: usize, w: &[f32], layout: Layout, n: usize, k: usize, y: &mut [f32], ldy: usize) {
     Packed::new(w, layout, n, k).times(x, ldx, t, 0..n, y, ldy);
