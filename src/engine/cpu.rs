@@ -19,6 +19,9 @@ use crate::model::{Checkpoint, Dtype, ModelConfig};
 use crate::progress::Cancel;
 use std::sync::Arc;
 
+use super::gemm::{Layout, Packed, gemm, matmul_packed};
+pub use super::gemm::{matmul, sum_in_order};
+
 /// Which logits a forward pass computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Logits {
@@ -670,7 +673,6 @@ fn attention_head(
     slot: usize,
     of: usize,
 ) {
-    use super::gemm::{Layout, gemm};
     let g = h / (heads / kv_heads);
     let (q_stride, kv_stride) = (heads * hd, kv_heads * hd);
     // Blocks of queries: the scores of a block against every key it may see (from the
@@ -714,9 +716,6 @@ const IMPORTANCE_ROWS: usize = 64;
 /// its first rows cannot see are computed and then weighted 0.
 const ATTENTION_BLOCK: usize = 48;
 
-use super::gemm::{Layout, Packed, matmul_packed};
-pub use super::gemm::{matmul, sum_in_order};
-
 /// The weight `name` (or its rows `rows`), `n × k`, packed for the matmul: kept
 /// between passes when the checkpoint keeps weights resident, read from the file
 /// otherwise. bf16 weights stay bf16.
@@ -742,27 +741,18 @@ async fn weight<S: ByteSource>(
     .await
 }
 
-/// Dot product with eight independent accumulators (vectorises, and sums in a fixed
-/// order so results are deterministic).
+/// Dot product with eight independent accumulators summed in a fixed order (the
+/// benchmark's plain row-by-row baseline).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ta, tb) = (ca.remainder(), cb.remainder());
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
     for (x, y) in ca.zip(cb) {
         for l in 0..8 {
             acc[l] += x[l] * y[l];
         }
     }
-    finish_dot(&acc, ta, tb)
-}
-
-/// The end of [`dot`] and of its blocked forms: the eight lane accumulators summed in
-/// order, plus the tail (the last `k mod 8` products). One function, so every form
-/// sums in the same order.
-#[inline(always)]
-fn finish_dot(lanes: &[f32; 8], a_tail: &[f32], b_tail: &[f32]) -> f32 {
-    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
-    lanes.iter().sum::<f32>() + tail
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Runs `part(lo, hi)` for contiguous ranges of `0..n` (cut at multiples of `align`)

@@ -1,11 +1,12 @@
 //! Reading tensors out of a checkpoint one at a time (or a few rows at a time), as
 //! f32, from whatever [`ByteSource`] holds the shards. Memory use is bounded by the
-//! tensor (or rows) being read, never the model.
+//! tensor (or rows) being read, never the model, unless an engine is let keep weights
+//! between passes ([`Checkpoint::keep_resident`], within a budget).
 
 use std::any::Any;
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{Dtype, ModelInfo, TensorInfo};
 use crate::error::{Error, Result};
@@ -58,13 +59,18 @@ impl<S: ByteSource> Checkpoint<S> {
     /// (in the form it computes with), instead of reading every tensor from the file at
     /// every pass. 0, the default, keeps nothing: memory stays one layer.
     pub fn keep_resident(&mut self, budget: u64) {
-        let r = self.resident.get_mut().unwrap_or_else(|e| e.into_inner());
-        r.budget = budget;
+        self.resident().budget = budget;
+    }
+
+    /// The kept values (a panic elsewhere leaves them consistent: every update is one
+    /// insertion with its count).
+    fn resident(&self) -> MutexGuard<'_, Resident> {
+        self.resident.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Bytes of engine-made values kept so far.
     pub fn resident_bytes(&self) -> u64 {
-        self.resident.lock().unwrap_or_else(|e| e.into_inner()).used
+        self.resident().used
     }
 
     /// The value an engine makes from tensor `name` with `make`: the kept one when an
@@ -76,12 +82,12 @@ impl<S: ByteSource> Checkpoint<S> {
         bytes: u64,
         make: impl std::future::Future<Output = Result<T>>,
     ) -> Result<Arc<T>> {
-        let found = self.resident.lock().unwrap_or_else(|e| e.into_inner()).kept.get(name).cloned();
+        let found = self.resident().kept.get(name).cloned();
         if let Some(v) = found.and_then(|v| v.downcast::<T>().ok()) {
             return Ok(v);
         }
         let made = Arc::new(make.await?);
-        let mut r = self.resident.lock().unwrap_or_else(|e| e.into_inner());
+        let mut r = self.resident();
         if r.used + bytes <= r.budget {
             r.used += bytes;
             r.kept.insert(name.to_string(), made.clone());
