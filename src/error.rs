@@ -153,6 +153,11 @@ pub enum Error {
         known: String,
     },
 
+    /// A browser Web Worker could not do its part of a step (what it reported: a file
+    /// that cannot be read any more, memory, …).
+    #[error("a Web Worker could not do its part: {0}")]
+    Worker(String),
+
     /// A broken invariant inside compact (a bug: please report it).
     #[error("internal error (a bug in compact; please report it): {0}")]
     Internal(String),

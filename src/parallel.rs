@@ -12,11 +12,23 @@
 //! work itself, as before; `?workers=N` in the page's address caps the pool (the
 //! benchmark's one-thread baseline is `?workers=1`).
 //!
-//! Messages (plain JS objects, buffers transferred, never copied twice):
+//! The CPU device's calibration goes to the same workers: each group of windows
+//! ([`importance_on_workers`]) is one message with the model's folder as
+//! [`crate::io::ModelFolder::share`] describes it (picked files travel as `File`
+//! handles, never copied; a server folder as its address), so a worker reads the
+//! weights itself and answers with the group's importance sums, which the page adds in
+//! group order — the same bytes as the page alone.
+//!
+//! Messages (plain JS objects, buffers transferred, never copied twice); a worker runs
+//! its messages one at a time, in the order they came:
 //! - worker → page once started: `{ready: true}`;
-//! - page → worker: `{id, ty, rowLen, rows: Float32Array}` (`ty` a ggml type id);
-//! - worker → page: `{id, bytes: Uint8Array, memory}` (`memory` its wasm memory in
-//!   bytes, for the benchmark) or `{id, error}`.
+//! - page → worker: `{id, kind: "quantize", ty, rowLen, rows: Float32Array}` (`ty` a
+//!   ggml type id), or `{id, kind: "importance", folder, t, tokens: Uint32Array,
+//!   weights: Float32Array}`, or `{kind: "cancel"}` (every message not yet answered
+//!   stops and answers with an error);
+//! - worker → page: `{id, bytes: Uint8Array, memory}` (for importance the f64 sums,
+//!   little-endian, layer after layer; `memory` the worker's wasm memory in bytes, for
+//!   the benchmark) or `{id, error}`.
 
 use crate::error::{Error, Result};
 use crate::gguf::GgmlType;
@@ -26,6 +38,17 @@ use crate::gguf::quantize::quantize_row;
 /// the calling thread).
 pub fn threads() -> usize {
     if cfg!(target_arch = "wasm32") { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
+}
+
+/// How many Web Workers share the browser's CPU work (starting the page's pool on
+/// first call); 1 natively, where [`threads`] split the work inside each step instead.
+pub async fn workers() -> usize {
+    #[cfg(target_arch = "wasm32")]
+    {
+        web::Pool::shared().await.map_or(1, |p| p.len())
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    1
 }
 
 /// Runs `f(first_row, rows)` on contiguous runs of `row_len`-long rows of `data`, one
@@ -170,6 +193,45 @@ impl Ticket {
     }
 }
 
+/// Channel importance of groups of calibration windows (`t` tokens each, with their
+/// act² weights) on the page's Web Workers, which open the model's `folder` themselves;
+/// `add` gets each group's sums per layer and window (`shape` = layers × channels; see
+/// [`crate::engine::cpu::add_windows`]) and its window count, in group order. `Ok(false)` where there is no pool of workers (one core,
+/// `?workers=1`, no worker script): then the caller runs the groups itself.
+#[cfg(target_arch = "wasm32")]
+pub async fn importance_on_workers(
+    folder: &wasm_bindgen::JsValue,
+    groups: &[(&[u32], &[f32])],
+    t: usize,
+    shape: (usize, usize),
+    add: &mut dyn FnMut(Vec<Vec<f64>>, usize),
+    cancel: &crate::progress::Cancel,
+) -> Result<bool> {
+    let Some(pool) = web::Pool::shared().await else { return Ok(false) };
+    let replies: Vec<web::Reply> =
+        groups.iter().map(|&(tokens, weights)| pool.send_importance(folder, tokens, t, weights)).collect::<Result<_>>()?;
+    for (reply, &(tokens, _)) in replies.into_iter().zip(groups) {
+        let bytes = match pool.wait(reply, cancel).await {
+            Err(Error::Cancelled) => {
+                pool.cancel();
+                return Err(Error::Cancelled);
+            }
+            other => other?,
+        };
+        let ((layers, channels), windows) = (shape, tokens.len() / t.max(1));
+        let per_layer = windows * channels;
+        if bytes.len() != layers * per_layer * 8 {
+            return Err(Error::Worker(format!(
+                "{} bytes of importance for {windows} windows of {layers} layers × {channels} channels",
+                bytes.len()
+            )));
+        }
+        let values: Vec<f64> = bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
+        add(values.chunks_exact(per_layer.max(1)).map(<[f64]>::to_vec).collect(), windows);
+    }
+    Ok(true)
+}
+
 /// The worker binary's whole job: answer the page's messages until closed.
 #[cfg(target_arch = "wasm32")]
 pub fn serve_worker() {
@@ -185,17 +247,21 @@ pub fn worker_memory() -> u64 {
 #[cfg(target_arch = "wasm32")]
 mod web {
     use std::cell::{Cell, RefCell};
-    use std::collections::HashMap;
+    use std::collections::{HashMap, VecDeque};
     use std::rc::Rc;
 
     use futures_channel::oneshot;
-    use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
+    use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array, Uint32Array};
     use wasm_bindgen::JsCast;
     use wasm_bindgen::prelude::*;
     use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Worker};
 
     use super::{GgmlType, quantize_here};
+    use crate::engine::cpu;
     use crate::error::{Error, Result};
+    use crate::io::web::WebFolder;
+    use crate::model::{Checkpoint, ModelInfo};
+    use crate::progress::Cancel;
 
     /// The worker script Trunk writes beside the app (`data-loader-shim`).
     const SCRIPT: &str = "./compact-worker_loader.js";
@@ -228,11 +294,14 @@ mod web {
         pub(super) async fn wait(self) -> Result<Vec<u8>> {
             match self.0.await {
                 Ok(Ok(bytes)) => Ok(bytes),
-                Ok(Err(e)) => Err(Error::Internal(format!("a Web Worker failed: {e}"))),
-                Err(_) => Err(Error::Internal("a Web Worker stopped before answering".into())),
+                Ok(Err(e)) => Err(Error::Worker(e)),
+                Err(_) => Err(Error::Worker("it stopped before answering".into())),
             }
         }
     }
+
+    /// How often a page waiting on a worker looks at its Cancel.
+    const CANCEL_POLL_MS: i32 = 100;
 
     fn get(v: &JsValue, key: &str) -> JsValue {
         Reflect::get(v, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
@@ -325,7 +394,6 @@ mod web {
                 on_error.push(onerror);
                 started.push(is_ready);
             }
-            let timeout = sleep(START_MS);
             let all_ready = async {
                 for s in started {
                     if s.await != Ok(true) {
@@ -334,8 +402,7 @@ mod web {
                 }
                 true
             };
-            let ok = first_of(all_ready, timeout).await;
-            if !ok {
+            if within(std::pin::pin!(all_ready), START_MS).await != Some(true) {
                 web_sys::console::warn_1(&"compact: Web Workers did not start; the page does the work itself".into());
                 workers.iter().for_each(Worker::terminate);
                 return None;
@@ -343,20 +410,60 @@ mod web {
             Some(Pool { workers, waiting, next: Cell::new(0), _on_message: on_message, _on_error: on_error })
         }
 
-        /// Sends `rows` to the next worker in turn.
+        /// Sends `rows` to the next worker in turn, to be quantized as `ty`.
         pub(super) fn send(&self, ty: GgmlType, rows: &[f32], row_len: usize) -> Result<Reply> {
+            let array = Float32Array::from(rows);
+            let fields =
+                [("kind", "quantize".into()), ("ty", ty.id().into()), ("rowLen", (row_len as u32).into()), ("rows", array.clone().into())];
+            self.post(&fields, &[array.buffer().into()])
+        }
+
+        /// Sends one group of calibration windows to the next worker in turn.
+        pub(super) fn send_importance(&self, folder: &JsValue, tokens: &[u32], t: usize, weights: &[f32]) -> Result<Reply> {
+            let (tokens, weights) = (Uint32Array::from(tokens), Float32Array::from(weights));
+            let fields = [
+                ("kind", "importance".into()),
+                ("folder", folder.clone()),
+                ("t", (t as u32).into()),
+                ("tokens", tokens.clone().into()),
+                ("weights", weights.clone().into()),
+            ];
+            self.post(&fields, &[tokens.buffer().into(), weights.buffer().into()])
+        }
+
+        /// Posts a message of `fields` and an id to the next worker in turn, moving the
+        /// `transfer` buffers.
+        fn post(&self, fields: &[(&str, JsValue)], transfer: &[JsValue]) -> Result<Reply> {
             let id = self.next.get();
             self.next.set(id.wrapping_add(1));
             let worker = &self.workers[id as usize % self.workers.len()];
-            let array = Float32Array::from(rows);
-            let message =
-                object(&[("id", id.into()), ("ty", ty.id().into()), ("rowLen", (row_len as u32).into()), ("rows", array.clone().into())]);
+            let message = object(fields);
+            let _ = Reflect::set(&message, &JsValue::from_str("id"), &id.into());
             let (tx, rx) = oneshot::channel();
             self.waiting.borrow_mut().insert(id, tx);
             worker
-                .post_message_with_transfer(&message, &Array::of1(&array.buffer()))
-                .map_err(|e| Error::Internal(format!("a Web Worker refused a message: {e:?}")))?;
+                .post_message_with_transfer(&message, &transfer.iter().collect::<Array>())
+                .map_err(|e| Error::Worker(format!("it refused a message: {e:?}")))?;
             Ok(Reply(rx))
+        }
+
+        /// The reply's bytes, or `Err(Cancelled)` as soon as `cancel` is (looked at
+        /// every [`CANCEL_POLL_MS`]).
+        pub(super) async fn wait(&self, reply: Reply, cancel: &Cancel) -> Result<Vec<u8>> {
+            let mut reply = std::pin::pin!(reply.wait());
+            loop {
+                cancel.check()?;
+                if let Some(done) = within(reply.as_mut(), CANCEL_POLL_MS).await {
+                    return done;
+                }
+            }
+        }
+
+        /// Tells every worker to stop what it was sent (each answers with an error).
+        pub(super) fn cancel(&self) {
+            for w in &self.workers {
+                let _ = w.post_message(&object(&[("kind", "cancel".into())]));
+            }
         }
     }
 
@@ -370,47 +477,96 @@ mod web {
         let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
     }
 
-    /// `ready` unless `timeout` ends first (then false).
-    async fn first_of(ready: impl std::future::Future<Output = bool>, timeout: impl std::future::Future<Output = ()>) -> bool {
-        let (mut ready, mut timeout) = (Box::pin(ready), Box::pin(timeout));
+    /// `fut`'s output, unless `ms` milliseconds pass first (then `None`; `fut` stays
+    /// where it was, to be awaited again).
+    async fn within<T>(mut fut: std::pin::Pin<&mut impl std::future::Future<Output = T>>, ms: i32) -> Option<T> {
+        let mut timeout = std::pin::pin!(sleep(ms));
         std::future::poll_fn(|cx| {
-            if let std::task::Poll::Ready(ok) = ready.as_mut().poll(cx) {
-                return std::task::Poll::Ready(ok);
+            if let std::task::Poll::Ready(out) = fut.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Some(out));
             }
-            timeout.as_mut().poll(cx).map(|()| false)
+            timeout.as_mut().poll(cx).map(|()| None)
         })
         .await
     }
 
-    /// The worker side: quantize what the page sends, answer with the bytes.
+    thread_local! {
+        /// The worker's messages not yet answered, oldest first, each with its Cancel.
+        static QUEUE: RefCell<VecDeque<(JsValue, Cancel)>> = const { RefCell::new(VecDeque::new()) };
+        /// Whether a task is answering the queue.
+        static BUSY: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// The worker side: one message at a time, in order, each answered with its bytes.
     pub(super) fn serve() {
         let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-        let reply_scope = scope.clone();
         let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
             let data = ev.data();
-            let id = get(&data, "id");
-            let ty = GgmlType::from_id(get(&data, "ty").as_f64().unwrap_or(-1.0) as u32);
-            let row_len = get(&data, "rowLen").as_f64().unwrap_or(0.0) as usize;
-            let rows = get(&data, "rows").dyn_into::<Float32Array>().map(|a| a.to_vec());
-            let result = match rows {
-                Ok(rows) if row_len > 0 && rows.len() % row_len == 0 => quantize_here(ty, &rows, row_len).map_err(|e| e.to_string()),
-                _ => Err("a malformed message".to_string()),
-            };
-            let memory = crate::io::web::wasm_memory() as f64;
-            let sent = match result {
-                Ok(bytes) => {
-                    let array = Uint8Array::from(&bytes[..]);
-                    let message = object(&[("id", id), ("bytes", array.clone().into()), ("memory", memory.into())]);
-                    reply_scope.post_message_with_transfer(&message, &Array::of1(&array.buffer()))
-                }
-                Err(e) => reply_scope.post_message(&object(&[("id", id), ("error", e.into())])),
-            };
-            if let Err(e) = sent {
-                web_sys::console::error_1(&e);
+            if get(&data, "kind").as_string().as_deref() == Some("cancel") {
+                QUEUE.with(|q| q.borrow().iter().for_each(|(_, c)| c.cancel()));
+                return;
+            }
+            QUEUE.with(|q| q.borrow_mut().push_back((data, Cancel::default())));
+            if !BUSY.with(|b| b.replace(true)) {
+                wasm_bindgen_futures::spawn_local(answer_queue());
             }
         });
         scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
         onmessage.forget();
         let _ = scope.post_message(&object(&[("ready", true.into())]));
+    }
+
+    /// Answers the queued messages until none is left. A message stays in the queue
+    /// while it runs, so that a cancel reaches it.
+    async fn answer_queue() {
+        let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+        while let Some((data, cancel)) = QUEUE.with(|q| q.borrow().front().cloned()) {
+            let result = answer(&data, &cancel).await.map_err(|e| e.to_string());
+            QUEUE.with(|q| q.borrow_mut().pop_front());
+            let (id, memory) = (get(&data, "id"), crate::io::web::wasm_memory() as f64);
+            let sent = match result {
+                Ok(bytes) => {
+                    let array = Uint8Array::from(&bytes[..]);
+                    let message = object(&[("id", id), ("bytes", array.clone().into()), ("memory", memory.into())]);
+                    scope.post_message_with_transfer(&message, &Array::of1(&array.buffer()))
+                }
+                Err(e) => scope.post_message(&object(&[("id", id), ("error", e.into())])),
+            };
+            if let Err(e) = sent {
+                web_sys::console::error_1(&e);
+            }
+        }
+        BUSY.with(|b| b.set(false));
+    }
+
+    /// The bytes one message asks for.
+    async fn answer(data: &JsValue, cancel: &Cancel) -> Result<Vec<u8>> {
+        cancel.check()?;
+        let malformed = || Error::Worker("a malformed message".into());
+        match get(data, "kind").as_string().as_deref() {
+            Some("quantize") => {
+                let ty = GgmlType::from_id(get(data, "ty").as_f64().unwrap_or(-1.0) as u32);
+                let row_len = get(data, "rowLen").as_f64().unwrap_or(0.0) as usize;
+                let rows = get(data, "rows").dyn_into::<Float32Array>().map_err(|_| malformed())?.to_vec();
+                if row_len == 0 || rows.len() % row_len != 0 {
+                    return Err(malformed());
+                }
+                quantize_here(ty, &rows, row_len)
+            }
+            Some("importance") => {
+                let folder = WebFolder::from_shared(&get(data, "folder")).ok_or_else(malformed)?;
+                let t = get(data, "t").as_f64().unwrap_or(0.0) as usize;
+                let tokens = get(data, "tokens").dyn_into::<Uint32Array>().map_err(|_| malformed())?.to_vec();
+                let weights = get(data, "weights").dyn_into::<Float32Array>().map_err(|_| malformed())?.to_vec();
+                if t == 0 || tokens.len() % t != 0 || weights.len() != tokens.len() {
+                    return Err(malformed());
+                }
+                let info = ModelInfo::load(&folder).await?;
+                let ck = Checkpoint::open(&folder, &info).await?;
+                let importance = cpu::group_importance(&info.config, &ck, &tokens, t, &weights, cancel).await?;
+                Ok(importance.iter().flatten().flat_map(|v| v.to_le_bytes()).collect())
+            }
+            _ => Err(malformed()),
+        }
     }
 }

@@ -145,3 +145,28 @@ fn every_builtin_text_holds_the_default_windows() {
         }
     }
 }
+
+#[test]
+fn importance_is_the_same_bytes_however_the_windows_are_grouped() {
+    // The browser's CPU device gives groups of windows to its Web Workers and adds what
+    // they send back; that must be the one-thread result bit for bit. Windows of 80
+    // positions: the 64-row blocks of the sums do not line up with the windows.
+    use compact::engine::cpu::{self, add_windows};
+    let (info, ck, tok) = open(&fixture("smollm2-135m"));
+    let cfg = &info.config;
+    let w = calib::windows(&tok, calib::BUILTIN, 3, 80).unwrap();
+    let weights: Vec<f32> = (0..w.tokens.len()).map(|i| if i % 5 == 2 { 0.0 } else { 1.0 }).collect();
+    let usual = block_on(Device::Cpu.importance(cfg, &ck, &w.tokens, w.seq_len, &weights, &mut Silent, &Cancel::default())).unwrap();
+    let t = w.seq_len;
+    for split in [1, 2] {
+        let mut total = vec![vec![0f64; cfg.intermediate_size]; cfg.num_layers];
+        for (group, gw) in [(0, split), (split, 3)] {
+            let (tokens, ws) = (&w.tokens[group * t..gw * t], &weights[group * t..gw * t]);
+            let imp = block_on(cpu::group_importance(cfg, &ck, tokens, t, ws, &Cancel::default())).unwrap();
+            assert_eq!(imp[0].len(), (gw - group) * cfg.intermediate_size, "one row of sums per window");
+            total.iter_mut().zip(&imp).for_each(|(acc, per_window)| add_windows(acc, per_window));
+        }
+        assert_eq!(total, usual, "windows split {split} + {}: bit for bit", 3 - split);
+    }
+    assert!(usual.iter().flatten().any(|&v| v > 0.0));
+}

@@ -317,10 +317,11 @@ pub fn RunStep() -> impl IntoView {
         let bytes: u64 = o.files.iter().map(|f| f.blob.size() as u64).sum();
         let calib = o.calibration.as_ref().map(|c| {
             format!(
-                "Calibration: {} × {} tokens ({} masked as removed tokens) in {:.1} s, {:.0} tokens/s. ",
+                "Calibration: {} × {} tokens ({} masked as removed tokens) on {} in {:.1} s, {:.0} tokens/s. ",
                 c.windows.count,
                 c.windows.seq_len,
                 c.masked,
+                o.device.as_ref().map_or(crate::engine::device::CPU_NAME, |(name, _)| name.as_str()),
                 c.seconds,
                 c.tokens_per_second()
             )

@@ -62,7 +62,8 @@ pub struct ForwardOutput {
     pub layer_outputs: Vec<Vec<f32>>,
     /// After the final norm, `T × D`.
     pub final_hidden: Vec<f32>,
-    /// Per layer, `Σ_i w_i h_ik²` over this sequence (`I` values), when asked for.
+    /// Per layer, `Σ_i w_i h_ik²` over each sequence's positions (`I` values per
+    /// sequence, one sequence after the other), when asked for; [`add_windows`] totals them.
     pub importance: Vec<Vec<f64>>,
     /// `rows × V` logits (rows = 1 for [`Logits::Last`], T for [`Logits::All`]).
     pub logits: Vec<f32>,
@@ -90,6 +91,33 @@ pub async fn forward_batch<S: ByteSource>(
 ) -> Result<ForwardOutput> {
     let segments: Vec<Segment> = seqs.iter().map(|&tokens| Segment { tokens, prefix: None }).collect();
     forward_segments(cfg, ck, &segments, opts).await
+}
+
+/// Adds the importance sums of consecutive windows (`windows × I` values, as
+/// [`ForwardOutput::importance`] holds them per layer) into `total` (`I` values), one
+/// window after the other: a calibration's sums are then the same bytes however its
+/// windows were grouped into passes, or shared among threads and Web Workers.
+pub fn add_windows(total: &mut [f64], per_window: &[f64]) {
+    for window in per_window.chunks_exact(total.len().max(1)) {
+        total.iter_mut().zip(window).for_each(|(a, b)| *a += b);
+    }
+}
+
+/// Channel importance `Σ_i w_i h_ik²` per layer and window over one group of
+/// calibration windows of `t` tokens each (`tokens` one window after the other,
+/// `weights` one per position): one [`forward_batch`] without logits, whose sums a
+/// calibration totals with [`add_windows`] — on the page or on any of its Web Workers.
+pub async fn group_importance<S: ByteSource>(
+    cfg: &ModelConfig,
+    ck: &Checkpoint<S>,
+    tokens: &[u32],
+    t: usize,
+    weights: &[f32],
+    cancel: &Cancel,
+) -> Result<Vec<Vec<f64>>> {
+    let seqs: Vec<&[u32]> = tokens.chunks_exact(t.max(1)).collect();
+    let opts = ForwardOptions { act2_weights: Some(weights), logits: Logits::None, cancel: Some(cancel), ..Default::default() };
+    Ok(forward_batch(cfg, ck, &seqs, &opts).await?.importance)
 }
 
 /// One sequence of a batched forward pass. With a `prefix` (the index of an earlier
@@ -307,7 +335,7 @@ impl<'a, S: ByteSource> LayerByLayer<'a, S> {
                     FfnTap { mid: Some(&mut |m: &[f32]| mid = m.to_vec()), rows: Some(&mut |a: &[f32]| h = a.to_vec()), pruned: None };
                 layer_forward(cfg, ck, l, &mut x, &segments, None, &opts, tap).await?
             };
-            total.iter_mut().zip(imp.into_iter().flatten()).for_each(|(a, b)| *a += b);
+            add_windows(&mut total, &imp.unwrap_or_default());
             let target: Vec<f32> = dense[rows].iter().zip(&mid).map(|(a, b)| a - b).collect();
             ffn_rows(&h, w, &target);
         }
@@ -369,7 +397,7 @@ impl<'a, S: ByteSource> LayerByLayer<'a, S> {
             };
             let tap = FfnTap { mid: None, rows: Some(&mut |h: &[f32]| ffn_rows(h, w)), pruned };
             let imp = layer_forward(cfg, self.ck, l, x, &segments, None, &opts, tap).await?;
-            total.iter_mut().zip(imp.into_iter().flatten()).for_each(|(a, b)| *a += b);
+            add_windows(&mut total, &imp.unwrap_or_default());
         }
         Ok(Some(total))
     }
@@ -537,18 +565,27 @@ async fn layer_forward<S: ByteSource>(
         }
     }
     let importance = act2_weights.map(|w| {
-        // Sums over blocks of IMPORTANCE_ROWS rows on the cores, then the blocks' sums
-        // in order: the same bytes whatever the number of cores.
-        let mut blocks = vec![0f64; t.div_ceil(IMPORTANCE_ROWS) * i_dim];
+        // Each segment's rows in blocks of IMPORTANCE_ROWS, summed on the cores, then each
+        // segment's blocks in order: the same bytes whatever the number of cores and
+        // whatever other segments share the pass.
+        let mut spans = Vec::new();
+        let mut per_segment = Vec::with_capacity(segments.len());
+        let mut start = 0;
+        for s in segments {
+            let end = start + s.tokens.len();
+            let before = spans.len();
+            spans.extend((start..end).step_by(IMPORTANCE_ROWS).map(|r0| r0..(r0 + IMPORTANCE_ROWS).min(end)));
+            per_segment.push(spans.len() - before);
+            start = end;
+        }
+        let mut blocks = vec![0f64; spans.len() * i_dim];
         crate::parallel::for_rows(
             &mut blocks,
             i_dim,
             |_| 1.0,
             |first, sums| {
-                for (b, sum) in sums.chunks_exact_mut(i_dim).enumerate() {
-                    let r0 = (first + b) * IMPORTANCE_ROWS;
-                    let r1 = (r0 + IMPORTANCE_ROWS).min(t);
-                    for (row, &wi) in act[r0 * i_dim..r1 * i_dim].chunks_exact(i_dim).zip(&w[r0..r1]) {
+                for (sum, rows) in sums.chunks_exact_mut(i_dim).zip(&spans[first..]) {
+                    for (row, &wi) in act[rows.start * i_dim..rows.end * i_dim].chunks_exact(i_dim).zip(&w[rows.clone()]) {
                         if wi != 0.0 {
                             for (acc, &a) in sum.iter_mut().zip(row) {
                                 *acc += wi as f64 * (a as f64) * (a as f64);
@@ -558,9 +595,12 @@ async fn layer_forward<S: ByteSource>(
                 }
             },
         );
-        let mut imp = vec![0f64; i_dim];
-        for sum in blocks.chunks_exact(i_dim) {
-            imp.iter_mut().zip(sum).for_each(|(a, b)| *a += b);
+        let mut imp = vec![0f64; segments.len() * i_dim];
+        let mut blocks = blocks.chunks_exact(i_dim);
+        for (seg, &n) in imp.chunks_exact_mut(i_dim).zip(&per_segment) {
+            for sum in blocks.by_ref().take(n) {
+                seg.iter_mut().zip(sum).for_each(|(a, b)| *a += b);
+            }
         }
         imp
     });

@@ -118,6 +118,15 @@ impl Device {
         self.gpu().map_or_else(|| CPU_NAME.to_string(), |g| g.report.name.clone())
     }
 
+    /// The name reports give the device after a calibration: [`Self::name`], and in the
+    /// browser the Web Workers that shared the CPU device's work.
+    pub async fn described(&self) -> String {
+        match crate::parallel::workers().await {
+            n if n > 1 && self.gpu().is_none() => format!("{CPU_NAME} on {n} Web Workers"),
+            _ => self.name(),
+        }
+    }
+
     /// The most GPU buffer bytes alive at once during the last run (GPU only).
     pub fn peak_bytes(&self) -> Option<u64> {
         self.gpu().map(Gpu::peak_bytes)
@@ -190,25 +199,33 @@ impl Device {
             Device::Cpu => {
                 // Several windows per pass, so each layer's weights are read once for all
                 // of them: up to CPU_PASS_TOKENS, and as many as keep the FFN activations
-                // (gate, up, product) in budget.
+                // (gate, up, product) in budget — and at least as many passes as there
+                // are workers to share them. The windows' sums are added in order,
+                // wherever they were computed.
                 let windows = tokens.len() / t.max(1);
-                let per_pass = cpu_windows_per_pass(cfg, windows, t);
+                let per_pass = cpu_windows_per_pass(cfg, windows, t).min(windows.div_ceil(crate::parallel::workers().await));
+                let groups: Vec<(&[u32], &[f32])> = tokens.chunks(per_pass * t).zip(weights.chunks(per_pass * t)).collect();
                 let mut total = vec![vec![0f64; cfg.intermediate_size]; cfg.num_layers];
                 let mut done = 0;
-                for (group, w) in tokens.chunks(per_pass * t).zip(weights.chunks(per_pass * t)) {
-                    cancel.check()?;
-                    let seqs: Vec<&[u32]> = group.chunks_exact(t).collect();
-                    let opts = cpu::ForwardOptions {
-                        act2_weights: Some(w),
-                        logits: cpu::Logits::None,
-                        cancel: Some(cancel),
-                        ..Default::default()
-                    };
-                    for (acc, imp) in total.iter_mut().zip(cpu::forward_batch(cfg, ck, &seqs, &opts).await?.importance) {
-                        acc.iter_mut().zip(imp).for_each(|(a, b)| *a += b);
+                let mut add = |imp: Vec<Vec<f64>>, group_windows: usize| {
+                    for (acc, imp) in total.iter_mut().zip(imp) {
+                        cpu::add_windows(acc, &imp);
                     }
-                    done += seqs.len();
+                    done += group_windows;
                     progress.report(Progress { stage: "calibrating (CPU)".into(), done: done as u64, total: windows as u64 });
+                };
+                // In the browser, the groups go to the page's Web Workers (each opens the
+                // model's files itself) when there are several of both.
+                #[cfg(target_arch = "wasm32")]
+                if let Some(folder) = ck.shared().filter(|_| groups.len() > 1) {
+                    let shape = (cfg.num_layers, cfg.intermediate_size);
+                    if crate::parallel::importance_on_workers(folder, &groups, t, shape, &mut add, cancel).await? {
+                        return Ok(total);
+                    }
+                }
+                for &(group, w) in &groups {
+                    cancel.check()?;
+                    add(cpu::group_importance(cfg, ck, group, t, w, cancel).await?, group.len() / t);
                 }
                 Ok(total)
             }

@@ -75,6 +75,14 @@ pub trait ModelFolder {
         Ok(Vec::new())
     }
 
+    /// A description of this folder a browser Web Worker can open again
+    /// ([`web::WebFolder::from_shared`]), so a worker reads the same files itself; `None`
+    /// for folders that live only in this instance's memory.
+    #[cfg(target_arch = "wasm32")]
+    fn share(&self) -> Option<wasm_bindgen::JsValue> {
+        None
+    }
+
     /// Opens `name` or fails with [`Error::MissingFile`] explaining what it is for.
     async fn require(&self, name: &str, needed_for: &str) -> Result<Self::Source> {
         self.open(name).await?.ok_or_else(|| Error::missing(name, format!("{needed_for} (looked in {})", self.describe())))

@@ -119,6 +119,14 @@ impl ModelFolder for BlobFolder {
     async fn list(&self) -> Result<Vec<String>> {
         Ok(self.names())
     }
+    fn share(&self) -> Option<JsValue> {
+        let (names, blobs) = (js_sys::Array::new(), js_sys::Array::new());
+        for (n, b) in &self.files {
+            names.push(&JsValue::from_str(n));
+            blobs.push(b);
+        }
+        Some(shared(&[("names", names.into()), ("blobs", blobs.into())]))
+    }
 }
 
 /// A file on a web server that answers Range requests.
@@ -257,6 +265,17 @@ impl ModelFolder for HttpFolder {
     async fn list(&self) -> Result<Vec<String>> {
         Ok(self.files.clone().unwrap_or_default())
     }
+    fn share(&self) -> Option<JsValue> {
+        // A worker resolves addresses against its own script's; the page's is the one meant.
+        let base = js_sys::global()
+            .dyn_ref::<web_sys::Window>()
+            .and_then(|w| w.location().href().ok())
+            .and_then(|page| web_sys::Url::new_with_base(&self.base, &page).ok())
+            .map_or_else(|| self.base.clone(), |u| u.href());
+        let files =
+            self.files.as_ref().map_or(JsValue::UNDEFINED, |f| f.iter().map(|n| JsValue::from_str(n)).collect::<js_sys::Array>().into());
+        Some(shared(&[("base", base.into()), ("files", files)]))
+    }
 }
 
 /// A model folder anywhere the browser can read: local Blobs or a web server.
@@ -318,6 +337,39 @@ impl ModelFolder for WebFolder {
             Self::Http(f) => f.list().await,
         }
     }
+    fn share(&self) -> Option<JsValue> {
+        match self {
+            Self::Blobs(f) => f.share(),
+            Self::Http(f) => f.share(),
+        }
+    }
+}
+
+impl WebFolder {
+    /// The folder a [`ModelFolder::share`] value describes (in a worker: the page's
+    /// picked files, which a message carries without copying them, or its server folder).
+    pub fn from_shared(value: &JsValue) -> Option<Self> {
+        let get = |k: &str| js_sys::Reflect::get(value, &JsValue::from_str(k)).ok().filter(|v| !v.is_undefined());
+        if let Some(base) = get("base").and_then(|b| b.as_string()) {
+            let files = get("files").map(|f| js_sys::Array::from(&f).iter().filter_map(|n| n.as_string()).collect());
+            return Some(WebFolder::Http(HttpFolder { files, ..HttpFolder::new(base) }));
+        }
+        let (names, blobs) = (js_sys::Array::from(&get("names")?), js_sys::Array::from(&get("blobs")?));
+        let mut folder = BlobFolder::default();
+        for (n, b) in names.iter().zip(blobs.iter()) {
+            folder.add(n.as_string()?, b.dyn_into().ok()?);
+        }
+        Some(WebFolder::Blobs(folder))
+    }
+}
+
+/// A plain object of `fields`, as [`ModelFolder::share`] returns.
+fn shared(fields: &[(&str, JsValue)]) -> JsValue {
+    let o = js_sys::Object::new();
+    for (k, v) in fields {
+        let _ = js_sys::Reflect::set(&o, &JsValue::from_str(k), v);
+    }
+    o.into()
 }
 
 /// A Blob holding a copy of `bytes` (outside the page's wasm memory).

@@ -24,6 +24,9 @@ pub struct Checkpoint<S> {
     tensors: HashMap<String, (usize, TensorInfo)>,
     /// Forms of tensors an engine keeps between passes; see [`Checkpoint::keep_resident`].
     resident: Mutex<Resident>,
+    /// The folder as a browser Web Worker can open it again ([`ModelFolder::share`]).
+    #[cfg(target_arch = "wasm32")]
+    shared: Option<wasm_bindgen::JsValue>,
 }
 
 /// What [`Checkpoint::derived`] keeps: up to `budget` bytes of engine-made values.
@@ -52,7 +55,20 @@ impl<S: ByteSource> Checkpoint<S> {
         if info.config.fused() {
             unfuse(&mut tensors, &info.config)?;
         }
-        Ok(Self { shards, tensors, resident: Mutex::default() })
+        Ok(Self {
+            shards,
+            tensors,
+            resident: Mutex::default(),
+            #[cfg(target_arch = "wasm32")]
+            shared: folder.share(),
+        })
+    }
+
+    /// The folder these weights were opened from, as a browser Web Worker can open it
+    /// (`None` when it lives only in this instance's memory).
+    #[cfg(target_arch = "wasm32")]
+    pub fn shared(&self) -> Option<&wasm_bindgen::JsValue> {
+        self.shared.as_ref()
     }
 
     /// Lets an engine keep up to `budget` bytes of weights in memory between passes

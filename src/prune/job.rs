@@ -273,7 +273,7 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
                     });
                     let sink = &mut |p| events(Event::Progress(Phase::Calibrating, p));
                     let mut c = calib::calibrate(device, cfg, &ck, windows, &weights, sink, cancel).await?;
-                    device_used = Some((device.name(), device.peak_bytes()));
+                    device_used = Some((device.described().await, device.peak_bytes()));
                     c.importance = select::scores(request.score, cfg, &ck, c.importance).await?;
                     let channels = select::top_channels(&c.importance, i2)?;
                     (c, channels)

@@ -4,7 +4,8 @@
 //
 // With GGUF_TYPE (e.g. Q4_K_M) the pruned model is then written as a GGUF in the tab
 // too: its time, the page's wasm memory and the largest worker's; then the whole again
-// at `?workers=1` (the page alone) for the one-thread baseline and the ratio.
+// at `?workers=1` (the page alone) for the one-thread baseline and the ratio. On the CPU
+// device the calibration's tokens/s on every core and at `?workers=1` too.
 //
 // With REPAIR=residual|sequential|dense in the environment the run repairs down_proj
 // (on the CPU device): the page's summary gives the repair's time.
@@ -59,7 +60,7 @@ async function run(url, label) {
   console.log(`  the page before the run: ${r.estimate}`);
   console.log(`  page: ${r.summary}`);
   if (!label) await compareAndSave();
-  if (!ggufType) return null;
+  if (!ggufType) return { gguf: null, summary: r.summary };
   await page.locator('#gguf-size', { hasText: 'MB' }).waitFor({ timeout: 60000 });
   await page.locator('#gguf-type').selectOption(ggufType);
   const t0 = Date.now();
@@ -67,15 +68,24 @@ async function run(url, label) {
   const took = Date.now() - t0;
   const status = await page.locator('#gguf-status', { hasText: 'Downloading' }).textContent();
   console.log(`  ${ggufType} GGUF written in the tab in ${s(took)} s: ${status}; wasm memory ${await wasmMb()} MB`);
-  return took;
+  return { gguf: took, summary: r.summary };
 }
+
+/** Calibration tokens/s as the page's summary gives it. */
+const calibRate = summary => Number(summary.match(/Calibration: .*?, (\d+) tokens\/s/)?.[1] ?? NaN);
 
 try {
   const all = await run(baseUrl, '');
-  // The same in a page whose pool is capped at one worker: the page alone, the baseline.
-  if (all !== null) {
-    const one = await run(`${baseUrl}?workers=1`, ' (?workers=1)');
-    console.log(`  ${ggufType} GGUF: every core ${s(all)} s, one ${s(one)} s: ${(one / all).toFixed(2)}× faster`);
+  // The same in a page whose pool is capped at one worker: the page alone, the baseline
+  // of the GGUF writing and of the CPU device's calibration (the repair runs on the page).
+  const cpuCalib = device === 'cpu' && !repairMode;
+  const one = all.gguf !== null || cpuCalib ? await run(`${baseUrl}?workers=1`, ' (?workers=1)') : null;
+  if (all.gguf !== null) {
+    console.log(`  ${ggufType} GGUF: every core ${s(all.gguf)} s, one ${s(one.gguf)} s: ${(one.gguf / all.gguf).toFixed(2)}× faster`);
+  }
+  if (cpuCalib) {
+    const [a, b] = [calibRate(all.summary), calibRate(one.summary)];
+    console.log(`  CPU device calibration: every core ${a} tokens/s, one ${b} tokens/s: ${(a / b).toFixed(2)}× faster`);
   }
   if (errors.length) console.log(`  console errors: ${errors.join(' | ')}`);
 } finally {
