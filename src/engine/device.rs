@@ -69,14 +69,24 @@ pub struct Throughput {
     pub gflops: f64,
     /// Bytes per second read from the model's folder (timed on one of its files).
     pub read_bytes_per_second: f64,
+    /// Web Workers that share the CPU device's calibration passes in the browser (1 on
+    /// the GPU, and natively, where threads share each step and the rate counts them).
+    pub workers: usize,
 }
 
 impl Throughput {
     /// Seconds for `flops` of arithmetic while `weight_bytes` of layer weights are read
-    /// `passes` times.
-    pub fn seconds(&self, flops: f64, weight_bytes: u64, passes: usize) -> f64 {
-        flops / (self.gflops * 1e9) + (weight_bytes as f64 * passes as f64) / self.read_bytes_per_second
+    /// `passes` times, the passes shared by `shared_by` workers.
+    pub fn seconds(&self, flops: f64, weight_bytes: u64, passes: usize, shared_by: usize) -> f64 {
+        let alone = flops / (self.gflops * 1e9) + (weight_bytes as f64 * passes as f64) / self.read_bytes_per_second;
+        alone / shared_by.clamp(1, passes.max(1)) as f64
     }
+}
+
+/// Windows per pass of a CPU calibration whose passes `workers` share:
+/// [`cpu_windows_per_pass`], and few enough that every worker gets a pass.
+pub fn cpu_windows_per_shared_pass(cfg: &ModelConfig, windows: usize, t: usize, workers: usize) -> usize {
+    cpu_windows_per_pass(cfg, windows, t).min(windows.div_ceil(workers.max(1))).max(1)
 }
 
 impl Device {
@@ -164,16 +174,17 @@ impl Device {
         let bytes = sample.read_at(0, len as usize).await?;
         let read = bytes.len().max(1) as f64 / (crate::progress::now() - start).max(1e-6);
         drop(bytes);
-        Ok(Throughput { gflops: self.matmul_gflops(cfg, dtype).await?, read_bytes_per_second: read })
+        let workers = if self.gpu().is_some() { 1 } else { crate::parallel::workers().await };
+        Ok(Throughput { gflops: self.matmul_gflops(cfg, dtype).await?, read_bytes_per_second: read, workers })
     }
 
     /// How many times calibration reads every layer's weights for `windows` windows of
-    /// `t` tokens: once per pass of the CPU reference; once on the GPU, which keeps the
-    /// layers it has read when they fit.
-    pub fn weight_passes(&self, cfg: &ModelConfig, windows: usize, t: usize) -> usize {
+    /// `t` tokens: once per pass of the CPU reference (its passes shared by `workers`);
+    /// once on the GPU, which keeps the layers it has read when they fit.
+    pub fn weight_passes(&self, cfg: &ModelConfig, windows: usize, t: usize, workers: usize) -> usize {
         match self {
             Device::Gpu(_) => 1,
-            Device::Cpu => windows.div_ceil(cpu_windows_per_pass(cfg, windows, t)),
+            Device::Cpu => windows.div_ceil(cpu_windows_per_shared_pass(cfg, windows, t, workers)),
         }
     }
 
@@ -203,7 +214,7 @@ impl Device {
                 // are workers to share them. The windows' sums are added in order,
                 // wherever they were computed.
                 let windows = tokens.len() / t.max(1);
-                let per_pass = cpu_windows_per_pass(cfg, windows, t).min(windows.div_ceil(crate::parallel::workers().await));
+                let per_pass = cpu_windows_per_shared_pass(cfg, windows, t, crate::parallel::workers().await);
                 let groups: Vec<(&[u32], &[f32])> = tokens.chunks(per_pass * t).zip(weights.chunks(per_pass * t)).collect();
                 let mut total = vec![vec![0f64; cfg.intermediate_size]; cfg.num_layers];
                 let mut done = 0;
