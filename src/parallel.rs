@@ -16,8 +16,8 @@
 //! ([`importance_on_workers`]) is one message with the model's folder as
 //! [`crate::io::ModelFolder::share`] describes it (picked files travel as `File`
 //! handles, never copied; a server folder as its address), so a worker reads the
-//! weights itself and answers with the group's importance sums, which the page adds in
-//! group order — the same bytes as the page alone.
+//! weights itself and answers with each window's importance sums, which the page adds
+//! window by window — the same bytes as the page alone.
 //!
 //! Messages (plain JS objects, buffers transferred, never copied twice); a worker runs
 //! its messages one at a time, in the order they came:
@@ -27,8 +27,8 @@
 //!   weights: Float32Array}`, or `{kind: "cancel"}` (every message not yet answered
 //!   stops and answers with an error);
 //! - worker → page: `{id, bytes: Uint8Array, memory}` (for importance the f64 sums,
-//!   little-endian, layer after layer; `memory` the worker's wasm memory in bytes, for
-//!   the benchmark) or `{id, error}`.
+//!   little-endian, layer after layer, each layer's windows one after the other;
+//!   `memory` the worker's wasm memory in bytes, for the benchmark) or `{id, error}`.
 
 use crate::error::{Error, Result};
 use crate::gguf::GgmlType;
@@ -196,8 +196,10 @@ impl Ticket {
 /// Channel importance of groups of calibration windows (`t` tokens each, with their
 /// act² weights) on the page's Web Workers, which open the model's `folder` themselves;
 /// `add` gets each group's sums per layer and window (`shape` = layers × channels; see
-/// [`crate::engine::cpu::add_windows`]) and its window count, in group order. `Ok(false)` where there is no pool of workers (one core,
-/// `?workers=1`, no worker script): then the caller runs the groups itself.
+/// [`crate::engine::cpu::add_windows`]) and its window count, in group order.
+/// `Ok(false)` where there is no pool of workers (one core, `?workers=1`, no worker
+/// script): then the caller runs the groups itself. On an error or a cancel the workers
+/// drop the groups they still hold.
 #[cfg(target_arch = "wasm32")]
 pub async fn importance_on_workers(
     folder: &wasm_bindgen::JsValue,
@@ -208,28 +210,29 @@ pub async fn importance_on_workers(
     cancel: &crate::progress::Cancel,
 ) -> Result<bool> {
     let Some(pool) = web::Pool::shared().await else { return Ok(false) };
-    let replies: Vec<web::Reply> =
-        groups.iter().map(|&(tokens, weights)| pool.send_importance(folder, tokens, t, weights)).collect::<Result<_>>()?;
-    for (reply, &(tokens, _)) in replies.into_iter().zip(groups) {
-        let bytes = match pool.wait(reply, cancel).await {
-            Err(Error::Cancelled) => {
-                pool.cancel();
-                return Err(Error::Cancelled);
+    let all = async {
+        let replies: Vec<web::Reply> =
+            groups.iter().map(|&(tokens, weights)| pool.send_importance(folder, tokens, t, weights)).collect::<Result<_>>()?;
+        for (reply, &(tokens, _)) in replies.into_iter().zip(groups) {
+            let bytes = pool.wait(reply, cancel).await?;
+            let ((layers, channels), windows) = (shape, tokens.len() / t.max(1));
+            let per_layer = windows * channels;
+            if bytes.len() != layers * per_layer * 8 {
+                return Err(Error::Worker(format!(
+                    "{} bytes of importance for {windows} windows of {layers} layers × {channels} channels",
+                    bytes.len()
+                )));
             }
-            other => other?,
-        };
-        let ((layers, channels), windows) = (shape, tokens.len() / t.max(1));
-        let per_layer = windows * channels;
-        if bytes.len() != layers * per_layer * 8 {
-            return Err(Error::Worker(format!(
-                "{} bytes of importance for {windows} windows of {layers} layers × {channels} channels",
-                bytes.len()
-            )));
+            let values: Vec<f64> = bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
+            add(values.chunks_exact(per_layer.max(1)).map(<[f64]>::to_vec).collect(), windows);
         }
-        let values: Vec<f64> = bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
-        add(values.chunks_exact(per_layer.max(1)).map(<[f64]>::to_vec).collect(), windows);
+        Ok(true)
+    };
+    let done = all.await;
+    if done.is_err() {
+        pool.cancel();
     }
-    Ok(true)
+    done
 }
 
 /// The worker binary's whole job: answer the page's messages until closed.

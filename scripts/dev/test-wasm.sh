@@ -10,26 +10,26 @@ server=""
 trap 'rm -rf "$profile" "$site" "$ROOT/webdriver.json"; [ -n "$server" ] && kill "$server" 2>/dev/null || true' EXIT
 # The calibration test reads the fixture models over HTTP (Range requests) from our own
 # server. The test page comes from wasm-bindgen-test-runner's own server, another
-# origin: we pick both ports here (two free ones, held together so that they differ) and
-# give the runner its port through WASM_BINDGEN_TEST_ADDRESS, so that our server allows
-# exactly that origin (--cors-origin) and no other. They come from below the kernel's
-# ephemeral range: the runner binds its port only after the wasm build, and a port the
-# kernel hands out on its own (chromedriver's, any connection's) could take it meanwhile.
+# origin: we pick the runner's port here and give it through WASM_BINDGEN_TEST_ADDRESS,
+# so that our server allows exactly that origin (--cors-origin) and no other. It comes
+# from below the kernel's ephemeral range: the runner binds it only after the wasm build,
+# and a port the kernel hands out on its own (chromedriver's, any connection's) could
+# take it meanwhile. Our server takes any free port and says which (a port picked for it
+# was once taken before it bound).
 cargo build --release --bin compact
-read -r serve_port runner_port < <(python3 -c '
+runner_port="$(python3 -c '
 import random, socket
 low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-held = []
-while len(held) < 2:
+while True:
     s = socket.socket()
     try:
         s.bind(("127.0.0.1", random.randrange(20000, max(20001, low))))
-        held.append(s)
+        print(s.getsockname()[1])
+        break
     except OSError:
-        s.close()
-print(*(s.getsockname()[1] for s in held))')
+        s.close()')"
 echo '<!doctype html>' > "$site/index.html"
-target/release/compact serve --dist "$site" --models "$COMPACT_CACHE/models" --port "$serve_port" \
+target/release/compact serve --dist "$site" --models "$COMPACT_CACHE/models" --port 0 \
   --cors-origin "http://127.0.0.1:$runner_port" > "$site/serve.log" &
 server=$!
 for _ in $(seq 50); do grep -q "http://" "$site/serve.log" 2>/dev/null && break; sleep 0.1; done

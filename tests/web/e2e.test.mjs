@@ -426,6 +426,14 @@ test('keyboard only: a run starts and is cancelled, and the page says so', async
     for (let i = 0; i < 50 && Object.keys(await opfsOutputs(page)).length; i++) await page.waitForTimeout(100);
     assert.deepEqual(await opfsOutputs(page), {});
     assert.equal(await page.locator('#run-button').isEnabled(), true);
+    // The CPU device's Web Workers dropped the cancelled windows: a new run completes.
+    await page.locator('#samples').fill('2');
+    await page.locator('#samples').dispatchEvent('change');
+    await page.locator('#seq-len').fill('64');
+    await page.locator('#seq-len').dispatchEvent('change');
+    await page.locator('#run-button').click();
+    await page.locator('#run-done').waitFor({ timeout: 300000 });
+    assert.match(await page.locator('#run-done').textContent(), /Calibration: 2 × 64 tokens/);
   } finally {
     await context.close();
   }
