@@ -277,3 +277,35 @@ impl Device {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn smollm2() -> ModelConfig {
+        let json = br#"{"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
+            "num_attention_heads": 9, "num_key_value_heads": 3, "vocab_size": 49152}"#;
+        ModelConfig::from_json(json).unwrap()
+    }
+
+    #[test]
+    fn workers_get_a_pass_each_and_the_estimate_shares_them() {
+        let cfg = smollm2();
+        // Alone: two 512-token windows per pass (CPU_PASS_TOKENS), one 64-token pass.
+        assert_eq!(cpu_windows_per_shared_pass(&cfg, 8, 512, 1), 2);
+        assert_eq!(cpu_windows_per_shared_pass(&cfg, 2, 64, 1), 2);
+        // Shared: never fewer passes than workers while there are windows for them.
+        assert_eq!(cpu_windows_per_shared_pass(&cfg, 2, 64, 2), 1);
+        assert_eq!(cpu_windows_per_shared_pass(&cfg, 8, 128, 4), 2);
+        assert_eq!(cpu_windows_per_shared_pass(&cfg, 1, 64, 8), 1);
+        assert_eq!(Device::Cpu.weight_passes(&cfg, 8, 128, 4), 4);
+        assert_eq!(Device::Cpu.weight_passes(&cfg, 8, 128, 1), 1);
+
+        let th = Throughput { gflops: 10.0, read_bytes_per_second: 1e8, workers: 2 };
+        let alone = th.seconds(100e9, 100_000_000, 4, 1);
+        assert_eq!(alone, 10.0 + 4.0);
+        assert_eq!(th.seconds(100e9, 100_000_000, 4, 2), alone / 2.0);
+        // More workers than passes: the passes are the limit.
+        assert_eq!(th.seconds(100e9, 100_000_000, 1, 8), th.seconds(100e9, 100_000_000, 1, 1));
+    }
+}
