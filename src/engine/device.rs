@@ -131,8 +131,11 @@ impl Device {
     /// The name reports give the device after a calibration: [`Self::name`], and in the
     /// browser the Web Workers that shared the CPU device's work.
     pub async fn described(&self) -> String {
+        if self.gpu().is_some() {
+            return self.name();
+        }
         match crate::parallel::workers().await {
-            n if n > 1 && self.gpu().is_none() => format!("{CPU_NAME} on {n} Web Workers"),
+            n if n > 1 => format!("{CPU_NAME} on {n} Web Workers"),
             _ => self.name(),
         }
     }
