@@ -71,6 +71,13 @@ pub fn matmul_packed(x: &[f32], t: usize, packed: &Packed) -> Vec<f32> {
         );
         return y;
     }
+    if t * n * k < SPLIT_MACS {
+        // Too small to pay for starting threads (generation's one row through most of a
+        // layer's matrices): on the calling thread.
+        let mut y = vec![0f32; t * n];
+        packed.times(x, k, t, 0..n, &mut y, n);
+        return y;
+    }
     super::cpu::split_columns(t, n, 1, NR, |lo, hi| {
         let mut y = vec![0f32; t * (hi - lo)];
         packed.times(x, k, t, lo..hi, &mut y, hi - lo);
@@ -83,6 +90,11 @@ pub fn matmul_packed(x: &[f32], t: usize, packed: &Packed) -> Vec<f32> {
 fn row_block(k: usize) -> usize {
     (ROW_BLOCK_BYTES / (4 * k.max(1)) / MR).clamp(1, 16) * MR
 }
+
+/// Multiply-adds below which a product of few rows stays on the calling thread (a
+/// thread costs tens of microseconds to start; one row through a 576 × 1536 bf16 matrix
+/// takes about a hundred).
+const SPLIT_MACS: usize = 1 << 22;
 
 /// Rows each core needs before [`matmul`] splits by rows.
 const ROWS_PER_CORE: usize = 4 * MR;
