@@ -254,7 +254,7 @@ mod web {
     use std::rc::Rc;
 
     use futures_channel::oneshot;
-    use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array, Uint32Array};
+    use js_sys::{Array, Float32Array, Reflect, Uint8Array, Uint32Array};
     use wasm_bindgen::JsCast;
     use wasm_bindgen::prelude::*;
     use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Worker};
@@ -262,7 +262,7 @@ mod web {
     use super::{GgmlType, quantize_here};
     use crate::engine::cpu;
     use crate::error::{Error, Result};
-    use crate::io::web::WebFolder;
+    use crate::io::web::{WebFolder, field, object};
     use crate::model::{Checkpoint, ModelInfo};
     use crate::progress::Cancel;
 
@@ -306,18 +306,6 @@ mod web {
     /// How often a page waiting on a worker looks at its Cancel.
     const CANCEL_POLL_MS: i32 = 100;
 
-    fn get(v: &JsValue, key: &str) -> JsValue {
-        Reflect::get(v, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
-    }
-
-    fn object(fields: &[(&str, JsValue)]) -> Object {
-        let o = Object::new();
-        for (k, v) in fields {
-            let _ = Reflect::set(&o, &JsValue::from_str(k), v);
-        }
-        o
-    }
-
     impl Pool {
         /// The page's pool, started on first call; `None` where workers cannot run or
         /// there is one core.
@@ -358,21 +346,21 @@ mod web {
                     let (waiting, ready) = (waiting.clone(), ready.clone());
                     Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
                         let data = ev.data();
-                        if get(&data, "ready").is_truthy() {
+                        if field(&data, "ready").is_truthy() {
                             if let Some(tx) = ready.borrow_mut().take() {
                                 let _ = tx.send(true);
                             }
                             return;
                         }
-                        let Some(id) = get(&data, "id").as_f64() else { return };
+                        let Some(id) = field(&data, "id").as_f64() else { return };
                         let Some(tx) = waiting.borrow_mut().remove(&(id as u32)) else { return };
-                        if let Some(m) = get(&data, "memory").as_f64() {
+                        if let Some(m) = field(&data, "memory").as_f64() {
                             PEAK.with(|p| p.set(p.get().max(m as u64)));
                         }
-                        let bytes = get(&data, "bytes");
+                        let bytes = field(&data, "bytes");
                         let reply = match bytes.dyn_ref::<Uint8Array>() {
                             Some(b) => Ok(b.to_vec()),
-                            None => Err(get(&data, "error").as_string().unwrap_or_else(|| "no answer".into())),
+                            None => Err(field(&data, "error").as_string().unwrap_or_else(|| "no answer".into())),
                         };
                         let _ = tx.send(reply);
                     })
@@ -382,7 +370,7 @@ mod web {
                 let onerror = {
                     let (waiting, ready) = (waiting.clone(), ready.clone());
                     Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
-                        let why = get(&ev, "message").as_string().unwrap_or_else(|| "the worker script did not load".into());
+                        let why = field(&ev, "message").as_string().unwrap_or_else(|| "the worker script did not load".into());
                         if let Some(tx) = ready.borrow_mut().take() {
                             let _ = tx.send(false);
                         }
@@ -494,10 +482,9 @@ mod web {
     }
 
     thread_local! {
-        /// The worker's messages not yet answered, oldest first, each with its Cancel.
+        /// The worker's messages not yet answered, oldest first, each with its Cancel;
+        /// while it holds any, a task is answering them.
         static QUEUE: RefCell<VecDeque<(JsValue, Cancel)>> = const { RefCell::new(VecDeque::new()) };
-        /// Whether a task is answering the queue.
-        static BUSY: Cell<bool> = const { Cell::new(false) };
     }
 
     /// The worker side: one message at a time, in order, each answered with its bytes.
@@ -505,12 +492,16 @@ mod web {
         let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
         let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
             let data = ev.data();
-            if get(&data, "kind").as_string().as_deref() == Some("cancel") {
+            if field(&data, "kind").as_string().as_deref() == Some("cancel") {
                 QUEUE.with(|q| q.borrow().iter().for_each(|(_, c)| c.cancel()));
                 return;
             }
-            QUEUE.with(|q| q.borrow_mut().push_back((data, Cancel::default())));
-            if !BUSY.with(|b| b.replace(true)) {
+            let idle = QUEUE.with(|q| {
+                let mut q = q.borrow_mut();
+                q.push_back((data, Cancel::default()));
+                q.len() == 1
+            });
+            if idle {
                 wasm_bindgen_futures::spawn_local(answer_queue());
             }
         });
@@ -520,13 +511,15 @@ mod web {
     }
 
     /// Answers the queued messages until none is left. A message stays in the queue
-    /// while it runs, so that a cancel reaches it.
+    /// while it runs, so that a cancel reaches it; it leaves only once answered, and
+    /// nothing awaits between that and the look at the next, so an empty queue always
+    /// means no task is running.
     async fn answer_queue() {
         let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
         while let Some((data, cancel)) = QUEUE.with(|q| q.borrow().front().cloned()) {
             let result = answer(&data, &cancel).await.map_err(|e| e.to_string());
             QUEUE.with(|q| q.borrow_mut().pop_front());
-            let (id, memory) = (get(&data, "id"), crate::io::web::wasm_memory() as f64);
+            let (id, memory) = (field(&data, "id"), crate::io::web::wasm_memory() as f64);
             let sent = match result {
                 Ok(bytes) => {
                     let array = Uint8Array::from(&bytes[..]);
@@ -539,28 +532,27 @@ mod web {
                 web_sys::console::error_1(&e);
             }
         }
-        BUSY.with(|b| b.set(false));
     }
 
     /// The bytes one message asks for.
     async fn answer(data: &JsValue, cancel: &Cancel) -> Result<Vec<u8>> {
         cancel.check()?;
         let malformed = || Error::Worker("a malformed message".into());
-        match get(data, "kind").as_string().as_deref() {
+        match field(data, "kind").as_string().as_deref() {
             Some("quantize") => {
-                let ty = GgmlType::from_id(get(data, "ty").as_f64().unwrap_or(-1.0) as u32);
-                let row_len = get(data, "rowLen").as_f64().unwrap_or(0.0) as usize;
-                let rows = get(data, "rows").dyn_into::<Float32Array>().map_err(|_| malformed())?.to_vec();
+                let ty = GgmlType::from_id(field(data, "ty").as_f64().unwrap_or(-1.0) as u32);
+                let row_len = field(data, "rowLen").as_f64().unwrap_or(0.0) as usize;
+                let rows = field(data, "rows").dyn_into::<Float32Array>().map_err(|_| malformed())?.to_vec();
                 if row_len == 0 || rows.len() % row_len != 0 {
                     return Err(malformed());
                 }
                 quantize_here(ty, &rows, row_len)
             }
             Some("importance") => {
-                let folder = WebFolder::from_shared(&get(data, "folder")).ok_or_else(malformed)?;
-                let t = get(data, "t").as_f64().unwrap_or(0.0) as usize;
-                let tokens = get(data, "tokens").dyn_into::<Uint32Array>().map_err(|_| malformed())?.to_vec();
-                let weights = get(data, "weights").dyn_into::<Float32Array>().map_err(|_| malformed())?.to_vec();
+                let folder = WebFolder::from_shared(&field(data, "folder")).ok_or_else(malformed)?;
+                let t = field(data, "t").as_f64().unwrap_or(0.0) as usize;
+                let tokens = field(data, "tokens").dyn_into::<Uint32Array>().map_err(|_| malformed())?.to_vec();
+                let weights = field(data, "weights").dyn_into::<Float32Array>().map_err(|_| malformed())?.to_vec();
                 if t == 0 || tokens.len() % t != 0 || weights.len() != tokens.len() {
                     return Err(malformed());
                 }

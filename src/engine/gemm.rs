@@ -71,18 +71,17 @@ pub fn matmul_packed(x: &[f32], t: usize, packed: &Packed) -> Vec<f32> {
         );
         return y;
     }
-    if t * n * k < SPLIT_MACS {
-        // Too small to pay for starting threads (generation's one row through most of a
-        // layer's matrices): on the calling thread.
-        let mut y = vec![0f32; t * n];
-        packed.times(x, k, t, 0..n, &mut y, n);
-        return y;
-    }
-    super::cpu::split_columns(t, n, 1, NR, |lo, hi| {
+    let columns = |lo: usize, hi: usize| {
         let mut y = vec![0f32; t * (hi - lo)];
         packed.times(x, k, t, lo..hi, &mut y, hi - lo);
         y
-    })
+    };
+    if t * n * k < SPLIT_MACS {
+        // Too small to pay for starting threads (generation's one row through most of a
+        // layer's matrices): on the calling thread.
+        return columns(0, n);
+    }
+    super::cpu::split_columns(t, n, 1, NR, columns)
 }
 
 /// Rows of `x` per block for a depth of `k`: [`ROW_BLOCK_BYTES`] of them, a whole

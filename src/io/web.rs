@@ -125,7 +125,7 @@ impl ModelFolder for BlobFolder {
             names.push(&JsValue::from_str(n));
             blobs.push(b);
         }
-        Some(shared(&[("names", names.into()), ("blobs", blobs.into())]))
+        Some(object(&[("names", names.into()), ("blobs", blobs.into())]).into())
     }
 }
 
@@ -274,7 +274,7 @@ impl ModelFolder for HttpFolder {
             .map_or_else(|| self.base.clone(), |u| u.href());
         let files =
             self.files.as_ref().map_or(JsValue::UNDEFINED, |f| f.iter().map(|n| JsValue::from_str(n)).collect::<js_sys::Array>().into());
-        Some(shared(&[("base", base.into()), ("files", files)]))
+        Some(object(&[("base", base.into()), ("files", files)]).into())
     }
 }
 
@@ -349,7 +349,7 @@ impl WebFolder {
     /// The folder a [`ModelFolder::share`] value describes (in a worker: the page's
     /// picked files, which a message carries without copying them, or its server folder).
     pub fn from_shared(value: &JsValue) -> Option<Self> {
-        let get = |k: &str| js_sys::Reflect::get(value, &JsValue::from_str(k)).ok().filter(|v| !v.is_undefined());
+        let get = |k: &str| Some(field(value, k)).filter(|v| !v.is_undefined());
         if let Some(base) = get("base").and_then(|b| b.as_string()) {
             let files = get("files").map(|f| js_sys::Array::from(&f).iter().filter_map(|n| n.as_string()).collect());
             return Some(WebFolder::Http(HttpFolder { files, ..HttpFolder::new(base) }));
@@ -363,13 +363,18 @@ impl WebFolder {
     }
 }
 
-/// A plain object of `fields`, as [`ModelFolder::share`] returns.
-fn shared(fields: &[(&str, JsValue)]) -> JsValue {
+/// A plain object of `fields` (a [`ModelFolder::share`] value, a Web Worker message).
+pub(crate) fn object(fields: &[(&str, JsValue)]) -> js_sys::Object {
     let o = js_sys::Object::new();
     for (k, v) in fields {
         let _ = js_sys::Reflect::set(&o, &JsValue::from_str(k), v);
     }
-    o.into()
+    o
+}
+
+/// The field `key` of a JS object (`undefined` when it has none).
+pub(crate) fn field(v: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(v, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// A Blob holding a copy of `bytes` (outside the page's wasm memory).
