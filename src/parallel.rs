@@ -35,9 +35,78 @@ use crate::gguf::GgmlType;
 use crate::gguf::quantize::quantize_row;
 
 /// Threads this machine's CPU work may use natively (1 in wasm, where one call runs on
-/// the calling thread).
+/// the calling thread); inside a job of [`in_order_on_threads`], its share of them.
 pub fn threads() -> usize {
-    if cfg!(target_arch = "wasm32") { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
+    if cfg!(target_arch = "wasm32") {
+        1
+    } else {
+        SHARE.get().unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
+thread_local! {
+    /// Threads a step may use on this thread, where that is not the whole machine: set
+    /// on the threads of [`in_order_on_threads`], whose jobs share the cores.
+    static SHARE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `job(0)`, …, `job(jobs − 1)` on the machine's threads, each job on one thread
+/// (its own steps share what is left: [`threads`] inside a job is the cores divided
+/// among the jobs running at once), and hands every result to `done` on the calling
+/// thread in the order of the jobs, however they finish. Whole jobs on separate
+/// cores keep every core busy through the steps a split product leaves on one (norms,
+/// attention, reading and packing weights). The first error, of a job or of `done`,
+/// starts no further job and is returned once the running ones end.
+pub fn in_order_on_threads<T: Send, E: Send>(
+    jobs: usize,
+    job: impl Fn(usize) -> std::result::Result<T, E> + Sync,
+    mut done: impl FnMut(usize, T) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+    let runners = threads().min(jobs);
+    if runners <= 1 {
+        return (0..jobs).try_for_each(|i| done(i, job(i)?));
+    }
+    let share = (threads() / runners).max(1);
+    let (next, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        for _ in 0..runners {
+            let (tx, next, stop, job) = (tx.clone(), &next, &stop, &job);
+            s.spawn(move || {
+                SHARE.set(Some(share));
+                while !stop.load(Relaxed) {
+                    let i = next.fetch_add(1, Relaxed);
+                    if i >= jobs {
+                        break;
+                    }
+                    let result = job(i);
+                    let failed = result.is_err();
+                    if failed {
+                        stop.store(true, Relaxed);
+                    }
+                    if tx.send((i, result)).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut ready = std::collections::BTreeMap::new();
+        let mut want = 0;
+        let result = rx.iter().try_for_each(|(i, result)| {
+            ready.insert(i, result?);
+            while let Some(value) = ready.remove(&want) {
+                done(want, value)?;
+                want += 1;
+            }
+            Ok(())
+        });
+        if result.is_err() {
+            stop.store(true, Relaxed);
+        }
+        result
+    })
 }
 
 /// How many Web Workers share the browser's CPU work (starting the page's pool on
@@ -563,5 +632,54 @@ mod web {
             }
             _ => Err(malformed()),
         }
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_come_back_in_order_whatever_order_they_finish_in() {
+        let mut seen = Vec::new();
+        let result: std::result::Result<(), ()> = in_order_on_threads(
+            9,
+            |i| {
+                // Early jobs finish last.
+                std::thread::sleep(std::time::Duration::from_millis(3 * (9 - i as u64)));
+                Ok((i * i, threads()))
+            },
+            |i, (square, share)| {
+                seen.push((i, square));
+                assert!(share >= 1 && share <= std::thread::available_parallelism().map_or(1, |n| n.get()));
+                Ok(())
+            },
+        );
+        assert_eq!(result, Ok(()));
+        assert_eq!(seen, (0..9).map(|i| (i, i * i)).collect::<Vec<_>>());
+        assert_eq!(SHARE.get(), None, "the calling thread keeps every core");
+    }
+
+    #[test]
+    fn a_failed_job_stops_the_rest_and_its_error_comes_back() {
+        let started = std::sync::atomic::AtomicUsize::new(0);
+        let mut done = Vec::new();
+        let result = in_order_on_threads(
+            100,
+            |i| {
+                started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i > 3 {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                if i == 3 { Err(format!("job {i}")) } else { Ok(i) }
+            },
+            |i, _| {
+                done.push(i);
+                Ok(())
+            },
+        );
+        assert_eq!(result, Err("job 3".to_string()));
+        assert!(done.iter().all(|&i| i < 3), "nothing after the failed job is handed on: {done:?}");
+        assert!(started.into_inner() < 100, "jobs after the failure were not started");
     }
 }

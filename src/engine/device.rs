@@ -214,10 +214,12 @@ impl Device {
                 // Several windows per pass, so each layer's weights are read once for all
                 // of them: up to CPU_PASS_TOKENS, and as many as keep the FFN activations
                 // (gate, up, product) in budget — and at least as many passes as there
-                // are workers to share them. The windows' sums are added in order,
-                // wherever they were computed.
+                // are workers to share them (the page's Web Workers in the browser, the
+                // threads natively). The windows' sums are added in order, wherever they
+                // were computed.
                 let windows = tokens.len() / t.max(1);
-                let per_pass = cpu_windows_per_shared_pass(cfg, windows, t, crate::parallel::workers().await);
+                let sharing = if cfg!(target_arch = "wasm32") { crate::parallel::workers().await } else { crate::parallel::threads() };
+                let per_pass = cpu_windows_per_shared_pass(cfg, windows, t, sharing);
                 let groups: Vec<(&[u32], &[f32])> = tokens.chunks(per_pass * t).zip(weights.chunks(per_pass * t)).collect();
                 let mut total = vec![vec![0f64; cfg.intermediate_size]; cfg.num_layers];
                 let mut done = 0;
@@ -237,10 +239,26 @@ impl Device {
                         return Ok(total);
                     }
                 }
+                #[cfg(target_arch = "wasm32")]
                 for &(group, w) in &groups {
                     cancel.check()?;
                     add(cpu::group_importance(cfg, ck, group, t, w, cancel).await?, group.len() / t);
                 }
+                // Natively, whole groups run on the threads at once (each its own steps
+                // alone), so no core waits through another's single-threaded steps.
+                #[cfg(not(target_arch = "wasm32"))]
+                crate::parallel::in_order_on_threads(
+                    groups.len(),
+                    |g| {
+                        let (group, w) = groups[g];
+                        cancel.check()?;
+                        pollster::block_on(cpu::group_importance(cfg, ck, group, t, w, cancel))
+                    },
+                    |g, imp| {
+                        add(imp, groups[g].0.len() / t);
+                        Ok(())
+                    },
+                )?;
                 Ok(total)
             }
         }
