@@ -44,6 +44,39 @@ pub fn threads() -> usize {
     }
 }
 
+/// `Sync` natively, where the CPU path's threads share one opened checkpoint; nothing
+/// in the browser, whose files are JS handles that one thread reads.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSync: Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Sync + ?Sized> MaybeSync for T {}
+/// `Sync` natively, where the CPU path's threads share one opened checkpoint; nothing
+/// in the browser, whose files are JS handles that one thread reads.
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSync {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSync for T {}
+
+/// [`in_order_on_threads`] for jobs that are futures (the CPU path's forward passes):
+/// natively each runs to completion on its thread; in the browser, where a page has
+/// one thread, they run one after the other.
+pub async fn jobs_in_order<T: Send, F: std::future::Future<Output = Result<T>>>(
+    jobs: usize,
+    job: impl Fn(usize) -> F + MaybeSync,
+    done: impl FnMut(usize, T) -> Result<()>,
+) -> Result<()> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return in_order_on_threads(jobs, |i| pollster::block_on(job(i)), done);
+    #[cfg(target_arch = "wasm32")]
+    {
+        let mut done = done;
+        for i in 0..jobs {
+            done(i, job(i).await?)?;
+        }
+        Ok(())
+    }
+}
+
 thread_local! {
     /// Threads a step may use on this thread, where that is not the whole machine: set
     /// on the threads of [`in_order_on_threads`], whose jobs share the cores.

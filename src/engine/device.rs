@@ -239,26 +239,21 @@ impl Device {
                         return Ok(total);
                     }
                 }
-                #[cfg(target_arch = "wasm32")]
-                for &(group, w) in &groups {
-                    cancel.check()?;
-                    add(cpu::group_importance(cfg, ck, group, t, w, cancel).await?, group.len() / t);
-                }
-                // Natively, whole groups run on the threads at once (each its own steps
-                // alone), so no core waits through another's single-threaded steps.
-                #[cfg(not(target_arch = "wasm32"))]
-                crate::parallel::in_order_on_threads(
-                    groups.len(),
-                    |g| {
-                        let (group, w) = groups[g];
+                // Otherwise here: natively whole groups at once on the threads (so no
+                // core waits through another's single-threaded steps), on the page one
+                // after the other.
+                let group = |g: usize| {
+                    let (group, w) = groups[g];
+                    async move {
                         cancel.check()?;
-                        pollster::block_on(cpu::group_importance(cfg, ck, group, t, w, cancel))
-                    },
-                    |g, imp| {
-                        add(imp, groups[g].0.len() / t);
-                        Ok(())
-                    },
-                )?;
+                        cpu::group_importance(cfg, ck, group, t, w, cancel).await
+                    }
+                };
+                crate::parallel::jobs_in_order(groups.len(), group, |g, imp| {
+                    add(imp, groups[g].0.len() / t);
+                    Ok(())
+                })
+                .await?;
                 Ok(total)
             }
         }

@@ -173,6 +173,9 @@ impl Packed {
         }
         assert!(cols.start.is_multiple_of(NR) && cols.end <= self.n, "gemm columns");
         assert!(x.len() >= (t - 1) * ldx + k && y.len() >= (t - 1) * ldy + width, "gemm operands");
+        if let (1, Panels::Bf16(p)) = (t, &self.panels) {
+            return row_bf16(&x[..k], k, &p[cols.start / NR * k * NR..], &mut y[..width]);
+        }
         let block = row_block(k);
         let mut tile = [0f32; MR * NR];
         let mut wide = Vec::new();
@@ -202,6 +205,144 @@ impl Packed {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Panels one call of [`row_panels`] runs at once: their sums are independent, so their
+/// chains of additions overlap.
+const ROW_PANELS: usize = 4;
+
+/// `y[j] = Σ_d x[d] · w[j][d]` for one row `x` of depth `k` and the `y.len()` features of
+/// the bf16 `panels` (generation's every product): the weights are widened in
+/// registers, never copied, and [`ROW_PANELS`] panels run at once. Each sum in the
+/// module's one order, as [`micro`] makes it.
+fn row_bf16(x: &[f32], k: usize, panels: &[u16], y: &mut [f32]) {
+    let mut tile = [0f32; ROW_PANELS * NR];
+    for (q, out) in y.chunks_mut(ROW_PANELS * NR).enumerate() {
+        let m = out.len().div_ceil(NR);
+        let src = &panels[q * ROW_PANELS * k * NR..][..m * k * NR];
+        row_panels(m, x, k, src, &mut tile);
+        out.copy_from_slice(&tile[..out.len()]);
+    }
+}
+
+/// `c[q·NR + j] = Σ_d a[d] · panels[q·depth·NR + d·NR + j]` for `q < count ≤
+/// ROW_PANELS` consecutive bf16 panels, each sum in the module's order.
+fn row_panels(count: usize, a: &[f32], depth: usize, panels: &[u16], c: &mut [f32]) {
+    assert!(count <= ROW_PANELS && a.len() >= depth && panels.len() >= count * depth * NR && c.len() >= count * NR);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above); the bounds are asserted above.
+        unsafe {
+            match count {
+                4 => row_bf16_avx2::<4>(a, depth, panels, c),
+                3 => row_bf16_avx2::<3>(a, depth, panels, c),
+                2 => row_bf16_avx2::<2>(a, depth, panels, c),
+                _ => row_bf16_avx2::<1>(a, depth, panels, c),
+            }
+        }
+        return;
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        // Two panels at a time: eight accumulators, as in `micro`.
+        for q in (0..count).step_by(2) {
+            let (p, c) = (&panels[q * depth * NR..], &mut c[q * NR..]);
+            if count - q >= 2 { row_bf16_simd128::<2>(a, depth, p, c) } else { row_bf16_simd128::<1>(a, depth, p, c) }
+        }
+        #[allow(clippy::needless_return)]
+        return;
+    }
+    #[allow(unreachable_code)]
+    for (panel, c) in panels.chunks_exact(depth * NR).zip(c.chunks_exact_mut(NR)).take(count) {
+        let wide: Vec<f32> = panel.iter().map(|&b| f32::from_bits(u32::from(b) << 16)).collect();
+        micro(1, a, depth, depth, &wide, c, NR);
+    }
+}
+
+/// [`row_panels`] for `P` panels in AVX2 registers: two accumulators of eight outputs
+/// per panel, the bf16 weights widened by interleaving them with zeros.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn row_bf16_avx2<const P: usize>(a: &[f32], depth: usize, panels: &[u16], c: &mut [f32]) {
+    use std::arch::x86_64::{
+        __m256, __m256i, _mm256_add_ps, _mm256_broadcast_ss, _mm256_castsi256_ps, _mm256_loadu_si256, _mm256_mul_ps,
+        _mm256_permute2f128_ps, _mm256_setzero_ps, _mm256_setzero_si256, _mm256_storeu_ps, _mm256_unpackhi_epi16, _mm256_unpacklo_epi16,
+    };
+    let (a, b, c) = (a.as_ptr(), panels.as_ptr(), c.as_mut_ptr());
+    let stride = depth * NR;
+    // SAFETY: the caller asserted `P ≤ ROW_PANELS`, `panels.len() ≥ P · depth · NR`,
+    // `a.len() ≥ depth` and `c.len() ≥ P · NR`.
+    unsafe {
+        let zero = _mm256_setzero_si256();
+        // Interleaving with zeros puts each bf16 in the high half of a 32-bit lane,
+        // which is its f32 — outputs 0–3 and 8–11 in one register, 4–7 and 12–15 in
+        // the other (the interleave works within 128-bit halves); put back at the end.
+        let mut total: [[__m256; 2]; P] = [[_mm256_setzero_ps(); 2]; P];
+        for d0 in (0..depth).step_by(CHUNK) {
+            let mut acc: [[__m256; 2]; P] = [[_mm256_setzero_ps(); 2]; P];
+            for d in d0..(d0 + CHUNK).min(depth) {
+                let av = _mm256_broadcast_ss(&*a.add(d));
+                for (q, acc) in acc.iter_mut().enumerate() {
+                    let raw = _mm256_loadu_si256(b.add(q * stride + d * NR) as *const __m256i);
+                    let lo = _mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, raw));
+                    let hi = _mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, raw));
+                    acc[0] = _mm256_add_ps(acc[0], _mm256_mul_ps(av, lo));
+                    acc[1] = _mm256_add_ps(acc[1], _mm256_mul_ps(av, hi));
+                }
+            }
+            for (t, a) in total.iter_mut().zip(&acc) {
+                *t = [_mm256_add_ps(t[0], a[0]), _mm256_add_ps(t[1], a[1])];
+            }
+        }
+        for (q, t) in total.iter().enumerate() {
+            _mm256_storeu_ps(c.add(q * NR), _mm256_permute2f128_ps(t[0], t[1], 0x20));
+            _mm256_storeu_ps(c.add(q * NR + 8), _mm256_permute2f128_ps(t[0], t[1], 0x31));
+        }
+    }
+}
+
+/// [`row_panels`] for `P` panels in WebAssembly SIMD: four accumulators of four
+/// outputs per panel, the bf16 weights widened by interleaving them with zeros.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn row_bf16_simd128<const P: usize>(a: &[f32], depth: usize, panels: &[u16], c: &mut [f32]) {
+    use std::arch::wasm32::{f32x4_add, f32x4_mul, f32x4_splat, i16x8_shuffle, u16x8_splat, v128, v128_load, v128_store};
+    assert!(panels.len() >= P * depth * NR && a.len() >= depth && c.len() >= P * NR);
+    let (b, c, stride) = (panels.as_ptr(), c.as_mut_ptr(), depth * NR);
+    // SAFETY: bounds asserted just above; wasm loads and stores need no alignment.
+    unsafe {
+        let zero = u16x8_splat(0);
+        let mut total = [[f32x4_splat(0.0); 4]; P];
+        for d0 in (0..depth).step_by(CHUNK) {
+            let mut acc = [[f32x4_splat(0.0); 4]; P];
+            for (d, &ad) in a.iter().enumerate().take((d0 + CHUNK).min(depth)).skip(d0) {
+                let av = f32x4_splat(ad);
+                for (q, acc) in acc.iter_mut().enumerate() {
+                    let at = b.add(q * stride + d * NR);
+                    let (r0, r1) = (v128_load(at as *const v128), v128_load(at.add(8) as *const v128));
+                    // Each bf16 in the high half of a 32-bit lane: its f32.
+                    let w = [
+                        i16x8_shuffle::<8, 0, 9, 1, 10, 2, 11, 3>(r0, zero),
+                        i16x8_shuffle::<12, 4, 13, 5, 14, 6, 15, 7>(r0, zero),
+                        i16x8_shuffle::<8, 0, 9, 1, 10, 2, 11, 3>(r1, zero),
+                        i16x8_shuffle::<12, 4, 13, 5, 14, 6, 15, 7>(r1, zero),
+                    ];
+                    for (v, wv) in acc.iter_mut().zip(w) {
+                        *v = f32x4_add(*v, f32x4_mul(av, wv));
+                    }
+                }
+            }
+            for (t, a) in total.iter_mut().zip(&acc) {
+                for (t, &a) in t.iter_mut().zip(a) {
+                    *t = f32x4_add(*t, a);
+                }
+            }
+        }
+        for (q, acc) in total.iter().enumerate() {
+            for (h, &v) in acc.iter().enumerate() {
+                v128_store(c.add(q * NR + 4 * h) as *mut v128, v);
             }
         }
     }
@@ -382,6 +523,22 @@ mod tests {
         let all = matmul(&x, t, &w, n, k);
         for r in 0..t {
             assert_eq!(matmul(&x[r * k..(r + 1) * k], 1, &w, n, k), all[r * n..(r + 1) * n]);
+        }
+    }
+
+    #[test]
+    fn one_row_against_bf16_weights_is_summed_in_the_one_order() {
+        // Whole groups of panels, a partial group, a partial last panel; depths under
+        // and over a chunk.
+        for (n, k) in [(64, 256), (70, 300), (16, 1), (133, 29), (200, 700)] {
+            let (x, w) = operands(1, n, k);
+            let bf16: Vec<u8> = w.iter().flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes()).collect();
+            let wide: Vec<f32> = w.iter().map(|v| f32::from_bits(v.to_bits() & 0xffff_0000)).collect();
+            let y = matmul_packed(&x, 1, &Packed::from_bf16(&bf16, n, k));
+            for o in 0..n {
+                let want = sum_in_order(&x, &wide[o * k..(o + 1) * k]);
+                assert_eq!(y[o].to_bits(), want.to_bits(), "{n}×{k} at {o}");
+            }
         }
     }
 

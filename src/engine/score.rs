@@ -115,61 +115,76 @@ pub(super) async fn on_cpu<S: ByteSource>(
     cancel: &Cancel,
 ) -> Result<Vec<Vec<TokenScore>>> {
     let mut out: Vec<Vec<TokenScore>> = vec![Vec::new(); seqs.len()];
-    let (v, mut done) = (cfg.vocab_size, 0u64);
-    // Several sequences per pass (each layer's weights are read once for all),
-    // a context shared by consecutive sequences computed once, then logits only
-    // for the rows that predict a target.
-    let d = cfg.hidden_size;
+    let (v, d, mut done) = (cfg.vocab_size, cfg.hidden_size, 0u64);
+    // Several sequences per pass (each layer's weights are read once for all), a
+    // context shared by consecutive sequences computed once, then logits only for the
+    // rows that predict a target. Natively the passes run on the threads at once.
     let groups = shared_prefixes(seqs);
     let cost = |(r, shared): &(Range<usize>, usize)| shared + r.clone().map(|i| seqs[i].targets.end - 1 - shared).sum::<usize>();
+    let mut passes = Vec::new();
     let mut g = 0;
     while g < groups.len() {
-        cancel.check()?;
         let (mut end, mut tokens) = (g + 1, cost(&groups[g]));
         while end < groups.len() && tokens + cost(&groups[end]) <= CPU_CALL_TOKENS {
             tokens += cost(&groups[end]);
             end += 1;
         }
-        // Segments of the pass, and for every sequence its first own row.
-        let (mut segments, mut own, mut row) = (Vec::new(), Vec::new(), 0);
-        for (r, shared) in &groups[g..end] {
-            let prefix = (*shared > 0).then(|| {
-                segments.push(cpu::Segment { tokens: &seqs[r.start].tokens[..*shared], prefix: None });
-                row += shared;
-                segments.len() - 1
-            });
-            for i in r.clone() {
-                let s = &seqs[i];
-                segments.push(cpu::Segment { tokens: &s.tokens[*shared..s.targets.end - 1], prefix });
-                own.push((i, row, *shared));
-                row += s.targets.end - 1 - shared;
-            }
-        }
-        let opts = cpu::ForwardOptions { logits: cpu::Logits::None, cancel: Some(cancel), ..Default::default() };
-        let hidden = cpu::forward_segments(cfg, ck, &segments, &opts).await?.final_hidden;
-        let (mut rows, mut targets) = (Vec::new(), Vec::new());
-        for &(i, r0, shared) in &own {
-            let s = &seqs[i];
-            for p in s.targets.clone() {
-                rows.extend_from_slice(&hidden[(r0 + p - 1 - shared) * d..][..d]);
-                targets.push(s.tokens[p]);
-            }
-        }
-        let per_call = (LOGIT_BYTES / 2 / (v * 4)).max(1);
-        let mut scores = Vec::with_capacity(targets.len());
-        for (h, t) in rows.chunks(per_call * d).zip(targets.chunks(per_call)) {
-            let logits = cpu::logits(cfg, ck, h).await?;
-            for (r, &target) in t.iter().enumerate() {
-                scores.push(score_row(&logits[r * v..(r + 1) * v], target)?);
-            }
-        }
-        let mut next = scores.into_iter();
-        for &(i, ..) in &own {
-            out[i] = next.by_ref().take(seqs[i].targets.len()).collect();
-        }
-        report(&mut done, groups[end - 1].0.end - groups[g].0.start, seqs.len(), progress);
+        passes.push(&groups[g..end]);
         g = end;
     }
+    let pass = |p: usize| {
+        let groups = passes[p];
+        async move {
+            cancel.check()?;
+            // Segments of the pass, and for every sequence its first own row.
+            let (mut segments, mut own, mut row) = (Vec::new(), Vec::new(), 0);
+            for (r, shared) in groups {
+                let prefix = (*shared > 0).then(|| {
+                    segments.push(cpu::Segment { tokens: &seqs[r.start].tokens[..*shared], prefix: None });
+                    row += shared;
+                    segments.len() - 1
+                });
+                for i in r.clone() {
+                    let s = &seqs[i];
+                    segments.push(cpu::Segment { tokens: &s.tokens[*shared..s.targets.end - 1], prefix });
+                    own.push((i, row, *shared));
+                    row += s.targets.end - 1 - shared;
+                }
+            }
+            let opts = cpu::ForwardOptions { logits: cpu::Logits::None, cancel: Some(cancel), ..Default::default() };
+            let hidden = cpu::forward_segments(cfg, ck, &segments, &opts).await?.final_hidden;
+            let (mut rows, mut targets) = (Vec::new(), Vec::new());
+            for &(i, r0, shared) in &own {
+                let s = &seqs[i];
+                for p in s.targets.clone() {
+                    rows.extend_from_slice(&hidden[(r0 + p - 1 - shared) * d..][..d]);
+                    targets.push(s.tokens[p]);
+                }
+            }
+            let per_call = (LOGIT_BYTES / 2 / (v * 4)).max(1);
+            let mut scores = Vec::with_capacity(targets.len());
+            for (h, t) in rows.chunks(per_call * d).zip(targets.chunks(per_call)) {
+                let logits = cpu::logits(cfg, ck, h).await?;
+                for (r, &target) in t.iter().enumerate() {
+                    scores.push(score_row(&logits[r * v..(r + 1) * v], target)?);
+                }
+            }
+            let mut next = scores.into_iter();
+            Ok(own
+                .iter()
+                .map(|&(i, ..)| (i, next.by_ref().take(seqs[i].targets.len()).collect()))
+                .collect::<Vec<(usize, Vec<TokenScore>)>>())
+        }
+    };
+    crate::parallel::jobs_in_order(passes.len(), pass, |p, scored| {
+        for (i, scores) in scored {
+            out[i] = scores;
+        }
+        let groups = passes[p];
+        report(&mut done, groups[groups.len() - 1].0.end - groups[0].0.start, seqs.len(), progress);
+        Ok(())
+    })
+    .await?;
     Ok(out)
 }
 

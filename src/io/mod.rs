@@ -33,22 +33,9 @@ pub fn size_limit(name: &str) -> u64 {
     }
 }
 
-/// `Sync` natively, where the CPU path's threads share one opened checkpoint; nothing
-/// in the browser, whose files are JS handles that one thread reads.
-#[cfg(not(target_arch = "wasm32"))]
-pub trait MaybeSync: Sync {}
-#[cfg(not(target_arch = "wasm32"))]
-impl<T: Sync + ?Sized> MaybeSync for T {}
-/// `Sync` natively, where the CPU path's threads share one opened checkpoint; nothing
-/// in the browser, whose files are JS handles that one thread reads.
-#[cfg(target_arch = "wasm32")]
-pub trait MaybeSync {}
-#[cfg(target_arch = "wasm32")]
-impl<T: ?Sized> MaybeSync for T {}
-
 /// A file that can be read by byte range, asynchronously (the browser cannot block).
 #[allow(async_fn_in_trait)]
-pub trait ByteSource: MaybeSync {
+pub trait ByteSource: crate::parallel::MaybeSync {
     /// The file's name, for messages.
     fn name(&self) -> &str;
     /// Its size in bytes.
