@@ -149,6 +149,16 @@ fn cpu_matmul_in_wasm_is_exact_and_timed() {
             assert_eq!(y[r * n + o].to_bits(), want.to_bits(), "({r}, {o})");
         }
     }
+    // One row against bf16 weights (generation's products): widened in registers.
+    let (n, k) = (200, 700);
+    let bf16: Vec<u8> = (0..n * k).flat_map(|i| (((i as f32 * 0.013).cos().to_bits() >> 16) as u16).to_le_bytes()).collect();
+    let wide: Vec<f32> = bf16.chunks_exact(2).map(|b| f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16)).collect();
+    let row: Vec<f32> = (0..k).map(|i| (i as f32 * 0.37).sin()).collect();
+    let row = &row[..];
+    let y = cpu::matmul_bf16(row, 1, &bf16, n, k);
+    for o in 0..n {
+        assert_eq!(y[o].to_bits(), cpu::sum_in_order(row, &wide[o * k..(o + 1) * k]).to_bits(), "bf16 row at {o}");
+    }
     let (blocked, plain) = compact::engine::bench::cpu_matmul_gflops(64, 1536, 576);
     console_log!("wasm CPU matmul 64 × 1536 × 576: {blocked:.2} GFLOP/s, plain dot loop {plain:.2} GFLOP/s");
 }

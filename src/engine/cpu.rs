@@ -20,7 +20,7 @@ use crate::progress::Cancel;
 use std::sync::Arc;
 
 use super::gemm::{Layout, Packed, gemm, matmul_packed};
-pub use super::gemm::{matmul, sum_in_order};
+pub use super::gemm::{matmul, matmul_bf16, sum_in_order};
 
 /// Which logits a forward pass computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,6 +37,11 @@ pub fn matmul(x: &[f32], t: usize, w: &[f32], n: usize, k: usize) -> Vec<f32> {
     matmul_packed(x, t, &Packed::new(w, Layout::Rows(k), n, k))
 }
 
+/// [`matmul`] with `w` given as little-endian bf16 bytes (a checkpoint's own form).
+pub fn matmul_bf16(x: &[f32], t: usize, w: &[u8], n: usize, k: usize) -> Vec<f32> {
+    matmul_packed(x, t, &Packed::from_bf16(w, n, k))
+}
+
 /// [`matmul`] with a weight already packed (one kept between passes, say).
 pub fn matmul_packed(x: &[f32], t: usize, packed: &Packed) -> Vec<f32> {
     let (n, k) = (packed.n, packed.k);
@@ -534,7 +539,7 @@ mod tests {
             let (x, w) = operands(1, n, k);
             let bf16: Vec<u8> = w.iter().flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes()).collect();
             let wide: Vec<f32> = w.iter().map(|v| f32::from_bits(v.to_bits() & 0xffff_0000)).collect();
-            let y = matmul_packed(&x, 1, &Packed::from_bf16(&bf16, n, k));
+            let y = matmul_bf16(&x, 1, &bf16, n, k);
             for o in 0..n {
                 let want = sum_in_order(&x, &wide[o * k..(o + 1) * k]);
                 assert_eq!(y[o].to_bits(), want.to_bits(), "{n}×{k} at {o}");
