@@ -46,10 +46,10 @@ pub fn matmul_bf16(x: &[f32], t: usize, w: &[u8], n: usize, k: usize) -> Vec<f32
 pub fn matmul_packed(x: &[f32], t: usize, packed: &Packed) -> Vec<f32> {
     let (n, k) = (packed.n, packed.k);
     assert_eq!(x.len(), t * k, "matmul operands");
-    // A bf16 weight is widened a panel at a time for every block of rows; with more
-    // blocks than cores, widening it once (exactly) costs less.
+    // A bf16 weight is widened a panel at a time for every block of rows; with many
+    // more blocks than cores, widening it once (exactly) costs less.
     if let Panels::Bf16(p) = &packed.panels
-        && t > row_block(k) * crate::parallel::threads()
+        && t > WIDEN_BLOCKS * row_block(k) * crate::parallel::threads()
     {
         let mut wide = vec![0f32; p.len()];
         crate::parallel::for_rows(
@@ -88,6 +88,11 @@ pub fn matmul_packed(x: &[f32], t: usize, packed: &Packed) -> Vec<f32> {
     }
     super::cpu::split_columns(t, n, 1, NR, columns)
 }
+
+/// Blocks of rows per core above which a bf16 weight is widened once, whole, rather
+/// than a panel at a time for every block: widening a panel again is work in L1,
+/// writing a whole widened weight (tens of MB for a vocabulary block) is memory traffic.
+const WIDEN_BLOCKS: usize = 4;
 
 /// Rows of `x` per block for a depth of `k`: [`ROW_BLOCK_BYTES`] of them, a whole
 /// number of micro-kernel calls, 1 to 16 calls.

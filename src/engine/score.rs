@@ -121,11 +121,16 @@ pub(super) async fn on_cpu<S: ByteSource>(
     // rows that predict a target. Natively the passes run on the threads at once.
     let groups = shared_prefixes(seqs);
     let cost = |(r, shared): &(Range<usize>, usize)| shared + r.clone().map(|i| seqs[i].targets.end - 1 - shared).sum::<usize>();
+    // As many passes as CPU_CALL_TOKENS needs, rounded up to a multiple of the
+    // threads, filled evenly: no thread is left alone with the last pass.
+    let all: usize = groups.iter().map(cost).sum();
+    let threads = crate::parallel::threads();
+    let per_pass = all.div_ceil(all.div_ceil(CPU_CALL_TOKENS).next_multiple_of(threads).max(1));
     let mut passes = Vec::new();
     let mut g = 0;
     while g < groups.len() {
         let (mut end, mut tokens) = (g + 1, cost(&groups[g]));
-        while end < groups.len() && tokens + cost(&groups[end]) <= CPU_CALL_TOKENS {
+        while end < groups.len() && tokens + cost(&groups[end]) <= per_pass {
             tokens += cost(&groups[end]);
             end += 1;
         }
