@@ -90,17 +90,19 @@ thread_local! {
 /// cores keep every core busy through the steps a split product leaves on one (norms,
 /// attention, reading and packing weights). The first error, of a job or of `done`,
 /// starts no further job and is returned once the running ones end.
-pub fn in_order_on_threads<T: Send, E: Send>(
+#[cfg(not(target_arch = "wasm32"))]
+fn in_order_on_threads<T: Send, E: Send>(
     jobs: usize,
     job: impl Fn(usize) -> std::result::Result<T, E> + Sync,
     mut done: impl FnMut(usize, T) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-    let runners = threads().min(jobs);
+    let cores = threads();
+    let runners = cores.min(jobs);
     if runners <= 1 {
         return (0..jobs).try_for_each(|i| done(i, job(i)?));
     }
-    let share = (threads() / runners).max(1);
+    let share = (cores / runners).max(1);
     let (next, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::scope(|s| {

@@ -122,7 +122,8 @@ pub(super) async fn on_cpu<S: ByteSource>(
     let groups = shared_prefixes(seqs);
     let cost = |(r, shared): &(Range<usize>, usize)| shared + r.clone().map(|i| seqs[i].targets.end - 1 - shared).sum::<usize>();
     // As many passes as CPU_CALL_TOKENS needs, rounded up to a multiple of the
-    // threads, filled evenly: no thread is left alone with the last pass.
+    // threads, each filled up to an even share of the tokens, so the threads finish
+    // together (whole groups only: where they do not pack evenly, one more pass).
     let all: usize = groups.iter().map(cost).sum();
     let threads = crate::parallel::threads();
     let per_pass = all.div_ceil(all.div_ceil(CPU_CALL_TOKENS).next_multiple_of(threads).max(1));
