@@ -3,6 +3,7 @@
 // Entry points and bindings (group 0):
 //   add:  @binding(0) uniform EwParams, @binding(1) rw x : array<f32>, @binding(2) read y : array<f32>
 //         x += y (the residual connection)
+//   sub:  bindings as add; x -= y (the repair's target: the dense stream − the pruned one)
 //   glu:  @binding(0) uniform EwParams, @binding(1) rw x : array<f32> (the gate projection),
 //         @binding(2) read y : array<f32> (the up projection)
 //         x = act(x) · y, act = SiLU (act = 0) or GELU-tanh (act = 1): the down_proj input h
@@ -30,6 +31,14 @@ fn add(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid:
     let i = index(lid, wid, nwg);
     if (i < p.n) {
         x[i] = x[i] + y[i];
+    }
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn sub(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) {
+        x[i] = x[i] - y[i];
     }
 }
 

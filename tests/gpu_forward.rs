@@ -167,3 +167,82 @@ fn gpu_greedy_generation_matches_the_reference() {
     assert_eq!(got, want, "GPU {:?} vs CPU {:?}", compact::tokenizer::decode(&tok, &got), compact::tokenizer::decode(&tok, &want));
     assert_eq!(got.len(), 6);
 }
+
+/// The relative L2 distance of two f64 vectors.
+fn rel64(a: &[f64], b: &[f64]) -> f64 {
+    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+    (num / b.iter().map(|y| y * y).sum::<f64>()).sqrt()
+}
+
+/// The repair's passes a layer at a time on the GPU against the CPU reference's, in
+/// each fit: act², the second moment and (residual fit) the cross moment of every
+/// layer, with both sides advanced through the same pruned FFN, so later layers
+/// compare the same computation. A tiny budget makes one window a batch and reads the
+/// second moment back in blocks of rows.
+#[test]
+fn repair_moments_a_layer_at_a_time_match_the_reference() {
+    use compact::engine::cpu::LayerByLayer;
+    use compact::engine::layerwise::GpuLayers;
+    use compact::engine::moments::{Cross, Gram};
+    use compact::prune::repair::{RepairMode, slice_columns};
+
+    let (info, ck, tok) = open(&fixture("smollm2-135m"));
+    let cfg = &info.config;
+    let (d, n, t) = (cfg.hidden_size, cfg.intermediate_size, 32);
+    let ids = compact::tokenizer::encode(&tok, TEXT).unwrap();
+    let tokens = &ids[..3 * t];
+    let weights: Vec<f32> = tokens.iter().enumerate().map(|(i, _)| if i % 5 == 2 { 0.0 } else { 1.0 }).collect();
+    let gpu = block_on(Gpu::new()).expect("GPU adapter");
+    let cancel = Cancel::default();
+    let layers = 3;
+    for mode in [RepairMode::Dense, RepairMode::Sequential, RepairMode::Residual] {
+        let twin = mode == RepairMode::Residual;
+        let mut g = block_on(GpuLayers::new(&gpu, cfg, &ck, (tokens, t, &weights), twin, 1)).unwrap();
+        assert_eq!(g.batches(), 3, "one window per batch under a tiny budget");
+        let c = block_on(LayerByLayer::new(cfg, &ck, tokens, t, &weights, 2)).unwrap();
+        let mut c = if twin { c.with_dense_twin() } else { c };
+        for l in 0..layers {
+            let (mut gram, mut cross) = (Gram::new(n), Cross::new(d, n));
+            let want = match mode {
+                RepairMode::Dense => block_on(c.next_layer(&mut |h, w| gram.add(h, w), &cancel)),
+                RepairMode::Sequential => block_on(c.look_at_layer(&mut |h, w| gram.add(h, w), &cancel)),
+                RepairMode::Residual => block_on(c.look_with_target(
+                    &mut |h, w, y| {
+                        gram.add(h, w);
+                        cross.add(h, y, w);
+                    },
+                    &cancel,
+                )),
+            };
+            let want = want.unwrap().unwrap();
+            let got = match mode {
+                RepairMode::Dense => block_on(g.next_layer(&cancel)),
+                RepairMode::Sequential => block_on(g.look_at_layer(&cancel)),
+                RepairMode::Residual => block_on(g.look_with_target(&cancel)),
+            };
+            let got = got.unwrap().unwrap();
+            let upper = |m: &Gram| (0..n).flat_map(|i| (i..n).map(move |j| (i, j))).map(|(i, j)| m.get(i, j)).collect::<Vec<_>>();
+            let (e_act2, e_gram) = (rel64(&got.act2, &want), rel64(&upper(&got.gram), &upper(&gram)));
+            let e_cross = got.cross.as_ref().map(|x| rel64(&x.sums, &cross.sums));
+            println!("{mode:?} layer {l}: act² {e_act2:.2e}, second moment {e_gram:.2e}, cross moment {:.2e}", e_cross.unwrap_or(0.0));
+            assert!(e_act2 < 2e-5 && e_gram < 2e-5, "{mode:?} layer {l}: act² {e_act2:.2e}, second moment {e_gram:.2e}");
+            assert_eq!(got.cross.is_some(), twin);
+            if let Some(e) = e_cross {
+                assert!(e < 2e-5, "{mode:?} layer {l}: cross moment {e:.2e}");
+            }
+            if mode != RepairMode::Dense {
+                // The same pruned FFN on both sides: the top half of the channels by
+                // the CPU's act², down_proj sliced.
+                let mut order: Vec<usize> = (0..n).collect();
+                order.sort_by(|&a, &b| want[b].total_cmp(&want[a]).then(a.cmp(&b)));
+                let mut keep: Vec<usize> = order[..n / 2].to_vec();
+                keep.sort_unstable();
+                let w = block_on(ck.f32(&compact::model::names::mlp(l, "down_proj"))).unwrap();
+                let down = slice_columns(&w, n, &keep);
+                let keep: Vec<u32> = keep.iter().map(|&k| k as u32).collect();
+                block_on(c.advance_pruned(&keep, &down, &cancel)).unwrap();
+                block_on(g.advance_pruned(&keep, &down, &cancel)).unwrap();
+            }
+        }
+    }
+}

@@ -288,7 +288,7 @@ pub fn BakeoffStep() -> impl IntoView {
             <h2 id="bakeoff-title">"Bake-off: the methods side by side"</h2>
             <p class="hint">
                 "Each method prunes the model at each size and is scored against the dense model on held-out text (top-1 agreement and perplexity on the same tokens). \
-                 The calibration text is the one chosen above; the weight-aware score reuses the paper's calibration at the same size; a repair runs on the CPU device. \
+                 The calibration text is the one chosen above; the weight-aware score reuses the paper's calibration at the same size; a repair runs on the device chosen here, a layer at a time. \
                  Nothing is kept but the figures."
             </p>
             <div class="sizes">

@@ -298,7 +298,7 @@ pub fn RunStep() -> impl IntoView {
             let forward = crate::engine::forward::calibration_flops(cfg, &counts, n, t);
             let mode = repair_mode.get();
             let repair_flops = if repair.get() { repair::flops(cfg, plan.ffn.1, n * t, mode, forward) } else { 0.0 };
-            // The repair runs on the page; calibration alone is shared by the workers.
+            // The repair runs on the page; calibration alone is shared by the CPU device's workers.
             let workers = if repair.get() { 1 } else { th.workers };
             CalibWork {
                 flops: forward + repair_flops,
@@ -388,7 +388,7 @@ pub fn RunStep() -> impl IntoView {
                     </select>
                 </label>
                 <label>"Run on "
-                    <select id="device" disabled=move || repair.get() on:change=move |ev| device.set(if event_target_value(&ev) == "cpu" { DeviceKind::Cpu } else { DeviceKind::Gpu })
+                    <select id="device" on:change=move |ev| device.set(if event_target_value(&ev) == "cpu" { DeviceKind::Cpu } else { DeviceKind::Gpu })
                         prop:value=move || if device.get() == DeviceKind::Cpu { "cpu" } else { "webgpu" }>
                         <option value="webgpu">"WebGPU"</option>
                         <option value="cpu">"CPU (WebAssembly; no GPU needed)"</option>
@@ -407,7 +407,6 @@ pub fn RunStep() -> impl IntoView {
                             score.set(s);
                             if s == Score::Obs {
                                 repair.set(true);
-                                device.set(DeviceKind::Cpu);
                             }
                         }
                         title="act² × the squared norm of the channel's down_proj column: the energy it sends into the residual stream">
@@ -416,13 +415,9 @@ pub fn RunStep() -> impl IntoView {
                         <option value="obs">"what the repair makes up for best (with repair)"</option>
                     </select>
                 </label>
-                <label title="Refit the kept down_proj columns by least squares so that they stand in for the removed channels on the calibration text. Runs on the CPU device, a layer at a time.">
+                <label title="Refit the kept down_proj columns by least squares so that they stand in for the removed channels on the calibration text. Runs a layer at a time on the device chosen above; the solves run on this computer's CPU.">
                     <input id="repair" type="checkbox" prop:checked=move || repair.get()
-                        on:change=move |ev| {
-                            let on = event_target_checked(&ev);
-                            repair.set(on);
-                            if on { device.set(DeviceKind::Cpu) }
-                        }/>
+                        on:change=move |ev| repair.set(event_target_checked(&ev))/>
                     " Repair down_proj (beyond the paper)"
                 </label>
                 <label>"Fit "
@@ -440,7 +435,7 @@ pub fn RunStep() -> impl IntoView {
                     let bytes = repair::memory_bytes(&info.config, plan.ffn.1, samples.get() * seq_len.get(), repair_mode.get(), score.get(), info.bytes_per_param());
                     Some(view! {
                         <span id="repair-memory" class="hint">{format!(
-                            "The repair runs on the CPU device, a layer at a time, and holds about {} more than calibration ({} of it one layer's second moment).",
+                            "The repair runs a layer at a time (its solves on the CPU) and holds about {} more memory than calibration ({} of it one layer's second moment).",
                             mb(bytes),
                             mb(repair::Gram::bytes(info.config.intermediate_size))
                         )}</span>

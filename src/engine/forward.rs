@@ -123,7 +123,7 @@ pub struct GpuOutput {
 }
 
 /// One layer's weights on the GPU.
-struct LayerWeights {
+pub(super) struct LayerWeights {
     input_norm: Buffer,
     q: Matrix,
     k: Matrix,
@@ -135,7 +135,7 @@ struct LayerWeights {
     pre_ffn_norm: Buffer,
     gate: Matrix,
     up: Matrix,
-    down: Matrix,
+    pub(super) down: Matrix,
     post_ffn_norm: Option<Buffer>,
 }
 
@@ -148,17 +148,33 @@ impl LayerWeights {
     }
 }
 
-/// Activation buffers of one batch (`m` rows).
-struct Activations {
-    x: Buffer,
-    h: Buffer,
-    o: Buffer,
+/// Scratch buffers of one batch (`m` rows) besides its residual stream.
+pub(super) struct Activations {
+    pub(super) h: Buffer,
+    pub(super) o: Buffer,
     q: Buffer,
     k: Buffer,
     v: Buffer,
     attn: Buffer,
-    gate: Buffer,
-    up: Buffer,
+    pub(super) gate: Buffer,
+    pub(super) up: Buffer,
+}
+
+impl Activations {
+    /// Scratch for `m` rows.
+    pub(super) fn new(gpu: &Gpu, cfg: &ModelConfig, m: usize) -> Result<Self> {
+        let f = |n: usize| (m * n * 4) as u64;
+        Ok(Self {
+            h: gpu.storage("normed", f(cfg.hidden_size))?,
+            o: gpu.storage("projection", f(cfg.hidden_size))?,
+            q: gpu.storage("q", f(cfg.q_dim()))?,
+            k: gpu.storage("k", f(cfg.kv_dim()))?,
+            v: gpu.storage("v", f(cfg.kv_dim()))?,
+            attn: gpu.storage("attention", f(cfg.q_dim()))?,
+            gate: gpu.storage("gate", f(cfg.intermediate_size))?,
+            up: gpu.storage("up", f(cfg.intermediate_size))?,
+        })
+    }
 }
 
 /// The storage type of a weight tensor on the GPU.
@@ -190,7 +206,7 @@ async fn upload_vector<S: ByteSource>(gpu: &Gpu, ck: &Checkpoint<S>, name: Strin
     gpu.upload_f32(&name, &ck.f32(&name).await?)
 }
 
-async fn load_layer<S: ByteSource>(gpu: &Gpu, cfg: &ModelConfig, ck: &Checkpoint<S>, l: usize) -> Result<LayerWeights> {
+pub(super) async fn load_layer<S: ByteSource>(gpu: &Gpu, cfg: &ModelConfig, ck: &Checkpoint<S>, l: usize) -> Result<LayerWeights> {
     let (d, i, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim);
     let (qd, kvd) = (cfg.q_dim(), cfg.kv_dim());
     let gemma = cfg.norms_per_layer() == 4;
@@ -276,7 +292,7 @@ pub fn calibration_flops(cfg: &ModelConfig, counts: &crate::model::params::Param
 }
 
 /// f32 values per activation row, and the widest row (the binding limit applies to it).
-fn row_floats(cfg: &ModelConfig) -> (usize, usize) {
+pub(super) fn row_floats(cfg: &ModelConfig) -> (usize, usize) {
     let (d, i) = (cfg.hidden_size, cfg.intermediate_size);
     (3 * d + 2 * cfg.q_dim() + 2 * cfg.kv_dim() + 2 * i, d.max(i).max(cfg.q_dim()))
 }
@@ -308,6 +324,28 @@ fn rope_table(inv_freq: &[f64], t: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+/// Rope tables for `t` positions, one per distinct rotary configuration (Gemma: local
+/// and global), and which one each layer uses.
+pub(super) fn rope_tables(gpu: &Gpu, cfg: &ModelConfig, t: usize) -> Result<(Vec<Buffer>, Vec<usize>)> {
+    let mut tables: Vec<Buffer> = Vec::new();
+    let mut table_of_layer: Vec<usize> = Vec::with_capacity(cfg.num_layers);
+    let mut seen: BTreeMap<Vec<u64>, usize> = BTreeMap::new();
+    for l in 0..cfg.num_layers {
+        let inv = cfg.rope_for(l).inv_freq(cfg.head_dim);
+        let key: Vec<u64> = inv.iter().map(|f| f.to_bits()).collect();
+        let index = match seen.get(&key) {
+            Some(&i) => i,
+            None => {
+                tables.push(gpu.upload_f32("rope table", &rope_table(&inv, t))?);
+                seen.insert(key, tables.len() - 1);
+                tables.len() - 1
+            }
+        };
+        table_of_layer.push(index);
+    }
+    Ok((tables, table_of_layer))
 }
 
 /// Greedy decoding on the GPU, as [`super::cpu::generate_greedy`]: appends up to
@@ -381,24 +419,7 @@ pub async fn run<S: ByteSource>(
         out.layer_outputs = vec![Vec::with_capacity(count * t * d); layers];
     }
 
-    // Rope tables, one per distinct rotary configuration (Gemma: local and global),
-    // and which one each layer uses.
-    let mut tables: Vec<Buffer> = Vec::new();
-    let mut table_of_layer: Vec<usize> = Vec::with_capacity(layers);
-    let mut seen: BTreeMap<Vec<u64>, usize> = BTreeMap::new();
-    for l in 0..layers {
-        let inv = cfg.rope_for(l).inv_freq(cfg.head_dim);
-        let key: Vec<u64> = inv.iter().map(|f| f.to_bits()).collect();
-        let index = match seen.get(&key) {
-            Some(&i) => i,
-            None => {
-                tables.push(gpu.upload_f32("rope table", &rope_table(&inv, t))?);
-                seen.insert(key, tables.len() - 1);
-                tables.len() - 1
-            }
-        };
-        table_of_layer.push(index);
-    }
+    let (tables, table_of_layer) = rope_tables(gpu, cfg, t)?;
 
     let mut resident: Vec<LayerWeights> = opts.cache.as_ref().map(|c| std::mem::take(&mut *c.0.borrow_mut())).unwrap_or_default();
     if resident.len() > layers {
@@ -412,18 +433,8 @@ pub async fn run<S: ByteSource>(
         let m = nb * t;
         let at = BatchPos { w0, nb, count, layers, t };
         let rows = w0 * t..w0 * t + m;
-        let f = |n: usize| (m * n * 4) as u64;
-        let act = Activations {
-            x: gpu.upload_f32("residual", &embed_rows(cfg, ck, &windows.tokens[rows.clone()]).await?)?,
-            h: gpu.storage("normed", f(d))?,
-            o: gpu.storage("projection", f(d))?,
-            q: gpu.storage("q", f(cfg.q_dim()))?,
-            k: gpu.storage("k", f(cfg.kv_dim()))?,
-            v: gpu.storage("v", f(cfg.kv_dim()))?,
-            attn: gpu.storage("attention", f(cfg.q_dim()))?,
-            gate: gpu.storage("gate", f(i_dim))?,
-            up: gpu.storage("up", f(i_dim))?,
-        };
+        let x = gpu.upload_f32("residual", &embed_rows(cfg, ck, &windows.tokens[rows.clone()]).await?)?;
+        let act = Activations::new(gpu, cfg, m)?;
         let act2 = match windows.act2_weights {
             Some(w) => {
                 Some((gpu.upload_f32("act² weights", &w[rows.clone()])?, gpu.storage("importance", (layers * nb * i_dim * 4) as u64)?))
@@ -439,7 +450,7 @@ pub async fn run<S: ByteSource>(
             let loaded = if l < resident.len() { None } else { Some(load_layer(gpu, cfg, ck, l).await?) };
             if l > 0 {
                 gpu.finish().await?;
-                layer_done(&mut out, gpu, &act.x, opts.keep_layer_outputs, l - 1, at, d, start, progress).await?;
+                layer_done(&mut out, gpu, &x, opts.keep_layer_outputs, l - 1, at, d, start, progress).await?;
             }
             let lw = loaded.as_ref().unwrap_or_else(|| &resident[l]);
             if batch == 0 && l == 0 && resident.is_empty() {
@@ -448,7 +459,7 @@ pub async fn run<S: ByteSource>(
             }
             let mut enc = gpu.encoder();
             let imp = act2.as_ref().map(|(w, imp)| (w, imp, l * nb * i_dim));
-            encode_layer(gpu, &mut enc, cfg, l, lw, &act, (m, nb, t), &tables[table_of_layer[l]], imp)?;
+            encode_layer(gpu, &mut enc, cfg, l, lw, (&x, &act), (m, nb, t), &tables[table_of_layer[l]], imp)?;
             gpu.submit(enc);
             match loaded {
                 Some(w) if keep_resident => resident.push(w),
@@ -457,7 +468,7 @@ pub async fn run<S: ByteSource>(
         }
         gpu.finish().await?;
         drop(previous);
-        layer_done(&mut out, gpu, &act.x, opts.keep_layer_outputs, layers - 1, at, d, start, progress).await?;
+        layer_done(&mut out, gpu, &x, opts.keep_layer_outputs, layers - 1, at, d, start, progress).await?;
 
         if let Some((_, imp)) = &act2 {
             let partial = gpu.read_f32(imp, 0, layers * nb * i_dim).await?;
@@ -475,7 +486,7 @@ pub async fn run<S: ByteSource>(
                 _ => (0..m).collect(),
             };
             if !picked.is_empty() {
-                out.logits.extend(final_logits(gpu, cfg, ck, &act.x, m, &picked).await?);
+                out.logits.extend(final_logits(gpu, cfg, ck, &x, m, &picked).await?);
             }
         }
     }
@@ -542,7 +553,7 @@ async fn layer_done(
     Ok(())
 }
 
-/// Records one decoder layer over `m = nb · t` rows of `act.x` (updated in place), and
+/// Records one decoder layer over `m = nb · t` rows of `x` (updated in place), and
 /// the act² partial sums of its down_proj input when `imp` is given.
 #[allow(clippy::too_many_arguments)]
 fn encode_layer(
@@ -551,17 +562,36 @@ fn encode_layer(
     cfg: &ModelConfig,
     l: usize,
     lw: &LayerWeights,
-    act: &Activations,
+    (x, act): (&Buffer, &Activations),
     (m, nb, t): (usize, usize, usize),
     rope: &Buffer,
     imp: Option<(&Buffer, &Buffer, usize)>,
 ) -> Result<()> {
-    let (d, i_dim, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim);
+    encode_attention(gpu, enc, cfg, l, lw, (x, act), (m, t), rope)?;
+    encode_ffn_in(gpu, enc, cfg, lw, (x, act), (m, nb, t), imp);
+    encode_ffn_out(gpu, enc, cfg, lw, &lw.down, (x, act), m);
+    Ok(())
+}
+
+/// The attention half of layer `l` over `m` rows of `x`, windows of `t`: `x` becomes
+/// the stream the FFN reads.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn encode_attention(
+    gpu: &Gpu,
+    enc: &mut wgpu::CommandEncoder,
+    cfg: &ModelConfig,
+    l: usize,
+    lw: &LayerWeights,
+    (x, act): (&Buffer, &Activations),
+    (m, t): (usize, usize),
+    rope: &Buffer,
+) -> Result<()> {
+    let (d, hd) = (cfg.hidden_size, cfg.head_dim);
     let (qd, kvd) = (cfg.q_dim(), cfg.kv_dim());
     let out = |n: usize| Out { ldy: n, y_off: 0 };
     let bias = |i: usize| lw.qkv_bias.as_ref().map(|b| &b[i]);
 
-    kernels::norm_copy(gpu, enc, &act.x, &act.h, m, Norm::of(cfg, &lw.input_norm, d));
+    kernels::norm_copy(gpu, enc, x, &act.h, m, Norm::of(cfg, &lw.input_norm, d));
     kernels::matmul(gpu, enc, &act.h, m, &lw.q, bias(0), &act.q, out(qd));
     kernels::matmul(gpu, enc, &act.h, m, &lw.k, bias(1), &act.k, out(kvd));
     kernels::matmul(gpu, enc, &act.h, m, &lw.v, bias(2), &act.v, out(kvd));
@@ -578,26 +608,54 @@ fn encode_layer(
     if let Some(w) = &lw.post_attn_norm {
         kernels::norm_inplace(gpu, enc, &act.o, m, Norm::of(cfg, w, d));
     }
-    kernels::add(gpu, enc, &act.x, &act.o, m * d);
+    kernels::add(gpu, enc, x, &act.o, m * d);
+    Ok(())
+}
 
-    kernels::norm_copy(gpu, enc, &act.x, &act.h, m, Norm::of(cfg, &lw.pre_ffn_norm, d));
-    kernels::matmul(gpu, enc, &act.h, m, &lw.gate, None, &act.gate, out(i_dim));
-    kernels::matmul(gpu, enc, &act.h, m, &lw.up, None, &act.up, out(i_dim));
+/// The FFN up to the down_proj input `h` (left in `act.gate`) over `m = nb · t` rows
+/// of `x`, with its act² partial sums when `imp` is given (weights, sums, offset).
+pub(super) fn encode_ffn_in(
+    gpu: &Gpu,
+    enc: &mut wgpu::CommandEncoder,
+    cfg: &ModelConfig,
+    lw: &LayerWeights,
+    (x, act): (&Buffer, &Activations),
+    (m, nb, t): (usize, usize, usize),
+    imp: Option<(&Buffer, &Buffer, usize)>,
+) {
+    let (d, i_dim) = (cfg.hidden_size, cfg.intermediate_size);
+    let out = Out { ldy: i_dim, y_off: 0 };
+    kernels::norm_copy(gpu, enc, x, &act.h, m, Norm::of(cfg, &lw.pre_ffn_norm, d));
+    kernels::matmul(gpu, enc, &act.h, m, &lw.gate, None, &act.gate, out);
+    kernels::matmul(gpu, enc, &act.h, m, &lw.up, None, &act.up, out);
     kernels::glu(gpu, enc, &act.gate, &act.up, m * i_dim, cfg.activation);
     if let Some((w, imp, off)) = imp {
         kernels::act2(gpu, enc, &act.gate, w, imp, nb, t, i_dim, off);
     }
-    kernels::matmul(gpu, enc, &act.gate, m, &lw.down, None, &act.o, out(d));
+}
+
+/// The rest of the FFN from `h` in `act.gate`: `down` (the layer's, or a pruned and
+/// repaired stand-in of the same shape), its post norm, the residual add into `x`.
+pub(super) fn encode_ffn_out(
+    gpu: &Gpu,
+    enc: &mut wgpu::CommandEncoder,
+    cfg: &ModelConfig,
+    lw: &LayerWeights,
+    down: &Matrix,
+    (x, act): (&Buffer, &Activations),
+    m: usize,
+) {
+    let d = cfg.hidden_size;
+    kernels::matmul(gpu, enc, &act.gate, m, down, None, &act.o, Out { ldy: d, y_off: 0 });
     if let Some(w) = &lw.post_ffn_norm {
         kernels::norm_inplace(gpu, enc, &act.o, m, Norm::of(cfg, w, d));
     }
-    kernels::add(gpu, enc, &act.x, &act.o, m * d);
-    Ok(())
+    kernels::add(gpu, enc, x, &act.o, m * d);
 }
 
 /// The embedding rows of `tokens` (× the family's embedding scale), gathered on the
 /// CPU: one read per distinct id.
-async fn embed_rows<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, tokens: &[u32]) -> Result<Vec<f32>> {
+pub(super) async fn embed_rows<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>, tokens: &[u32]) -> Result<Vec<f32>> {
     let d = cfg.hidden_size;
     let scale = cfg.embed_scale();
     let mut rows: BTreeMap<u32, Vec<f32>> = BTreeMap::new();

@@ -265,6 +265,11 @@ pub fn add(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, x: &Buffer, y: &Buffer, n:
     dispatch(gpu, enc, Kernel::Add, &EwParams { n: n as u32, act: 0, _pad: [0; 2] }, &[(1, x), (2, y)], fold(n.div_ceil(256)));
 }
 
+/// `x -= y` over `n` values.
+pub fn sub(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, x: &Buffer, y: &Buffer, n: usize) {
+    dispatch(gpu, enc, Kernel::Sub, &EwParams { n: n as u32, act: 0, _pad: [0; 2] }, &[(1, x), (2, y)], fold(n.div_ceil(256)));
+}
+
 /// `gate = act(gate) · up` over `n` values (the down_proj input).
 pub fn glu(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, gate: &Buffer, up: &Buffer, n: usize, activation: crate::model::config::Activation) {
     let act = match activation {
@@ -299,6 +304,34 @@ pub fn act2(
 ) {
     let params = Act2Params { i_dim: i_dim as u32, t: t as u32, out_off: out_off as u32, _pad: 0 };
     dispatch(gpu, enc, Kernel::Act2, &params, &[(1, h), (2, weights), (3, imp)], [i_dim.div_ceil(256) as u32, windows as u32, 1]);
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct TransposeParams {
+    rows: u32,
+    cols: u32,
+    ld_out: u32,
+    _pad: u32,
+}
+
+/// `out[c · ld_out + r] = √w[r] · x[r · cols + c]` for the `rows × cols` matrix `x`,
+/// and 0 for `rows ≤ r < ld_out`: a batch channel-major and weighed, so that its
+/// weighted second moments are [`product`]s.
+#[allow(clippy::too_many_arguments)]
+pub fn weigh_transpose(
+    gpu: &Gpu,
+    enc: &mut wgpu::CommandEncoder,
+    x: &Buffer,
+    w: &Buffer,
+    out: &Buffer,
+    rows: usize,
+    cols: usize,
+    ld_out: usize,
+) {
+    let params = TransposeParams { rows: rows as u32, cols: cols as u32, ld_out: ld_out as u32, _pad: 0 };
+    let groups = [ld_out.div_ceil(16) as u32, cols.div_ceil(16) as u32, 1];
+    dispatch(gpu, enc, Kernel::WeighTranspose, &params, &[(1, x), (2, w), (3, out)], groups);
 }
 
 #[repr(C)]

@@ -64,10 +64,14 @@ pub enum Kernel {
     NormCopy,
     /// Elementwise `x += y` (the residual add).
     Add,
+    /// Elementwise `x -= y` (the repair's target).
+    Sub,
     /// `gate = act(gate) · up`: the FFN's GLU, the down_proj input.
     Glu,
     /// Per-window weighted act² sums `Σ_i w_i h_ik²` (the importance).
     Act2,
+    /// Rows weighed by √w and transposed (the repair's second moments as products).
+    WeighTranspose,
     /// Rotary position embedding, in place.
     Rope,
     /// Fused causal GQA attention, in one [`Style`].
@@ -87,8 +91,9 @@ impl Kernel {
             }
             Kernel::Peak => include_str!("../../shaders/peak.wgsl"),
             Kernel::NormInPlace | Kernel::NormCopy => include_str!("../../shaders/norm.wgsl"),
-            Kernel::Add | Kernel::Glu => include_str!("../../shaders/elementwise.wgsl"),
+            Kernel::Add | Kernel::Sub | Kernel::Glu => include_str!("../../shaders/elementwise.wgsl"),
             Kernel::Act2 => include_str!("../../shaders/act2.wgsl"),
+            Kernel::WeighTranspose => include_str!("../../shaders/moments.wgsl"),
             Kernel::Rope => include_str!("../../shaders/rope.wgsl"),
             Kernel::Attention(_) | Kernel::TransposeV | Kernel::SoftmaxCausal => include_str!("../../shaders/attention.wgsl"),
         }
@@ -103,8 +108,10 @@ impl Kernel {
             Kernel::NormInPlace => "norm_inplace",
             Kernel::NormCopy => "norm_copy",
             Kernel::Add => "add",
+            Kernel::Sub => "sub",
             Kernel::Glu => "glu",
             Kernel::Act2 => "act2",
+            Kernel::WeighTranspose => "weigh_transpose",
             Kernel::Rope => "rope",
             Kernel::Attention(Style::Tiled) => "attention",
             Kernel::Attention(Style::Lanes) => "attention_lanes",

@@ -279,17 +279,12 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
                     (c, channels)
                 }
                 Some(rel_lambda) => {
-                    if device.gpu().is_some() {
-                        events(Event::Note("repair gathers its second moments on the CPU reference (not yet on the GPU)".into()));
-                    }
-                    let cpu = Device::Cpu;
                     events(Event::Calibrating {
-                        device: &cpu.name(),
+                        device: &device.name(),
                         windows: &windows,
                         text: &request.text.name,
                         masked: masked(&weights),
                     });
-                    let per_pass = crate::engine::device::cpu_windows_per_pass(cfg, windows.count, windows.seq_len);
                     let mut mode = request.repair_mode;
                     if mode == repair::RepairMode::Residual && cfg.norms_per_layer() == 4 {
                         events(Event::Note(
@@ -300,8 +295,8 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
                     let sink = &mut |p| events(Event::Progress(Phase::Calibrating, p));
                     let data = (&windows.tokens[..], windows.seq_len, &weights[..]);
                     let opts = repair::RepairOptions { keep: i2, score: request.score, rel_lambda, mode };
-                    let r = repair::calibrate_and_repair(cfg, &ck, data, per_pass, opts, sink, cancel).await?;
-                    device_used = Some((cpu.name(), None));
+                    let r = repair::calibrate_and_repair(device, cfg, &ck, data, opts, sink, cancel).await?;
+                    device_used = Some((device.described().await, device.peak_bytes()));
                     for (l, bytes) in r.down.into_iter().enumerate() {
                         replaced.insert(names::mlp(l, "down_proj"), bytes);
                     }

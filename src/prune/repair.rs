@@ -13,134 +13,19 @@
 //! mean of `C_KK`'s diagonal, so that channels the text never excites do not blow up.
 
 use super::select::{self, Score};
-use crate::engine::cpu::{LayerByLayer, matmul};
+use crate::engine::Device;
+use crate::engine::cpu::LayerByLayer;
+use crate::engine::device::cpu_windows_per_pass;
+use crate::engine::forward::ACTIVATION_BUDGET;
+use crate::engine::layerwise::{GpuLayers, LayerMoments};
+use crate::engine::moments::WeightedBatch;
+pub use crate::engine::moments::{Cross, Gram};
 use crate::error::{Error, Result};
 use crate::io::{ByteSource, Spilled};
 use crate::model::checkpoint::{decode, encode};
 use crate::model::{Checkpoint, ModelConfig, names};
 use crate::parallel::for_rows;
 use crate::progress::{Cancel, Progress, ProgressSink, now};
-
-/// Channels per block of the second moment's rows computed at once: a block times all
-/// later channels is one matmul, and the f32 products stay a few MB.
-const GRAM_BLOCK: usize = 128;
-
-/// The mask-weighted second moment `Σ_t w_t h_t h_tᵀ` of one layer's `down_proj` input:
-/// each batch's products summed in f32 (as importance is), the batches in f64.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Gram {
-    /// Channels (I).
-    pub n: usize,
-    /// The upper triangle row by row, `n·(n+1)/2` sums.
-    upper: Vec<f64>,
-}
-
-impl Gram {
-    /// An empty sum over `n` channels.
-    pub fn new(n: usize) -> Self {
-        Self { n, upper: vec![0.0; n * (n + 1) / 2] }
-    }
-
-    /// Bytes a sum over `n` channels holds.
-    pub fn bytes(n: usize) -> u64 {
-        (n * (n + 1) / 2 * 8) as u64
-    }
-
-    /// Adds one batch: the rows of `h` (`weights.len()` rows of `n` values) with their
-    /// weights (rows of weight 0 are skipped; weights must not be negative).
-    pub fn add(&mut self, h: &[f32], weights: &[f32]) {
-        self.add_batch(&WeightedBatch::new(h, self.n, weights));
-    }
-
-    /// Adds one batch already transposed and weighed.
-    fn add_batch(&mut self, b: &WeightedBatch) {
-        // Σ_t w_t h_ti h_tj is the dot product of channels i and j of the transposed batch.
-        let (n, g, t) = (self.n, &b.rows, b.t);
-        if t == 0 {
-            return;
-        }
-        for i0 in (0..n).step_by(GRAM_BLOCK) {
-            let i1 = (i0 + GRAM_BLOCK).min(n);
-            let block = matmul(&g[i0 * t..i1 * t], i1 - i0, &g[i0 * t..], n - i0, t);
-            for i in i0..i1 {
-                let at = self.row_start(i);
-                let sums = &block[(i - i0) * (n - i0) + (i - i0)..(i - i0 + 1) * (n - i0)];
-                self.upper[at..at + n - i].iter_mut().zip(sums).for_each(|(a, &b)| *a += f64::from(b));
-            }
-        }
-    }
-
-    /// Adds another sum over the same channels (batches, workers).
-    pub fn merge(&mut self, other: &Gram) {
-        self.upper.iter_mut().zip(&other.upper).for_each(|(a, b)| *a += b);
-    }
-
-    /// Where row `i` of the upper triangle starts: rows 0..i hold
-    /// n + (n-1) + … + (n-i+1) = i·n − i(i−1)/2 entries.
-    fn row_start(&self, i: usize) -> usize {
-        i * self.n - i * i.saturating_sub(1) / 2
-    }
-
-    /// `C[i][j]` (symmetric).
-    pub fn get(&self, i: usize, j: usize) -> f64 {
-        let (i, j) = if i <= j { (i, j) } else { (j, i) };
-        self.upper[self.row_start(i) + (j - i)]
-    }
-}
-
-/// A batch's rows whose weight is positive, transposed (`n` rows of `t`) and each
-/// scaled by the square root of its weight: what both moments multiply.
-struct WeightedBatch {
-    rows: Vec<f32>,
-    t: usize,
-}
-
-impl WeightedBatch {
-    /// The rows of `h` (rows of `n` values) with `weights`.
-    fn new(h: &[f32], n: usize, weights: &[f32]) -> Self {
-        let kept: Vec<(usize, f32)> = weights.iter().enumerate().filter(|(_, w)| **w > 0.0).map(|(r, w)| (r, w.sqrt())).collect();
-        let t = kept.len();
-        let mut rows = vec![0f32; n * t];
-        for (c, &(r, s)) in kept.iter().enumerate() {
-            for (i, &v) in h[r * n..(r + 1) * n].iter().enumerate() {
-                rows[i * t + c] = s * v;
-            }
-        }
-        Self { rows, t }
-    }
-}
-
-/// The mask-weighted cross moment `Σ_t w_t y_t h_tᵀ` (`D × I`) of the outputs a layer's
-/// FFN should give (`y`, rows of D) and its down_proj inputs (`h`, rows of I): the
-/// right-hand side of [`repair_to_target`]. Batches in f32, sums in f64, as [`Gram`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cross {
-    d: usize,
-    n: usize,
-    sums: Vec<f64>,
-}
-
-impl Cross {
-    /// An empty sum of `d` outputs by `n` channels.
-    pub fn new(d: usize, n: usize) -> Self {
-        Self { d, n, sums: vec![0.0; d * n] }
-    }
-
-    /// Adds one batch: `h` and `y` rows with their weights.
-    pub fn add(&mut self, h: &[f32], y: &[f32], weights: &[f32]) {
-        self.add_batch(&WeightedBatch::new(h, self.n, weights), y, weights);
-    }
-
-    /// Adds one batch whose `h` rows are already transposed and weighed.
-    fn add_batch(&mut self, h: &WeightedBatch, y: &[f32], weights: &[f32]) {
-        if h.t == 0 {
-            return;
-        }
-        let yt = WeightedBatch::new(y, self.d, weights);
-        let block = matmul(&yt.rows, self.d, &h.rows, self.n, h.t);
-        self.sums.iter_mut().zip(block).for_each(|(a, b)| *a += f64::from(b));
-    }
-}
 
 /// A repaired `down_proj`: the kept columns, refitted.
 #[derive(Debug, Clone, PartialEq)]
@@ -308,24 +193,96 @@ impl RepairMode {
     }
 }
 
-/// Calibration with repair, on the CPU a layer at a time ([`LayerByLayer`]): for each
-/// layer, the act² importance and the second moment `C` of its down_proj input over all
-/// windows, the top channels by score, and `down_proj` refitted ([`repair_down`]).
-/// `per_pass` windows share a pass; progress counts layers.
+/// The passes a layer at a time, on the device calibration runs on.
+enum Layers<'a, S> {
+    Cpu(LayerByLayer<'a, S>),
+    Gpu(Box<GpuLayers<'a, S>>),
+}
+
+impl<S: ByteSource> Layers<'_, S> {
+    fn layer(&self) -> usize {
+        match self {
+            Layers::Cpu(run) => run.layer(),
+            Layers::Gpu(run) => run.layer(),
+        }
+    }
+
+    /// The next layer's act² and moments as `mode` fits it (over the pruned streams
+    /// but for the dense fit, which moves on).
+    async fn moments(&mut self, mode: RepairMode, (d, n): (usize, usize), cancel: &Cancel) -> Result<Option<LayerMoments>> {
+        let run = match self {
+            Layers::Gpu(run) => {
+                return match mode {
+                    RepairMode::Dense => run.next_layer(cancel).await,
+                    RepairMode::Sequential => run.look_at_layer(cancel).await,
+                    RepairMode::Residual => run.look_with_target(cancel).await,
+                };
+            }
+            Layers::Cpu(run) => run,
+        };
+        let mut gram = Gram::new(n);
+        let mut cross = (mode == RepairMode::Residual).then(|| Cross::new(d, n));
+        let mut seconds = 0.0;
+        let act2 = match mode {
+            RepairMode::Residual => {
+                let cross = cross.as_mut().expect("made for this mode");
+                let sum = &mut |h: &[f32], w: &[f32], y: &[f32]| {
+                    let t0 = now();
+                    let batch = WeightedBatch::new(h, n, w);
+                    gram.add_batch(&batch);
+                    cross.add_batch(&batch, y, w);
+                    seconds += now() - t0;
+                };
+                run.look_with_target(sum, cancel).await?
+            }
+            mode => {
+                let sum = &mut |h: &[f32], w: &[f32]| {
+                    let t0 = now();
+                    gram.add(h, w);
+                    seconds += now() - t0;
+                };
+                match mode {
+                    RepairMode::Sequential => run.look_at_layer(sum, cancel).await?,
+                    _ => run.next_layer(sum, cancel).await?,
+                }
+            }
+        };
+        Ok(act2.map(|act2| LayerMoments { act2, gram, cross, seconds }))
+    }
+
+    async fn advance_pruned(&mut self, keep: &[u32], down: &[f32], cancel: &Cancel) -> Result<()> {
+        match self {
+            Layers::Cpu(run) => run.advance_pruned(keep, down, cancel).await,
+            Layers::Gpu(run) => run.advance_pruned(keep, down, cancel).await,
+        }
+    }
+}
+
+/// Calibration with repair a layer at a time, on `device` (the GPU's
+/// [`GpuLayers`], or the CPU reference's [`LayerByLayer`]): for each layer, the act²
+/// importance and the second moment `C` of its down_proj input over all windows, the
+/// top channels by score, and `down_proj` refitted ([`repair_down`], on the CPU in
+/// f64). Progress counts layers.
 pub async fn calibrate_and_repair<S: ByteSource>(
+    device: &Device,
     cfg: &ModelConfig,
     ck: &Checkpoint<S>,
     (tokens, t, weights): (&[u32], usize, &[f32]),
-    per_pass: usize,
     opts: RepairOptions,
     progress: &mut dyn ProgressSink,
     cancel: &Cancel,
 ) -> Result<RepairedCalibration> {
     let (d, n, layers) = (cfg.hidden_size, cfg.intermediate_size, cfg.num_layers);
-    let mut run = LayerByLayer::new(cfg, ck, tokens, t, weights, per_pass).await?;
-    if opts.mode == RepairMode::Residual {
-        run = run.with_dense_twin();
-    }
+    let twin = opts.mode == RepairMode::Residual;
+    let mut run = match device.gpu() {
+        Some(gpu) => Layers::Gpu(Box::new(GpuLayers::new(gpu, cfg, ck, (tokens, t, weights), twin, ACTIVATION_BUDGET).await?)),
+        None => {
+            let per_pass = cpu_windows_per_pass(cfg, tokens.len() / t.max(1), t);
+            let run = LayerByLayer::new(cfg, ck, tokens, t, weights, per_pass).await?;
+            Layers::Cpu(if twin { run.with_dense_twin() } else { run })
+        }
+    };
+    let on = if device.gpu().is_some() { "GPU" } else { "CPU" };
     let mut out = RepairedCalibration {
         scores: Vec::with_capacity(layers),
         channels: Vec::with_capacity(layers),
@@ -335,35 +292,9 @@ pub async fn calibrate_and_repair<S: ByteSource>(
     let start = now();
     while run.layer() < layers {
         let l = run.layer();
-        let mut gram = Gram::new(n);
-        let mut cross = (opts.mode == RepairMode::Residual).then(|| Cross::new(d, n));
-        let mut gram_seconds = 0.0;
-        let act2 = match opts.mode {
-            RepairMode::Residual => {
-                let cross = cross.as_mut().expect("made for this mode");
-                let sum = &mut |h: &[f32], w: &[f32], y: &[f32]| {
-                    let t0 = now();
-                    let batch = WeightedBatch::new(h, n, w);
-                    gram.add_batch(&batch);
-                    cross.add_batch(&batch, y, w);
-                    gram_seconds += now() - t0;
-                };
-                run.look_with_target(sum, cancel).await?
-            }
-            mode => {
-                let sum = &mut |h: &[f32], w: &[f32]| {
-                    let t0 = now();
-                    gram.add(h, w);
-                    gram_seconds += now() - t0;
-                };
-                match mode {
-                    RepairMode::Sequential => run.look_at_layer(sum, cancel).await?,
-                    _ => run.next_layer(sum, cancel).await?,
-                }
-            }
-        };
-        let act2 = act2.ok_or_else(|| Error::Internal("calibration ended early".into()))?;
-        out.report.gram_seconds += gram_seconds;
+        let moments = run.moments(opts.mode, (d, n), cancel).await?;
+        let LayerMoments { act2, gram, cross, seconds } = moments.ok_or_else(|| Error::Internal("calibration ended early".into()))?;
+        out.report.gram_seconds += seconds;
         cancel.check()?;
 
         let t0 = now();
@@ -401,7 +332,7 @@ pub async fn calibrate_and_repair<S: ByteSource>(
         out.channels.push(kept);
         let rate = (tokens.len() * (l + 1)) as f64 / layers as f64 / (now() - start).max(1e-9);
         progress.report(Progress {
-            stage: format!("layer {}/{layers} calibrated and repaired (CPU) · {rate:.0} tokens/s", l + 1),
+            stage: format!("layer {}/{layers} calibrated and repaired ({on}) · {rate:.0} tokens/s", l + 1),
             done: (l + 1) as u64,
             total: layers as u64,
         });

@@ -260,7 +260,7 @@ test('on the CPU device, the same files as a native CPU run', async () => {
   }
 });
 
-test('every option of the CLI in the app: plain act², reusing an importance file, repair with the weight-aware score', async () => {
+test('every option of the CLI in the app: plain act², reusing an importance file, repair with the weight-aware score on both devices', async () => {
   const { context, page, errors } = await launch();
   const M = join(process.env.MODELS, 'smollm2-135m');
   const [vocab, ffn, samples, seqLen] = [16384, 1152, 2, 64];
@@ -315,6 +315,22 @@ test('every option of the CLI in the app: plain act², reusing an importance fil
     // tensor's RMS), and few differ.
     assert.equal(tensors.beyond_rounding, 0, `beyond rounding: ${JSON.stringify(tensors.examples)}`);
     assert.ok(tensors.elements_differ < 0.01 * 30 * 576 * ffn, `${tensors.elements_differ} elements differ`);
+
+    // The same repair with its passes and second moments on WebGPU (the solves stay on
+    // the CPU, in f64): the same channels, and down_proj within a few bf16 steps of the
+    // native CPU reference's.
+    const gpuRep = await pruneInBrowser(page, baseUrl, { model: 'smollm2-135m', vocab, ffn, samples, seqLen, device: 'webgpu', score: 'act2-weight', repair: true, repairMode: 'dense' });
+    console.log(`repair on WebGPU: ${gpuRep.summary}`);
+    assert.match(gpuRep.summary, /Repair: down_proj refitted in every layer \(dense fit/);
+    const gpuDiff = JSON.parse(python(IMPORTANCE_DIFF, gpuRep.impPath, repairedImp));
+    assert.ok(gpuDiff.worst_rel_l2 < 1e-4, `act2-weight scores on WebGPU differ by ${gpuDiff.worst_rel_l2}`);
+    const gpuOut = join(gpuRep.dir, 'unzipped');
+    python(UNZIP, gpuRep.zipPath, gpuOut);
+    const gpuTensors = JSON.parse(python(TENSOR_DIFF, join(gpuOut, gpuRep.zipName.replace(/\.zip$/, ''), 'model.safetensors'), join(dir, 'repaired', 'model.safetensors')));
+    const gpuWorst = Math.max(0, ...Object.values(gpuTensors.differ));
+    console.log(`WebGPU vs native CPU repaired model: ${Object.keys(gpuTensors.differ).length} of ${gpuTensors.tensors} tensors differ, worst relative L2 ${gpuWorst.toExponential(2)}; ${gpuTensors.elements_differ} elements, ${gpuTensors.beyond_rounding} beyond one bf16 step`);
+    assert.ok(Object.keys(gpuTensors.differ).every((k) => k.endsWith('mlp.down_proj.weight')), Object.keys(gpuTensors.differ).join(', '));
+    assert.ok(gpuWorst < 1e-3, `a down_proj repaired on WebGPU differs by ${gpuWorst}`);
     assert.deepEqual(errors, []);
   } finally {
     await context.close();

@@ -1,0 +1,297 @@
+//! The GPU pass a layer at a time over all calibration windows, for the repair of a
+//! pruned FFN (beyond the paper): every window goes through layer l before any goes
+//! through l + 1, so that a layer's second moments over all windows are complete
+//! before the next layer runs, and the next layer can read what the pruned and
+//! repaired layers compute. The GPU twin of [`super::cpu::LayerByLayer`], built from
+//! the same layer halves as [`super::forward::run`].
+//!
+//! The residual streams of all windows stay on the GPU (one buffer per batch, and the
+//! dense model's beside them for the residual fit); a layer's weights are uploaded
+//! once for all its passes. The moments are products of each batch laid out
+//! channel-major and weighed by `√w` ([`kernels::weigh_transpose`]): `C = H′ H′ᵀ` in
+//! row blocks of its upper triangle, `Σ w y hᵀ = Y′ H′ᵀ`, each block read back and
+//! summed into [`Gram`] / [`Cross`] in f64 (the batches' sums are f32, as on the CPU).
+
+use super::forward::{self, Activations, LayerWeights};
+use super::gpu::{Buffer, Gpu};
+use super::kernels::{self, Causal, Matrix, Operand, Product, WeightType};
+use super::moments::{Cross, Gram};
+use crate::error::{Error, Result};
+use crate::io::ByteSource;
+use crate::model::{Checkpoint, ModelConfig};
+use crate::progress::{Cancel, now};
+
+/// Bytes of one block of a moment read back at a time (it passes through memory on
+/// its way into the f64 sums; in the browser that memory is the page's wasm heap).
+const BLOCK_BYTES: u64 = 32 << 20;
+
+/// One layer's statistics over all windows.
+#[derive(Debug)]
+pub struct LayerMoments {
+    /// The act² importance `Σ_i w_i h_ik²` (I values).
+    pub act2: Vec<f64>,
+    /// The weighted second moment of the down_proj input.
+    pub gram: Gram,
+    /// With a target ([`GpuLayers::look_with_target`]): `Σ_i w_i y_i h_iᵀ`.
+    pub cross: Option<Cross>,
+    /// Seconds spent on the moments' products and their readback.
+    pub seconds: f64,
+}
+
+/// One batch of windows: its residual stream (and the dense model's), its act²
+/// weights and the buffer of its per-window act² sums.
+struct Batch {
+    x: Buffer,
+    dense: Option<Buffer>,
+    weights: Buffer,
+    imp: Buffer,
+    windows: usize,
+}
+
+/// Calibration windows run through the model a layer at a time on the GPU.
+pub struct GpuLayers<'a, S> {
+    gpu: &'a Gpu,
+    cfg: &'a ModelConfig,
+    ck: &'a Checkpoint<S>,
+    t: usize,
+    batches: Vec<Batch>,
+    act: Activations,
+    /// The down_proj inputs of a batch, channel-major and weighed (I × `ld`).
+    h_t: Buffer,
+    /// The target of a batch, likewise (D × `ld`), with a dense twin.
+    y_t: Option<Buffer>,
+    /// Rows of the largest batch, padded to a multiple of 8.
+    ld: usize,
+    block: Buffer,
+    tables: (Vec<Buffer>, Vec<usize>),
+    /// The next layer's weights, once loaded (for all its passes).
+    weights: Option<LayerWeights>,
+    /// Whether the streams are between the attention and the FFN of layer `next`.
+    at_ffn: bool,
+    next: usize,
+}
+
+impl<'a, S: ByteSource> GpuLayers<'a, S> {
+    /// Windows of `t` tokens (`tokens` row-major) with act² weights `weights` (one per
+    /// position); with `dense_twin`, the dense model's stream is kept beside the pruned
+    /// one ([`Self::look_with_target`]); a batch of windows holds at most `budget`
+    /// bytes of activations ([`forward::ACTIVATION_BUDGET`]). Reads the embeddings and
+    /// uploads the streams.
+    pub async fn new(
+        gpu: &'a Gpu,
+        cfg: &'a ModelConfig,
+        ck: &'a Checkpoint<S>,
+        (tokens, t, weights): (&[u32], usize, &[f32]),
+        dense_twin: bool,
+        budget: u64,
+    ) -> Result<Self> {
+        if t == 0 || tokens.is_empty() || !tokens.len().is_multiple_of(t) || weights.len() != tokens.len() {
+            return Err(Error::Internal(format!("{} tokens and {} weights in windows of {t}", tokens.len(), weights.len())));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&id| id as usize >= cfg.vocab_size) {
+            return Err(Error::TokenOutOfVocab { id: bad, vocab: cfg.vocab_size });
+        }
+        let (d, n) = (cfg.hidden_size, cfg.intermediate_size);
+        let count = tokens.len() / t;
+        // A batch also holds its down_proj inputs laid out for the products (I per
+        // row) and, with a twin, its target (D per row).
+        let per_row = forward::row_floats(cfg).0 as u64;
+        let extra = (n + if dense_twin { d } else { 0 }) as u64;
+        let budget = budget * per_row / (per_row + extra);
+        let cap = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+        let mut per_batch = forward::windows_per_batch(gpu, cfg, t, count, budget)?;
+        while per_batch > 1 && ((per_batch * t).next_multiple_of(8) * n * 4) as u64 > cap {
+            per_batch -= 1;
+        }
+        let ld = (per_batch * t).next_multiple_of(8);
+        let mut batches = Vec::with_capacity(count.div_ceil(per_batch));
+        for w0 in (0..count).step_by(per_batch) {
+            let nb = per_batch.min(count - w0);
+            let rows = w0 * t..(w0 + nb) * t;
+            let x = forward::embed_rows(cfg, ck, &tokens[rows.clone()]).await?;
+            batches.push(Batch {
+                dense: if dense_twin { Some(gpu.upload_f32("dense residual", &x)?) } else { None },
+                x: gpu.upload_f32("residual", &x)?,
+                weights: gpu.upload_f32("act² weights", &weights[rows])?,
+                imp: gpu.storage("importance", (nb * n * 4) as u64)?,
+                windows: nb,
+            });
+        }
+        Ok(Self {
+            gpu,
+            cfg,
+            ck,
+            t,
+            batches,
+            act: Activations::new(gpu, cfg, per_batch * t)?,
+            h_t: gpu.storage("down_proj inputs, channel-major", (n * ld * 4) as u64)?,
+            y_t: if dense_twin { Some(gpu.storage("targets, channel-major", (d * ld * 4) as u64)?) } else { None },
+            ld,
+            // A small budget reads the moments back in small blocks too (tests).
+            block: gpu.storage("moment block", BLOCK_BYTES.min(budget.max(1 << 20)).min(cap))?,
+            tables: forward::rope_tables(gpu, cfg, t)?,
+            weights: None,
+            at_ffn: false,
+            next: 0,
+        })
+    }
+
+    /// Batches the windows are split into.
+    pub fn batches(&self) -> usize {
+        self.batches.len()
+    }
+
+    /// The layer the next call runs.
+    pub fn layer(&self) -> usize {
+        self.next
+    }
+
+    /// Runs every window through the next layer and returns its moments, `None` after
+    /// the last layer (the dense fit: the streams stay the dense model's).
+    pub async fn next_layer(&mut self, cancel: &Cancel) -> Result<Option<LayerMoments>> {
+        let moments = self.moments(false, true, cancel).await?;
+        if moments.is_some() {
+            self.finish_layer();
+        }
+        Ok(moments)
+    }
+
+    /// The moments of the next layer on these streams, which stop before its FFN:
+    /// [`Self::advance_pruned`] finishes the layer with the FFN as it will be.
+    pub async fn look_at_layer(&mut self, cancel: &Cancel) -> Result<Option<LayerMoments>> {
+        self.moments(false, false, cancel).await
+    }
+
+    /// With a dense twin: runs the next layer as the dense model on the twin, then
+    /// [`Self::look_at_layer`] with the cross moment of the FFN outputs that would bring
+    /// these streams back onto the dense one (the dense stream after the layer − this
+    /// stream before the FFN).
+    pub async fn look_with_target(&mut self, cancel: &Cancel) -> Result<Option<LayerMoments>> {
+        if self.y_t.is_none() {
+            return Err(Error::Internal("look_with_target without a dense twin".into()));
+        }
+        self.moments(true, false, cancel).await
+    }
+
+    /// Finishes the layer [`Self::look_at_layer`] looked at with its FFN pruned to the
+    /// channels `keep` (ascending) and the `D × |keep|` down_proj `down`: later layers
+    /// see what the pruned model computes.
+    pub async fn advance_pruned(&mut self, keep: &[u32], down: &[f32], cancel: &Cancel) -> Result<()> {
+        let (gpu, cfg) = (self.gpu, self.cfg);
+        let (d, n) = (cfg.hidden_size, cfg.intermediate_size);
+        if !self.at_ffn || down.len() != d * keep.len() || keep.iter().any(|&c| c as usize >= n) {
+            return Err(Error::Internal(format!("advance_pruned: {} values for {d} × {} kept channels", down.len(), keep.len())));
+        }
+        // The pruned FFN as a full-width down_proj whose removed columns are zero: the
+        // removed channels' h still runs but adds nothing.
+        let mut full = vec![0f32; d * n];
+        for (row, kept) in full.chunks_exact_mut(n).zip(down.chunks_exact(keep.len().max(1))) {
+            keep.iter().zip(kept).for_each(|(&c, &v)| row[c as usize] = v);
+        }
+        let pruned = Matrix { buf: gpu.upload_f32("pruned down_proj", &full)?, dtype: WeightType::F32, rows: d, cols: n };
+        drop(full);
+        let lw = self.weights.as_ref().ok_or_else(|| Error::Internal("advance_pruned before a look".into()))?;
+        for b in &self.batches {
+            cancel.check()?;
+            let m = b.windows * self.t;
+            let mut enc = gpu.encoder();
+            forward::encode_ffn_in(gpu, &mut enc, cfg, lw, (&b.x, &self.act), (m, b.windows, self.t), None);
+            forward::encode_ffn_out(gpu, &mut enc, cfg, lw, &pruned, (&b.x, &self.act), m);
+            gpu.submit(enc);
+        }
+        gpu.finish().await?;
+        self.finish_layer();
+        Ok(())
+    }
+
+    fn finish_layer(&mut self) {
+        self.weights = None;
+        self.at_ffn = false;
+        self.next += 1;
+    }
+
+    /// The next layer's act² and moments over every batch (`target`: the cross moment
+    /// too, after the dense twin ran the layer). `whole`: the streams run the whole
+    /// dense layer; otherwise they stop before the FFN.
+    async fn moments(&mut self, target: bool, whole: bool, cancel: &Cancel) -> Result<Option<LayerMoments>> {
+        let (gpu, cfg, t, l) = (self.gpu, self.cfg, self.t, self.next);
+        let (d, n) = (cfg.hidden_size, cfg.intermediate_size);
+        if l == cfg.num_layers {
+            return Ok(None);
+        }
+        if self.at_ffn {
+            return Err(Error::Internal("a layer looked at twice: advance_pruned finishes it".into()));
+        }
+        if self.weights.is_none() {
+            self.weights = Some(forward::load_layer(gpu, cfg, self.ck, l).await?);
+        }
+        let lw = self.weights.as_ref().expect("loaded above");
+        let rope = &self.tables.0[self.tables.1[l]];
+        let mut out = LayerMoments { act2: vec![0f64; n], gram: Gram::new(n), cross: target.then(|| Cross::new(d, n)), seconds: 0.0 };
+        for b in &self.batches {
+            cancel.check()?;
+            let (nb, m) = (b.windows, b.windows * t);
+            let mut enc = gpu.encoder();
+            if let (true, Some(dense)) = (target, &b.dense) {
+                forward::encode_attention(gpu, &mut enc, cfg, l, lw, (dense, &self.act), (m, t), rope)?;
+                forward::encode_ffn_in(gpu, &mut enc, cfg, lw, (dense, &self.act), (m, nb, t), None);
+                forward::encode_ffn_out(gpu, &mut enc, cfg, lw, &lw.down, (dense, &self.act), m);
+            }
+            forward::encode_attention(gpu, &mut enc, cfg, l, lw, (&b.x, &self.act), (m, t), rope)?;
+            forward::encode_ffn_in(gpu, &mut enc, cfg, lw, (&b.x, &self.act), (m, nb, t), Some((&b.weights, &b.imp, 0)));
+            kernels::weigh_transpose(gpu, &mut enc, &self.act.gate, &b.weights, &self.h_t, m, n, self.ld);
+            if let (true, Some(dense), Some(y_t)) = (target, &b.dense, &self.y_t) {
+                enc.copy_buffer_to_buffer(dense, 0, &self.act.o, 0, (m * d * 4) as u64);
+                kernels::sub(gpu, &mut enc, &self.act.o, &b.x, m * d);
+                kernels::weigh_transpose(gpu, &mut enc, &self.act.o, &b.weights, y_t, m, d, self.ld);
+            }
+            if whole {
+                forward::encode_ffn_out(gpu, &mut enc, cfg, lw, &lw.down, (&b.x, &self.act), m);
+            }
+            gpu.submit(enc);
+            let partial = gpu.read_f32(&b.imp, 0, nb * n).await?;
+            for window in partial.chunks_exact(n) {
+                out.act2.iter_mut().zip(window).for_each(|(a, &v)| *a += f64::from(v));
+            }
+            let t0 = now();
+            let gram = &mut out.gram;
+            self.products((&self.h_t, n), (&self.h_t, n), true, &mut |r0, block| gram.add_rows(r0, block)).await?;
+            if let (Some(cross), Some(y_t)) = (out.cross.as_mut(), &self.y_t) {
+                self.products((y_t, d), (&self.h_t, n), false, &mut |r0, block| cross.add_rows(r0, block)).await?;
+            }
+            out.seconds += now() - t0;
+        }
+        self.at_ffn = !whole;
+        Ok(Some(out))
+    }
+
+    /// `a′ · b′ᵀ` of two channel-major batches (`rows × ld` each), a block of rows at a
+    /// time, each block read back and handed to `sink(first row, block)`; with `upper`
+    /// (a Gram) the block's columns start at its first row.
+    async fn products(
+        &self,
+        (a, a_rows): (&Buffer, usize),
+        (b, b_rows): (&Buffer, usize),
+        upper: bool,
+        sink: &mut dyn FnMut(usize, &[f32]),
+    ) -> Result<()> {
+        let (gpu, ld) = (self.gpu, self.ld);
+        let floats = (self.block.size() / 4) as usize;
+        let mut r0 = 0;
+        while r0 < a_rows {
+            let c0 = if upper { r0 } else { 0 };
+            let cols = b_rows - c0;
+            let rows = (floats / cols).clamp(1, a_rows - r0);
+            let mut enc = gpu.encoder();
+            let x = Operand { buf: a, off: r0 * ld, ld, batch: 0 };
+            let w = Operand { buf: b, off: c0 * ld, ld, batch: 0 };
+            let y = Operand::rows(&self.block, cols);
+            let (m, n, k, w_dtype) = (rows, cols, ld, WeightType::F32);
+            kernels::product(gpu, &mut enc, &Product { m, n, k, batches: 1, x, w, w_dtype, y, bias: None, causal: Causal::None });
+            gpu.submit(enc);
+            sink(r0, &gpu.read_f32(&self.block, 0, rows * cols).await?);
+            r0 += rows;
+        }
+        Ok(())
+    }
+}
