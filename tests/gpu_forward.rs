@@ -177,8 +177,9 @@ fn rel64(a: &[f64], b: &[f64]) -> f64 {
 /// The repair's passes a layer at a time on the GPU against the CPU reference's, in
 /// each fit: act², the second moment and (residual fit) the cross moment of every
 /// layer, with both sides advanced through the same pruned FFN, so later layers
-/// compare the same computation. A tiny budget makes one window a batch and reads the
-/// second moment back in blocks of rows.
+/// compare the same computation. With the default budget the streams stay on the GPU
+/// in one batch; a tiny one makes one window a batch, holds the streams in memory and
+/// reads the second moment back in blocks of rows.
 #[test]
 fn repair_moments_a_layer_at_a_time_match_the_reference() {
     use compact::engine::cpu::LayerByLayer;
@@ -195,10 +196,11 @@ fn repair_moments_a_layer_at_a_time_match_the_reference() {
     let gpu = block_on(Gpu::new()).expect("GPU adapter");
     let cancel = Cancel::default();
     let layers = 3;
-    for mode in [RepairMode::Dense, RepairMode::Sequential, RepairMode::Residual] {
+    let modes = [RepairMode::Dense, RepairMode::Sequential, RepairMode::Residual];
+    for (mode, budget) in modes.iter().flat_map(|&m| [(m, 1), (m, forward::ACTIVATION_BUDGET)]) {
         let twin = mode == RepairMode::Residual;
-        let mut g = block_on(GpuLayers::new(&gpu, cfg, &ck, (tokens, t, &weights), twin, 1)).unwrap();
-        assert_eq!(g.batches(), 3, "one window per batch under a tiny budget");
+        let mut g = block_on(GpuLayers::new(&gpu, cfg, &ck, (tokens, t, &weights), twin, budget)).unwrap();
+        assert_eq!(g.batches(), if budget == 1 { 3 } else { 1 }, "one window per batch under a tiny budget");
         let c = block_on(LayerByLayer::new(cfg, &ck, tokens, t, &weights, 2)).unwrap();
         let mut c = if twin { c.with_dense_twin() } else { c };
         for l in 0..layers {
@@ -224,7 +226,10 @@ fn repair_moments_a_layer_at_a_time_match_the_reference() {
             let upper = |m: &Gram| (0..n).flat_map(|i| (i..n).map(move |j| (i, j))).map(|(i, j)| m.get(i, j)).collect::<Vec<_>>();
             let (e_act2, e_gram) = (rel64(&got.act2, &want), rel64(&upper(&got.gram), &upper(&gram)));
             let e_cross = got.cross.as_ref().map(|x| rel64(&x.sums, &cross.sums));
-            println!("{mode:?} layer {l}: act² {e_act2:.2e}, second moment {e_gram:.2e}, cross moment {:.2e}", e_cross.unwrap_or(0.0));
+            println!(
+                "{mode:?} budget {budget} layer {l}: act² {e_act2:.2e}, second moment {e_gram:.2e}, cross moment {:.2e}",
+                e_cross.unwrap_or(0.0)
+            );
             assert!(e_act2 < 2e-5 && e_gram < 2e-5, "{mode:?} layer {l}: act² {e_act2:.2e}, second moment {e_gram:.2e}");
             assert_eq!(got.cross.is_some(), twin);
             if let Some(e) = e_cross {

@@ -5,9 +5,10 @@
 //! repaired layers compute. The GPU twin of [`super::cpu::LayerByLayer`], built from
 //! the same layer halves as [`super::forward::run`].
 //!
-//! The residual streams of all windows stay on the GPU (one buffer per batch, and the
-//! dense model's beside them for the residual fit); a layer's weights are uploaded
-//! once for all its passes. The moments are products of each batch laid out
+//! The residual streams of all windows (and the dense model's beside them for the
+//! residual fit) stay on the GPU when they fit the activation budget, one buffer per
+//! batch; otherwise they are held in memory and each batch's is uploaded for its work
+//! and read back after it. A layer's weights are uploaded once for all its passes. The moments are products of each batch laid out
 //! channel-major and weighed by `√w` ([`kernels::weigh_transpose`]): `C = H′ H′ᵀ` in
 //! row blocks of its upper triangle, `Σ w y hᵀ = Y′ H′ᵀ`, each block read back and
 //! summed into [`Gram`] / [`Cross`] in f64 (the batches' sums are f32, as on the CPU).
@@ -38,11 +39,40 @@ pub struct LayerMoments {
     pub seconds: f64,
 }
 
+/// A batch's residual stream: on the GPU, or in memory (uploaded into a slot for each
+/// pass and read back after it).
+enum Stream {
+    Device(Buffer),
+    Host(Vec<f32>),
+}
+
+impl Stream {
+    /// The buffer the batch's work reads and writes: its own, or `slot` loaded with it.
+    fn stage<'b>(&'b self, gpu: &Gpu, slot: Option<&'b Buffer>) -> Result<&'b Buffer> {
+        match (self, slot) {
+            (Stream::Device(b), _) => Ok(b),
+            (Stream::Host(v), Some(slot)) => {
+                gpu.queue.write_buffer(slot, 0, bytemuck::cast_slice(v));
+                Ok(slot)
+            }
+            (Stream::Host(_), None) => Err(Error::Internal("a stream held in memory without a slot".into())),
+        }
+    }
+
+    /// After the batch's work: a stream held in memory takes the slot's values back.
+    async fn unstage(&mut self, gpu: &Gpu, slot: Option<&Buffer>) -> Result<()> {
+        if let (Stream::Host(v), Some(slot)) = (self, slot) {
+            *v = gpu.read_f32(slot, 0, v.len()).await?;
+        }
+        Ok(())
+    }
+}
+
 /// One batch of windows: its residual stream (and the dense model's), its act²
 /// weights and the buffer of its per-window act² sums.
 struct Batch {
-    x: Buffer,
-    dense: Option<Buffer>,
+    x: Stream,
+    dense: Option<Stream>,
     weights: Buffer,
     imp: Buffer,
     windows: usize,
@@ -62,6 +92,9 @@ pub struct GpuLayers<'a, S> {
     y_t: Option<Buffer>,
     /// Rows of the largest batch, padded to a multiple of 8.
     ld: usize,
+    /// With the streams in memory: the buffers a batch's stream and its dense twin are
+    /// loaded into.
+    slots: [Option<Buffer>; 2],
     block: Buffer,
     tables: (Vec<Buffer>, Vec<usize>),
     /// The next layer's weights, once loaded (for all its passes).
@@ -75,8 +108,8 @@ impl<'a, S: ByteSource> GpuLayers<'a, S> {
     /// Windows of `t` tokens (`tokens` row-major) with act² weights `weights` (one per
     /// position); with `dense_twin`, the dense model's stream is kept beside the pruned
     /// one ([`Self::look_with_target`]); a batch of windows holds at most `budget`
-    /// bytes of activations ([`forward::ACTIVATION_BUDGET`]). Reads the embeddings and
-    /// uploads the streams.
+    /// bytes of activations ([`forward::ACTIVATION_BUDGET`]), and the streams stay on
+    /// the GPU when all of them fit in `budget` too. Reads the embeddings.
     pub async fn new(
         gpu: &'a Gpu,
         cfg: &'a ModelConfig,
@@ -97,21 +130,26 @@ impl<'a, S: ByteSource> GpuLayers<'a, S> {
         // row) and, with a twin, its target (D per row).
         let per_row = forward::row_floats(cfg).0 as u64;
         let extra = (n + if dense_twin { d } else { 0 }) as u64;
-        let budget = budget * per_row / (per_row + extra);
+        let batch_budget = budget * per_row / (per_row + extra);
         let cap = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
-        let mut per_batch = forward::windows_per_batch(gpu, cfg, t, count, budget)?;
+        let mut per_batch = forward::windows_per_batch(gpu, cfg, t, count, batch_budget)?;
         while per_batch > 1 && ((per_batch * t).next_multiple_of(8) * n * 4) as u64 > cap {
             per_batch -= 1;
         }
         let ld = (per_batch * t).next_multiple_of(8);
+        let streams = if dense_twin { 2 } else { 1 };
+        let resident = (tokens.len() * d * 4 * streams) as u64 <= budget;
+        let slot = |label| if resident { Ok(None) } else { gpu.storage(label, (per_batch * t * d * 4) as u64).map(Some) };
+        let slots = [slot("residual")?, if dense_twin { slot("dense residual")? } else { None }];
+        let stream = |label, x: &[f32]| if resident { gpu.upload_f32(label, x).map(Stream::Device) } else { Ok(Stream::Host(x.to_vec())) };
         let mut batches = Vec::with_capacity(count.div_ceil(per_batch));
         for w0 in (0..count).step_by(per_batch) {
             let nb = per_batch.min(count - w0);
             let rows = w0 * t..(w0 + nb) * t;
             let x = forward::embed_rows(cfg, ck, &tokens[rows.clone()]).await?;
             batches.push(Batch {
-                dense: if dense_twin { Some(gpu.upload_f32("dense residual", &x)?) } else { None },
-                x: gpu.upload_f32("residual", &x)?,
+                dense: if dense_twin { Some(stream("dense residual", &x)?) } else { None },
+                x: stream("residual", &x)?,
                 weights: gpu.upload_f32("act² weights", &weights[rows])?,
                 imp: gpu.storage("importance", (nb * n * 4) as u64)?,
                 windows: nb,
@@ -127,6 +165,7 @@ impl<'a, S: ByteSource> GpuLayers<'a, S> {
             h_t: gpu.storage("down_proj inputs, channel-major", (n * ld * 4) as u64)?,
             y_t: if dense_twin { Some(gpu.storage("targets, channel-major", (d * ld * 4) as u64)?) } else { None },
             ld,
+            slots,
             // A small budget reads the moments back in small blocks too (tests).
             block: gpu.storage("moment block", BLOCK_BYTES.min(budget.max(1 << 20)).min(cap))?,
             tables: forward::rope_tables(gpu, cfg, t)?,
@@ -191,13 +230,15 @@ impl<'a, S: ByteSource> GpuLayers<'a, S> {
         let pruned = Matrix { buf: gpu.upload_f32("pruned down_proj", &full)?, dtype: WeightType::F32, rows: d, cols: n };
         drop(full);
         let lw = self.weights.as_ref().ok_or_else(|| Error::Internal("advance_pruned before a look".into()))?;
-        for b in &self.batches {
+        for b in &mut self.batches {
             cancel.check()?;
             let m = b.windows * self.t;
+            let x = b.x.stage(gpu, self.slots[0].as_ref())?;
             let mut enc = gpu.encoder();
-            forward::encode_ffn_in(gpu, &mut enc, cfg, lw, (&b.x, &self.act), (m, b.windows, self.t), None);
-            forward::encode_ffn_out(gpu, &mut enc, cfg, lw, &pruned, (&b.x, &self.act), m);
+            forward::encode_ffn_in(gpu, &mut enc, cfg, lw, (x, &self.act), (m, b.windows, self.t), None);
+            forward::encode_ffn_out(gpu, &mut enc, cfg, lw, &pruned, (x, &self.act), m);
             gpu.submit(enc);
+            b.x.unstage(gpu, self.slots[0].as_ref()).await?;
         }
         gpu.finish().await?;
         self.finish_layer();
@@ -228,70 +269,84 @@ impl<'a, S: ByteSource> GpuLayers<'a, S> {
         let lw = self.weights.as_ref().expect("loaded above");
         let rope = &self.tables.0[self.tables.1[l]];
         let mut out = LayerMoments { act2: vec![0f64; n], gram: Gram::new(n), cross: target.then(|| Cross::new(d, n)), seconds: 0.0 };
-        for b in &self.batches {
+        let (act, h_t, y_t, slots) = (&self.act, &self.h_t, self.y_t.as_ref(), &self.slots);
+        for b in &mut self.batches {
             cancel.check()?;
             let (nb, m) = (b.windows, b.windows * t);
+            let x = b.x.stage(gpu, slots[0].as_ref())?;
+            let dense = match (target, &b.dense) {
+                (true, Some(s)) => Some(s.stage(gpu, slots[1].as_ref())?),
+                _ => None,
+            };
             let mut enc = gpu.encoder();
-            if let (true, Some(dense)) = (target, &b.dense) {
-                forward::encode_attention(gpu, &mut enc, cfg, l, lw, (dense, &self.act), (m, t), rope)?;
-                forward::encode_ffn_in(gpu, &mut enc, cfg, lw, (dense, &self.act), (m, nb, t), None);
-                forward::encode_ffn_out(gpu, &mut enc, cfg, lw, &lw.down, (dense, &self.act), m);
+            if let Some(dense) = dense {
+                forward::encode_attention(gpu, &mut enc, cfg, l, lw, (dense, act), (m, t), rope)?;
+                forward::encode_ffn_in(gpu, &mut enc, cfg, lw, (dense, act), (m, nb, t), None);
+                forward::encode_ffn_out(gpu, &mut enc, cfg, lw, &lw.down, (dense, act), m);
             }
-            forward::encode_attention(gpu, &mut enc, cfg, l, lw, (&b.x, &self.act), (m, t), rope)?;
-            forward::encode_ffn_in(gpu, &mut enc, cfg, lw, (&b.x, &self.act), (m, nb, t), Some((&b.weights, &b.imp, 0)));
-            kernels::weigh_transpose(gpu, &mut enc, &self.act.gate, &b.weights, &self.h_t, m, n, self.ld);
-            if let (true, Some(dense), Some(y_t)) = (target, &b.dense, &self.y_t) {
-                enc.copy_buffer_to_buffer(dense, 0, &self.act.o, 0, (m * d * 4) as u64);
-                kernels::sub(gpu, &mut enc, &self.act.o, &b.x, m * d);
-                kernels::weigh_transpose(gpu, &mut enc, &self.act.o, &b.weights, y_t, m, d, self.ld);
+            forward::encode_attention(gpu, &mut enc, cfg, l, lw, (x, act), (m, t), rope)?;
+            forward::encode_ffn_in(gpu, &mut enc, cfg, lw, (x, act), (m, nb, t), Some((&b.weights, &b.imp, 0)));
+            kernels::weigh_transpose(gpu, &mut enc, &act.gate, &b.weights, h_t, m, n, self.ld);
+            if let (Some(dense), Some(y_t)) = (dense, y_t) {
+                enc.copy_buffer_to_buffer(dense, 0, &act.o, 0, (m * d * 4) as u64);
+                kernels::sub(gpu, &mut enc, &act.o, x, m * d);
+                kernels::weigh_transpose(gpu, &mut enc, &act.o, &b.weights, y_t, m, d, self.ld);
             }
             if whole {
-                forward::encode_ffn_out(gpu, &mut enc, cfg, lw, &lw.down, (&b.x, &self.act), m);
+                forward::encode_ffn_out(gpu, &mut enc, cfg, lw, &lw.down, (x, act), m);
             }
             gpu.submit(enc);
             let partial = gpu.read_f32(&b.imp, 0, nb * n).await?;
             for window in partial.chunks_exact(n) {
                 out.act2.iter_mut().zip(window).for_each(|(a, &v)| *a += f64::from(v));
             }
+            b.x.unstage(gpu, slots[0].as_ref()).await?;
+            if let (true, Some(s)) = (target, b.dense.as_mut()) {
+                s.unstage(gpu, slots[1].as_ref()).await?;
+            }
             let t0 = now();
             let gram = &mut out.gram;
-            self.products((&self.h_t, n), (&self.h_t, n), true, &mut |r0, block| gram.add_rows(r0, block)).await?;
-            if let (Some(cross), Some(y_t)) = (out.cross.as_mut(), &self.y_t) {
-                self.products((y_t, d), (&self.h_t, n), false, &mut |r0, block| cross.add_rows(r0, block)).await?;
+            products(gpu, &self.block, self.ld, (h_t, n), (h_t, n), true, &mut |r0, block| gram.add_rows(r0, block)).await?;
+            if let (Some(cross), Some(y_t)) = (out.cross.as_mut(), y_t) {
+                products(gpu, &self.block, self.ld, (y_t, d), (h_t, n), false, &mut |r0, block| cross.add_rows(r0, block)).await?;
             }
             out.seconds += now() - t0;
         }
         self.at_ffn = !whole;
         Ok(Some(out))
     }
+}
 
-    /// `a′ · b′ᵀ` of two channel-major batches (`rows × ld` each), a block of rows at a
-    /// time, each block read back and handed to `sink(first row, block)`; with `upper`
-    /// (a Gram) the block's columns start at its first row.
-    async fn products(
-        &self,
-        (a, a_rows): (&Buffer, usize),
-        (b, b_rows): (&Buffer, usize),
-        upper: bool,
-        sink: &mut dyn FnMut(usize, &[f32]),
-    ) -> Result<()> {
-        let (gpu, ld) = (self.gpu, self.ld);
-        let floats = (self.block.size() / 4) as usize;
-        let mut r0 = 0;
-        while r0 < a_rows {
-            let c0 = if upper { r0 } else { 0 };
-            let cols = b_rows - c0;
-            let rows = (floats / cols).clamp(1, a_rows - r0);
-            let mut enc = gpu.encoder();
-            let x = Operand { buf: a, off: r0 * ld, ld, batch: 0 };
-            let w = Operand { buf: b, off: c0 * ld, ld, batch: 0 };
-            let y = Operand::rows(&self.block, cols);
-            let (m, n, k, w_dtype) = (rows, cols, ld, WeightType::F32);
-            kernels::product(gpu, &mut enc, &Product { m, n, k, batches: 1, x, w, w_dtype, y, bias: None, causal: Causal::None });
-            gpu.submit(enc);
-            sink(r0, &gpu.read_f32(&self.block, 0, rows * cols).await?);
-            r0 += rows;
-        }
-        Ok(())
+/// `a′ · b′ᵀ` of two channel-major batches (`rows × ld` each), a block of rows at a time
+/// through `block`, each block read back and handed to `sink(first row, block)`; with
+/// `upper` (a Gram) the block's columns start at its first row.
+async fn products(
+    gpu: &Gpu,
+    block: &Buffer,
+    ld: usize,
+    (a, a_rows): (&Buffer, usize),
+    (b, b_rows): (&Buffer, usize),
+    upper: bool,
+    sink: &mut dyn FnMut(usize, &[f32]),
+) -> Result<()> {
+    let floats = (block.size() / 4) as usize;
+    let mut r0 = 0;
+    while r0 < a_rows {
+        let c0 = if upper { r0 } else { 0 };
+        let cols = b_rows - c0;
+        // Blocks of at most an eighth of a Gram's rows: each block computes its square
+        // below the diagonal too, so smaller blocks waste less.
+        let most = if upper { a_rows.div_ceil(8).next_multiple_of(64) } else { a_rows };
+        let rows = (floats / cols).min(most).clamp(1, a_rows - r0);
+        let mut enc = gpu.encoder();
+        let x = Operand { buf: a, off: r0 * ld, ld, batch: 0 };
+        let w = Operand { buf: b, off: c0 * ld, ld, batch: 0 };
+        let y = Operand::rows(block, cols);
+        let (m, n, k, w_dtype) = (rows, cols, ld, WeightType::F32);
+        kernels::product(gpu, &mut enc, &Product { m, n, k, batches: 1, x, w, w_dtype, y, bias: None, causal: Causal::None });
+        gpu.submit(enc);
+        sink(r0, &gpu.read_f32(block, 0, rows * cols).await?);
+        r0 += rows;
     }
+    Ok(())
 }
