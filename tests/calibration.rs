@@ -44,6 +44,7 @@ fn cli_importance_matches_the_cpu_reference_and_the_mask_removes_rare_positions(
         "2",
         "--seq-len",
         "64",
+        "--no-repair",
         "--save-importance",
         imp_file.to_str().unwrap(),
     ]);

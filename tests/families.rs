@@ -80,7 +80,8 @@ fn every_family_prunes_to_the_dense_model_without_the_removed_channels() {
         let (info, ck) = build(name, g, &dir);
         write_byte_tokenizer(&dir);
         let out = tmp.path().join(format!("{name}-pruned"));
-        let args = ["--ffn", "96", "--samples", "2", "--seq-len", "16", "--device", "cpu"];
+        // The paper's method: the kept channels' weights are the dense ones, sliced.
+        let args = ["--ffn", "96", "--samples", "2", "--seq-len", "16", "--device", "cpu", "--no-repair"];
         let (ok, _, err) = compact(&[&["prune", "--model", dir.to_str().unwrap(), "--out", out.to_str().unwrap()][..], &args].concat());
         assert!(ok, "{name}: {err}");
         let (p_info, p_ck) = open_weights(&out);

@@ -40,17 +40,16 @@ fn calibration_a_layer_at_a_time_is_the_usual_importance() {
     assert!(block_on(run.next_layer(&mut |_, _| {}, &Cancel::default())).unwrap().is_none());
 }
 
-/// Prunes SmolLM2 to I' = FFN on the test windows with `extra` flags.
-fn prune(out: &std::path::Path, extra: &[&str]) {
+/// Prunes SmolLM2 to I' = FFN on the test windows with `extra` flags; says whether
+/// down_proj was repaired.
+fn prune(out: &std::path::Path, extra: &[&str]) -> bool {
     let dir = fixture("smollm2-135m");
     let mut args = vec!["prune", "--model", dir.to_str().unwrap(), "--out", out.to_str().unwrap(), "--force", "--ffn", FFN];
     args.extend(["--samples", "2", "--seq-len", "64", "--device", "cpu"]);
     args.extend(extra);
     let (ok, stdout, err) = compact(&args);
     assert!(ok, "{err}");
-    if extra.contains(&"--repair") {
-        assert!(stdout.contains("repair: down_proj refitted"), "{stdout}");
-    }
+    stdout.contains("repair: down_proj refitted in every layer")
 }
 
 fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
@@ -64,10 +63,11 @@ fn repaired_layers_reproduce_the_dense_outputs_better_than_slicing() {
     let tmp = tempfile::tempdir().unwrap();
     let dirs = ["plain", "dense", "sequential", "residual"].map(|k| tmp.path().join(k));
     let [plain, repaired, sequential, residual] = &dirs;
-    prune(plain, &[]);
-    prune(repaired, &["--repair", "--repair-mode", "dense"]);
-    prune(sequential, &["--repair", "--repair-mode", "sequential"]);
-    prune(residual, &["--repair"]);
+    // The repair is the default (residual fit); --no-repair is the paper's method.
+    assert!(!prune(plain, &["--no-repair"]), "--no-repair repairs nothing");
+    assert!(prune(repaired, &["--repair", "--repair-mode", "dense"]));
+    assert!(prune(sequential, &["--repair-mode", "sequential"]));
+    assert!(prune(residual, &[]), "the repair is on by default");
 
     // Fitted on the dense model, the same channels as the paper: a standard folder whose
     // only change is the values of down_proj.
@@ -132,6 +132,10 @@ fn repair_refuses_channels_from_an_importance_file() {
     ]);
     assert!(!ok && err.contains("--channels-from"), "{err}");
     assert!(!tmp.path().join("o").exists(), "nothing written");
+    // Asking for the repair and for the paper's method at once is refused too.
+    let (ok, _, err) =
+        compact(&["prune", "--model", dir.to_str().unwrap(), "--out", tmp.path().join("o").to_str().unwrap(), "--repair", "--no-repair"]);
+    assert!(!ok && err.contains("--no-repair"), "{err}");
 }
 
 #[test]

@@ -92,7 +92,7 @@ def main():
         # Dense against pruned at ~35 %: generation speed and peak memory, one process each.
         pruned = os.path.join(a.work, f"{name}-35")
         if not os.path.isfile(os.path.join(pruned, "model.safetensors")):
-            run([a.bin, "prune", "--model", folder, "--out", pruned, "--ratio", "35%", "--backend", "cpu", "--samples", "4", "--seq-len", "256"])
+            run([a.bin, "prune", "--model", folder, "--out", pruned, "--ratio", "35%", "--backend", "cpu", "--samples", "4", "--seq-len", "256", "--no-repair"])
         # Twice each, the faster kept: the first run may read the files from disk.
         speed = {}
         for label, m in (("dense", folder), ("pruned 35%", pruned)):

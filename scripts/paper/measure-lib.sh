@@ -16,12 +16,14 @@ evaluate() {
   [[ "$1" == dense || -f "$OUT/$1.ppl.json" ]] || "$C" eval --model "$2" --dense "$D" --tasks none --backend "$BACKEND" --json "$OUT/$1.ppl.json"
 }
 # prune KEY ARGS…: `compact prune` of the dense model into $WORK/KEY with ARGS, then evaluate it.
+# A row is the paper's method (--no-repair) unless its ARGS ask for the repair.
 # The pruned folder is not committed: on a new machine a configuration whose evaluation
 # is unfinished is pruned again.
 prune() {
   local key="$1"; shift
   [[ -f "$OUT/$key.eval.json" && -f "$OUT/$key.ppl.json" ]] && return 0
   [[ -f "$OUT/$key.report.json" && -f "$WORK/$key/config.json" ]] ||
-    "$C" prune --model "$D" --out "$WORK/$key" --force --backend "$BACKEND" --report "$OUT/$key.report.json" "$@"
+    "$C" prune --model "$D" --out "$WORK/$key" --force --backend "$BACKEND" --report "$OUT/$key.report.json" \
+      $([[ " $* " == *" --repair "* ]] || echo --no-repair) "$@"
   evaluate "$key" "$WORK/$key"
 }

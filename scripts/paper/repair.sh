@@ -24,8 +24,8 @@ OUT="results/$NAME-repair" LIMIT=0 BACKEND=cpu WORK_NAME="repair/$NAME"
 source "$(dirname "${BASH_SOURCE[0]}")/measure-lib.sh"
 flags() {
   case "$1" in
-    paper) ;;
-    weight) echo --score act2-weight ;;
+    paper) echo --no-repair ;;
+    weight) echo --score act2-weight --no-repair ;;
     repair) echo --repair --repair-mode dense ;;
     weight-repair) echo --score act2-weight --repair --repair-mode dense ;;
     sequential) echo --score act2-weight --repair --repair-mode sequential ;;

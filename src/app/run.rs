@@ -164,7 +164,8 @@ pub fn RunStep() -> impl IntoView {
     let rare_by = RwSignal::new(RareBy::Id);
     let mask = RwSignal::new(true);
     let score = RwSignal::new(Score::Act2);
-    let repair = RwSignal::new(false);
+    // On by default: it closes most of the pruned FFN's gap to the dense model (README).
+    let repair = RwSignal::new(true);
     let repair_mode = RwSignal::new(repair::RepairMode::default());
     let importance = RwSignal::new(None::<ImportanceFile>);
     let device = RwSignal::new(DeviceKind::Gpu);
@@ -252,7 +253,8 @@ pub fn RunStep() -> impl IntoView {
             rare_by: rare_by.get(),
             mask: mask.get(),
             score: score.get(),
-            repair: repair.get().then(|| repair_mode.get()),
+            // The repair needs the calibration: channels from a file are sliced as they are.
+            repair: (repair.get() && importance.with(Option::is_none)).then(|| repair_mode.get()),
             device: device.get(),
             text: state.text.get(),
             importance: importance.get(),
@@ -416,9 +418,9 @@ pub fn RunStep() -> impl IntoView {
                     </select>
                 </label>
                 <label title="Refit the kept down_proj columns by least squares so that they stand in for the removed channels on the calibration text. Runs a layer at a time on the device chosen above; the solves run on this computer's CPU.">
-                    <input id="repair" type="checkbox" prop:checked=move || repair.get()
+                    <input id="repair" type="checkbox" prop:checked=move || repair.get() disabled=move || importance.with(Option::is_some)
                         on:change=move |ev| repair.set(event_target_checked(&ev))/>
-                    " Repair down_proj (beyond the paper)"
+                    " Repair down_proj (beyond the paper; uncheck for the paper's method)"
                 </label>
                 <label>"Fit "
                     <select id="repair-mode" disabled=move || !repair.get()

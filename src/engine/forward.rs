@@ -556,7 +556,7 @@ async fn layer_done(
 /// Records one decoder layer over `m = nb · t` rows of `x` (updated in place), and
 /// the act² partial sums of its down_proj input when `imp` is given.
 #[allow(clippy::too_many_arguments)]
-fn encode_layer(
+pub(super) fn encode_layer(
     gpu: &Gpu,
     enc: &mut wgpu::CommandEncoder,
     cfg: &ModelConfig,

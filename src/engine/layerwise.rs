@@ -280,9 +280,7 @@ impl<'a, S: ByteSource> GpuLayers<'a, S> {
             };
             let mut enc = gpu.encoder();
             if let Some(dense) = dense {
-                forward::encode_attention(gpu, &mut enc, cfg, l, lw, (dense, act), (m, t), rope)?;
-                forward::encode_ffn_in(gpu, &mut enc, cfg, lw, (dense, act), (m, nb, t), None);
-                forward::encode_ffn_out(gpu, &mut enc, cfg, lw, &lw.down, (dense, act), m);
+                forward::encode_layer(gpu, &mut enc, cfg, l, lw, (dense, act), (m, nb, t), rope, None)?;
             }
             forward::encode_attention(gpu, &mut enc, cfg, l, lw, (x, act), (m, t), rope)?;
             forward::encode_ffn_in(gpu, &mut enc, cfg, lw, (x, act), (m, nb, t), Some((&b.weights, &b.imp, 0)));

@@ -247,12 +247,8 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
     let (mut calibration, mut device_used, mut repair_report) = (None, None, None);
     let mut replaced = Replaced::new();
     let channels = match &request.importance {
-        _ if i2 == cfg.intermediate_size => {
-            if request.repair.is_some() {
-                events(Event::Note("the FFN is kept whole, so there is nothing to repair".into()));
-            }
-            None
-        }
+        // The FFN kept whole: nothing to rank, nothing to repair.
+        _ if i2 == cfg.intermediate_size => None,
         Some(_) if request.repair.is_some() => return Err(PlanError::RepairNeedsCalibration.into()),
         Some(file) => {
             let importance = select::read_importance(&MemSource::new(file.name.clone(), file.bytes.clone()), cfg).await?;
@@ -288,7 +284,7 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
                     let mut mode = request.repair_mode;
                     if mode == repair::RepairMode::Residual && cfg.norms_per_layer() == 4 {
                         events(Event::Note(
-                            "the residual repair needs the FFN output added as it is; with a norm after it (Gemma) the sequential repair runs".into(),
+                            "with a norm after the FFN (Gemma) the repair fits each layer to its own output (sequential) rather than back onto the dense stream (residual)".into(),
                         ));
                         mode = repair::RepairMode::Sequential;
                     }

@@ -207,7 +207,7 @@ test('prune in the browser, download, verify natively', async () => {
     // A native run on the same inputs: the same importance, the same files.
     const native = join(r.dir, 'native');
     const nativeImp = join(r.dir, 'native.importance.safetensors');
-    cli(['prune', '--model', M, '--out', native, '--vocab', String(vocab), '--ffn', String(ffn), '--samples', String(samples), '--seq-len', String(seqLen), '--save-importance', nativeImp]);
+    cli(['prune', '--model', M, '--out', native, '--vocab', String(vocab), '--ffn', String(ffn), '--samples', String(samples), '--seq-len', String(seqLen), '--no-repair', '--save-importance', nativeImp]);
     const diff = JSON.parse(python(IMPORTANCE_DIFF, r.impPath, nativeImp));
     console.log(`browser vs native importance: worst relative L2 ${diff.worst_rel_l2.toExponential(2)} over ${diff.layers} layers`);
     assert.equal(diff.layers, 30);
@@ -246,7 +246,7 @@ test('on the CPU device, the same files as a native CPU run', async () => {
     const pruned = join(out, r.zipName.replace(/\.zip$/, ''));
     const native = join(r.dir, 'native');
     const nativeImp = join(r.dir, 'native.importance.safetensors');
-    cli(['prune', '--model', M, '--out', native, '--vocab', String(vocab), '--ffn', String(ffn), '--samples', String(samples), '--seq-len', String(seqLen), '--backend', 'cpu', '--save-importance', nativeImp]);
+    cli(['prune', '--model', M, '--out', native, '--vocab', String(vocab), '--ffn', String(ffn), '--samples', String(samples), '--seq-len', String(seqLen), '--backend', 'cpu', '--no-repair', '--save-importance', nativeImp]);
     const diff = JSON.parse(python(IMPORTANCE_DIFF, r.impPath, nativeImp));
     console.log(`wasm CPU vs native CPU importance: worst relative L2 ${diff.worst_rel_l2.toExponential(2)} over ${diff.layers} layers`);
     assert.equal(diff.layers, 30);
@@ -269,7 +269,7 @@ test('every option of the CLI in the app: plain act², reusing an importance fil
     // Plain act² (--no-mask): rare tokens count too, so it is not the masked importance.
     const nativeImp = join(dir, 'plain.importance.safetensors');
     const common = ['--vocab', String(vocab), '--ffn', String(ffn), '--samples', String(samples), '--seq-len', String(seqLen), '--backend', 'cpu'];
-    cli(['prune', '--model', M, '--out', join(dir, 'plain'), ...common, '--no-mask', '--save-importance', nativeImp]);
+    cli(['prune', '--model', M, '--out', join(dir, 'plain'), ...common, '--no-mask', '--no-repair', '--save-importance', nativeImp]);
     const r = await pruneInBrowser(page, baseUrl, { model: 'smollm2-135m', vocab, ffn, samples, seqLen, device: 'cpu', mask: 'plain' });
     assert.match(r.summary, /\(0 masked as removed tokens\)/);
     const diff = JSON.parse(python(IMPORTANCE_DIFF, r.impPath, nativeImp));
@@ -424,6 +424,10 @@ test('keyboard only: a run starts and is cancelled, and the page says so', async
     assert.match(await page.locator('#calib-name').textContent(), /Python/);
     await page.locator('#calib-builtin').click();
     assert.match(await page.locator('#calib-name').textContent(), /Shakespeare/);
+    // The paper's method, so that calibration is shared by the CPU device's workers
+    // (the repair, on by default, runs on the page).
+    assert.equal(await page.locator('#repair').isChecked(), true, 'the repair is on by default');
+    await page.locator('#repair').uncheck();
     // Keyboard only: Tab reaches the run button, Enter starts, Space on Cancel stops.
     let tabs = 0;
     while (await page.evaluate(() => document.activeElement?.id) !== 'run-button') {
@@ -612,6 +616,7 @@ for (const [model, vocab, ffn] of [['gemma3-270m', 16384, 2048], ['qwen2.5-0.5b'
         await page.locator(id).dispatchEvent('change');
       }
       await page.locator('#device').selectOption('cpu');
+      await page.locator('#repair').uncheck();
       await page.locator('#run-button').click();
       const done = page.locator('#run-done'), failed = page.locator('#run-error');
       await Promise.race([done.waitFor({ timeout: 900000 }), failed.waitFor({ timeout: 900000 })]);

@@ -172,10 +172,9 @@ export async function pruneInBrowser(page, baseUrl, { model, vocab, ffn, samples
   await page.locator('#device').selectOption(device);
   await page.locator('#mask').selectOption(mask);
   await page.locator('#score').selectOption(score);
-  if (repair) {
-    await page.locator('#repair').check();
-    await page.locator('#repair-mode').selectOption(repairMode);
-  }
+  // The repair is on by default in the app; a run asks for it or for the paper's method.
+  await page.locator('#repair').setChecked(repair);
+  if (repair) await page.locator('#repair-mode').selectOption(repairMode);
   if (importanceFile) {
     await page.locator('#importance-file').setInputFiles(importanceFile);
     await page.locator('#importance-name').waitFor({ timeout: 60000 });

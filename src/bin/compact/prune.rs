@@ -53,20 +53,24 @@ pub struct PruneArgs {
     /// norm of the channel's down_proj column: the energy it sends into the residual).
     #[arg(long, value_enum, default_value_t = Score::Act2)]
     pub score: Score,
-    /// Repair the pruned FFN beyond the paper: refit the kept down_proj columns by least
-    /// squares so that they stand in for the removed channels on the calibration text
-    /// (calibration then runs on the CPU, a layer at a time).
+    /// Repair the pruned FFN (beyond the paper; the default whenever channels are
+    /// calibrated): the kept down_proj columns are refitted by least squares so that
+    /// they stand in for the removed channels on the calibration text (calibration then
+    /// runs a layer at a time).
     #[arg(long, conflicts_with = "channels_from")]
     pub repair: bool,
+    /// COMPACT exactly as the paper: no repair, the kept down_proj columns as they are.
+    #[arg(long, conflicts_with_all = ["repair", "repair_ridge", "repair_mode"])]
+    pub no_repair: bool,
     /// The repair's ridge, relative to the mean second moment of the kept channels
     /// (default: 0.3 for the residual repair, 0.1 for the others).
-    #[arg(long, requires = "repair")]
+    #[arg(long)]
     pub repair_ridge: Option<f64>,
     /// What each layer's repair is fitted on: `residual` (the pruned and repaired
     /// layers' activations, fitted to bring the residual stream back onto the dense
     /// model's; three passes per layer), `sequential` (those activations, fitted to the
     /// layer's own output; two passes), `dense` (the dense model's; one pass).
-    #[arg(long, value_enum, default_value_t = RepairMode::Residual, requires = "repair")]
+    #[arg(long, value_enum, default_value_t = RepairMode::Residual)]
     pub repair_mode: RepairMode,
     /// Where calibration runs; `gpu` falls back to the CPU (saying so) when no usable
     /// adapter is found.
@@ -202,7 +206,9 @@ fn request(a: &PruneArgs) -> Result<Request> {
         mask: !a.no_mask,
         importance,
         score: a.score,
-        repair: a.repair.then(|| a.repair_ridge.unwrap_or(a.repair_mode.default_ridge())),
+        // On unless the paper's method is asked for or channels come from a file
+        // (explicitly asked for with one, it is refused: it needs the calibration).
+        repair: (!a.no_repair && (a.repair || a.channels_from.is_none())).then(|| a.repair_ridge.unwrap_or(a.repair_mode.default_ridge())),
         repair_mode: a.repair_mode,
         ..Request::new(target)
     })
