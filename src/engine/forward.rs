@@ -400,14 +400,7 @@ pub async fn run<S: ByteSource>(
     if let Some(&bad) = windows.tokens.iter().find(|&&id| id as usize >= cfg.vocab_size) {
         return Err(Error::TokenOutOfVocab { id: bad, vocab: cfg.vocab_size });
     }
-    if cfg.head_dim > 256 || cfg.head_dim % 2 == 1 {
-        return Err(GpuError::UnsupportedShape(format!(
-            "head_dim {} is not supported by the GPU attention kernel (even, at most 256)",
-            cfg.head_dim
-        ))
-        .into());
-    }
-    ck.expect_shape(EMBED, &[cfg.vocab_size, d])?;
+    check_model(cfg, ck)?;
 
     let start = progress::now();
     gpu.reset_peak();
@@ -507,6 +500,20 @@ pub async fn run<S: ByteSource>(
         weights_resident: keep_resident,
     };
     Ok(out)
+}
+
+/// What the GPU layers need of a model: a head_dim the attention kernel takes, and the
+/// embedding rows the streams start from.
+pub(super) fn check_model<S: ByteSource>(cfg: &ModelConfig, ck: &Checkpoint<S>) -> Result<()> {
+    if cfg.head_dim > 256 || cfg.head_dim % 2 == 1 {
+        return Err(GpuError::UnsupportedShape(format!(
+            "head_dim {} is not supported by the GPU attention kernel (even, at most 256)",
+            cfg.head_dim
+        ))
+        .into());
+    }
+    ck.expect_shape(EMBED, &[cfg.vocab_size, cfg.hidden_size])?;
+    Ok(())
 }
 
 /// Where a batch is: its first window, its windows, all windows, layers, window length.

@@ -124,6 +124,7 @@ impl<'a, S: ByteSource> GpuLayers<'a, S> {
         if let Some(&bad) = tokens.iter().find(|&&id| id as usize >= cfg.vocab_size) {
             return Err(Error::TokenOutOfVocab { id: bad, vocab: cfg.vocab_size });
         }
+        forward::check_model(cfg, ck)?;
         let (d, n) = (cfg.hidden_size, cfg.intermediate_size);
         let count = tokens.len() / t;
         // A batch also holds its down_proj inputs laid out for the products (I per
