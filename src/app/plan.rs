@@ -117,7 +117,12 @@ pub fn PlanStep() -> impl IntoView {
                 <tr><th scope="row">"FFN channels I′"</th><td>{format!("{} → {} in each of the {} layers", p.ffn.0, p.ffn.1, summary.layers)}</td></tr>
                 <tr><th scope="row">"model.safetensors"</th><td>{format!("≈ {} (from {})", mb(p.file_bytes(bpp)), mb(b * bpp))}</td></tr>
                 <tr><th scope="row">"disk"</th><td id="plan-disk">{disk(p.file_bytes(bpp), free.get().flatten())}</td></tr>
-                <tr><th scope="row">"GPU memory"</th><td>{format!("≈ {} of layer weights (the embedding stays in the file) + ≤ {} of activations for {DEFAULT_SAMPLES} × {DEFAULT_SEQ_LEN} tokens", mb(memory.layer_weights), mb(memory.activations))}</td></tr>
+                <tr><th scope="row">"GPU memory"</th><td>{format!(
+                    "≈ {} of layer weights (the embedding stays in the file) + ≤ {} of activations for {DEFAULT_SAMPLES} × {DEFAULT_SEQ_LEN} tokens + ≈ {} for the repair of down_proj",
+                    mb(memory.layer_weights),
+                    mb(memory.activations),
+                    mb(crate::engine::layerwise::extra_gpu_bytes(&cfg3, DEFAULT_SAMPLES * DEFAULT_SEQ_LEN, true))
+                )}</td></tr>
             </table>
         })
     };

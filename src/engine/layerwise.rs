@@ -26,6 +26,22 @@ use crate::progress::{Cancel, now};
 /// its way into the f64 sums; in the browser that memory is the page's wasm heap).
 const BLOCK_BYTES: u64 = 32 << 20;
 
+/// GPU memory the repair's passes hold beyond a plain calibration, before they run,
+/// over `tokens` calibration positions (with the dense model's stream too for the
+/// residual fit, `dense_twin`): the streams (when they fit the activation budget, else
+/// the slots one batch is loaded into), one batch's down_proj inputs and targets laid
+/// out for the products, and the block moments are read back through.
+pub fn extra_gpu_bytes(cfg: &ModelConfig, tokens: usize, dense_twin: bool) -> u64 {
+    let (d, n) = (cfg.hidden_size as u64, cfg.intermediate_size as u64);
+    let streams = if dense_twin { 2 } else { 1 };
+    let per_row = forward::row_floats(cfg).0 as u64;
+    let extra = n + if dense_twin { d } else { 0 };
+    let rows = (forward::ACTIVATION_BUDGET / (4 * (per_row + extra))).clamp(1, tokens.max(1) as u64);
+    let all = tokens as u64 * d * 4 * streams;
+    let held = if all <= forward::ACTIVATION_BUDGET { all } else { rows * d * 4 * streams };
+    held + rows * extra * 4 + BLOCK_BYTES
+}
+
 /// One layer's statistics over all windows.
 #[derive(Debug)]
 pub struct LayerMoments {
