@@ -1,7 +1,7 @@
 """The README results table (markdown) from one results/NAME-limitN or sweep folder."""
 import json, os, sys
 R = sys.argv[1]
-rows = [("dense", "Dense"), ("r10", "COMPACT ~10%"), ("r20", "COMPACT ~20%"), ("r35", "COMPACT ~35%"), ("act2_35", "plain act² (no mask), sizes of ~35%"), ("vocab20", "vocabulary only (V' of ~20%)"), ("r20_repair", "~20% + repair (`--repair`)"), ("r35_repair", "~35% + repair (`--repair`)"), ("r35_weight", "~35%, weight-aware score"), ("r35_weight_repair", "~35%, weight-aware score + repair"), ("r50", "COMPACT ~50%"), ("r50_repair", "~50% + repair (`--repair`)")]
+rows = [("dense", "Dense"), ("r10", "COMPACT ~10%"), ("r20", "COMPACT ~20%"), ("r35", "COMPACT ~35%"), ("act2_35", "plain act² (no mask), sizes of ~35%"), ("vocab20", "vocabulary only (V' of ~20%)"), ("r20_repair", "~20% + repair (`--repair`)"), ("r35_repair", "~35% + repair (`--repair`)"), ("r35_weight", "~35%, weight-aware score"), ("r35_weight_repair", "~35%, weight-aware score + repair"), ("r50", "COMPACT ~50%"), ("r50_repair", "~50% + repair (`--repair`)"), ("r20_weight", "~20%, weight-aware score"), ("r50_weight", "~50%, weight-aware score")]
 # A V'/I' sweep folder (scripts/paper/sweep.sh): dense, then every point by V', largest first.
 import re
 sweep = sorted((int(m.group(1)), m.group(0)) for f in os.listdir(R) if (m := re.match(r"v(\d+)-i\d+(?=\.eval\.json$)", f)))

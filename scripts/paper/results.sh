@@ -2,7 +2,7 @@
 # Measures the README's results table for one fixture model: dense, COMPACT at ~10/20/35%
 # (--ratio, default policy; for Qwen2.5-0.5B the paper's Table 8 sizes), plain act² and
 # vocabulary-only ablations, and beyond the paper the repair of down_proj at ~20/35/50%
-# and the weight-aware score at ~35%; then prints the table. Long: at --limit 200 on two cores
+# and the weight-aware score at ~20/35/50%; then prints the table. Long: at --limit 200 on two cores
 # (CPU backend) about 25 minutes per SmolLM2-135M configuration and 1–2 hours per
 # Qwen2.5-0.5B one; it resumes from the JSON already written.
 #
@@ -36,4 +36,7 @@ prune r35_weight --vocab "$(field "$OUT/r35.report.json" vocab)" --ffn "$(field 
 prune r20_repair --vocab "$(field "$OUT/r20.report.json" vocab)" --ffn "$(field "$OUT/r20.report.json" ffn)" --repair
 prune r50 --ratio 50%
 prune r50_repair --vocab "$(field "$OUT/r50.report.json" vocab)" --ffn "$(field "$OUT/r50.report.json" ffn)" --repair
+# The weight-aware score at the ~20% and ~50% sizes too.
+prune r20_weight --vocab "$(field "$OUT/r20.report.json" vocab)" --ffn "$(field "$OUT/r20.report.json" ffn)" --score act2-weight
+prune r50_weight --vocab "$(field "$OUT/r50.report.json" vocab)" --ffn "$(field "$OUT/r50.report.json" ffn)" --score act2-weight
 python3 scripts/paper/results-table.py "$OUT"
