@@ -179,15 +179,22 @@ fn rel64(a: &[f64], b: &[f64]) -> f64 {
 /// layer, with both sides advanced through the same pruned FFN, so later layers
 /// compare the same computation. With the default budget the streams stay on the GPU
 /// in one batch; a tiny one makes one window a batch, holds the streams in memory and
-/// reads the second moment back in blocks of rows.
+/// reads the second moment back in blocks of rows. Gemma-3 (norms after attention and
+/// FFN, GELU, sliding windows) in the fit it runs.
 #[test]
 fn repair_moments_a_layer_at_a_time_match_the_reference() {
+    use compact::prune::repair::RepairMode;
+    check_moments("smollm2-135m", &[RepairMode::Dense, RepairMode::Sequential, RepairMode::Residual]);
+    check_moments("gemma3-270m", &[RepairMode::Sequential]);
+}
+
+fn check_moments(model: &str, modes: &[compact::prune::repair::RepairMode]) {
     use compact::engine::cpu::LayerByLayer;
     use compact::engine::layerwise::GpuLayers;
     use compact::engine::moments::{Cross, Gram};
     use compact::prune::repair::{RepairMode, slice_columns};
 
-    let (info, ck, tok) = open(&fixture("smollm2-135m"));
+    let (info, ck, tok) = open(&fixture(model));
     let cfg = &info.config;
     let (d, n, t) = (cfg.hidden_size, cfg.intermediate_size, 32);
     let ids = compact::tokenizer::encode(&tok, TEXT).unwrap();
@@ -196,7 +203,6 @@ fn repair_moments_a_layer_at_a_time_match_the_reference() {
     let gpu = block_on(Gpu::new()).expect("GPU adapter");
     let cancel = Cancel::default();
     let layers = 3;
-    let modes = [RepairMode::Dense, RepairMode::Sequential, RepairMode::Residual];
     for (mode, budget) in modes.iter().flat_map(|&m| [(m, 1), (m, forward::ACTIVATION_BUDGET)]) {
         let twin = mode == RepairMode::Residual;
         let mut g = block_on(GpuLayers::new(&gpu, cfg, &ck, (tokens, t, &weights), twin, budget)).unwrap();
@@ -227,7 +233,7 @@ fn repair_moments_a_layer_at_a_time_match_the_reference() {
             let (e_act2, e_gram) = (rel64(&got.act2, &want), rel64(&upper(&got.gram), &upper(&gram)));
             let e_cross = got.cross.as_ref().map(|x| rel64(&x.sums, &cross.sums));
             println!(
-                "{mode:?} budget {budget} layer {l}: act² {e_act2:.2e}, second moment {e_gram:.2e}, cross moment {:.2e}",
+                "{model} {mode:?} budget {budget} layer {l}: act² {e_act2:.2e}, second moment {e_gram:.2e}, cross moment {:.2e}",
                 e_cross.unwrap_or(0.0)
             );
             assert!(e_act2 < 2e-5 && e_gram < 2e-5, "{mode:?} layer {l}: act² {e_act2:.2e}, second moment {e_gram:.2e}");
