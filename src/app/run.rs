@@ -69,7 +69,7 @@ async fn prune(
         mask: set.mask,
         importance: set.importance,
         score: set.score,
-        repair: set.repair.map(repair::RepairMode::default_ridge),
+        repair: set.repair.map(|_| None),
         repair_mode: set.repair.unwrap_or_default(),
         ..Request::new(Target::Sizes { vocab: Some(plan.vocab.1), ffn: Some(plan.ffn.1) })
     };

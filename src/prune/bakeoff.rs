@@ -96,7 +96,7 @@ impl Method {
             mask: self.mask,
             score: self.score,
             importance: None,
-            repair: self.repair.then(|| base.repair_mode.default_ridge()),
+            repair: self.repair.then_some(None),
             ..base.clone()
         }
     }
@@ -353,7 +353,7 @@ mod tests {
         let r = method_named("weight+repair").unwrap().request(&base, (1000, 100));
         assert_eq!(r.target, Target::Sizes { vocab: Some(1000), ffn: Some(100) });
         assert_eq!((r.samples, r.seq_len, r.score, r.mask), (3, 17, Score::Act2Weight, true));
-        assert_eq!(r.repair, Some(base.repair_mode.default_ridge()));
+        assert_eq!(r.repair, Some(None), "the fit's own default ridge");
         let r = method_named("plain-act2").unwrap().request(&base, (1000, 100));
         assert_eq!((r.mask, r.repair), (false, None));
         assert!(method_named("weight").unwrap().reweighs_paper());

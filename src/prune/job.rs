@@ -78,10 +78,11 @@ pub struct Request {
     pub importance: Option<ImportanceFile>,
     /// How channels are ranked (the paper's act², or weighed by down_proj).
     pub score: Score,
-    /// Refit the kept down_proj columns by least squares ([`repair`]) with this ridge
-    /// (relative to the mean diagonal of the kept channels' second moment); `None`
-    /// slices them as the paper does.
-    pub repair: Option<f64>,
+    /// Refit the kept down_proj columns by least squares ([`repair`]): `Some(ridge)`
+    /// with this ridge (relative to the mean diagonal of the kept channels' second
+    /// moment), or the fit's own default ([`repair::RepairMode::default_ridge`]) for
+    /// `Some(None)`; `None` slices them as the paper does.
+    pub repair: Option<Option<f64>>,
     /// With repair: what each layer is fitted on and to.
     pub repair_mode: repair::RepairMode,
 }
@@ -274,7 +275,7 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
                     let channels = select::top_channels(&c.importance, i2)?;
                     (c, channels)
                 }
-                Some(rel_lambda) => {
+                Some(ridge) => {
                     events(Event::Calibrating {
                         device: &device.name(),
                         windows: &windows,
@@ -288,6 +289,7 @@ pub async fn run<F: ModelFolder, O: OutputFolder>(
                         ));
                         mode = repair::RepairMode::Sequential;
                     }
+                    let rel_lambda = ridge.unwrap_or(mode.default_ridge());
                     let sink = &mut |p| events(Event::Progress(Phase::Calibrating, p));
                     let data = (&windows.tokens[..], windows.seq_len, &weights[..]);
                     let opts = repair::RepairOptions { keep: i2, score: request.score, rel_lambda, mode };

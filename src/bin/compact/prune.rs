@@ -208,7 +208,7 @@ fn request(a: &PruneArgs) -> Result<Request> {
         score: a.score,
         // On unless the paper's method is asked for or channels come from a file
         // (explicitly asked for with one, it is refused: it needs the calibration).
-        repair: (!a.no_repair && (a.repair || a.channels_from.is_none())).then(|| a.repair_ridge.unwrap_or(a.repair_mode.default_ridge())),
+        repair: (!a.no_repair && (a.repair || a.channels_from.is_none())).then_some(a.repair_ridge),
         repair_mode: a.repair_mode,
         ..Request::new(target)
     })
