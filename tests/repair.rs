@@ -132,6 +132,19 @@ fn repair_refuses_channels_from_an_importance_file() {
     ]);
     assert!(!ok && err.contains("--channels-from"), "{err}");
     assert!(!tmp.path().join("o").exists(), "nothing written");
+    // So is a repair option with channels from a file (there is no repair to set).
+    let (ok, _, err) = compact(&[
+        "prune",
+        "--model",
+        dir.to_str().unwrap(),
+        "--out",
+        tmp.path().join("o").to_str().unwrap(),
+        "--repair-mode",
+        "dense",
+        "--channels-from",
+        imp.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("--channels-from"), "{err}");
     // Asking for the repair and for the paper's method at once is refused too.
     let (ok, _, err) =
         compact(&["prune", "--model", dir.to_str().unwrap(), "--out", tmp.path().join("o").to_str().unwrap(), "--repair", "--no-repair"]);

@@ -8,10 +8,11 @@
 //! The residual streams of all windows (and the dense model's beside them for the
 //! residual fit) stay on the GPU when they fit the activation budget, one buffer per
 //! batch; otherwise they are held in memory and each batch's is uploaded for its work
-//! and read back after it. A layer's weights are uploaded once for all its passes. The moments are products of each batch laid out
-//! channel-major and weighed by `√w` ([`kernels::weigh_transpose`]): `C = H′ H′ᵀ` in
-//! row blocks of its upper triangle, `Σ w y hᵀ = Y′ H′ᵀ`, each block read back and
-//! summed into [`Gram`] / [`Cross`] in f64 (the batches' sums are f32, as on the CPU).
+//! and read back after it. A layer's weights are uploaded once for all its passes.
+//! The moments are products of each batch laid out channel-major and weighed by `√w`
+//! ([`kernels::weigh_transpose`]): `C = H′ H′ᵀ` in row blocks of its upper triangle,
+//! `Σ w y hᵀ = Y′ H′ᵀ`, each block read back and summed into [`Gram`] / [`Cross`] in
+//! f64 (the batches' sums are f32, as on the CPU).
 
 use super::forward::{self, Activations, LayerWeights};
 use super::gpu::{Buffer, Gpu};
@@ -32,14 +33,34 @@ const BLOCK_BYTES: u64 = 32 << 20;
 /// the slots one batch is loaded into), one batch's down_proj inputs and targets laid
 /// out for the products, and the block moments are read back through.
 pub fn extra_gpu_bytes(cfg: &ModelConfig, tokens: usize, dense_twin: bool) -> u64 {
-    let (d, n) = (cfg.hidden_size as u64, cfg.intermediate_size as u64);
-    let streams = if dense_twin { 2 } else { 1 };
+    let budget = forward::ACTIVATION_BUDGET;
+    let rows = (batch_budget(cfg, dense_twin, budget) / (4 * forward::row_floats(cfg).0 as u64)).clamp(1, tokens.max(1) as u64);
+    let stream_row = stream_bytes(cfg, 1, dense_twin);
+    let held = if streams_resident(cfg, tokens, dense_twin, budget) { stream_bytes(cfg, tokens, dense_twin) } else { rows * stream_row };
+    held + rows * laid_out_floats(cfg, dense_twin) * 4 + BLOCK_BYTES
+}
+
+/// Floats per position a batch lays out for the products: its down_proj input (I)
+/// and, with a dense twin, its target (D).
+fn laid_out_floats(cfg: &ModelConfig, dense_twin: bool) -> u64 {
+    (cfg.intermediate_size + if dense_twin { cfg.hidden_size } else { 0 }) as u64
+}
+
+/// The share of an activation `budget` a batch's own activations get (the rest is
+/// what it lays out for the products).
+fn batch_budget(cfg: &ModelConfig, dense_twin: bool, budget: u64) -> u64 {
     let per_row = forward::row_floats(cfg).0 as u64;
-    let extra = n + if dense_twin { d } else { 0 };
-    let rows = (forward::ACTIVATION_BUDGET / (4 * (per_row + extra))).clamp(1, tokens.max(1) as u64);
-    let all = tokens as u64 * d * 4 * streams;
-    let held = if all <= forward::ACTIVATION_BUDGET { all } else { rows * d * 4 * streams };
-    held + rows * extra * 4 + BLOCK_BYTES
+    budget * per_row / (per_row + laid_out_floats(cfg, dense_twin))
+}
+
+/// Bytes of the residual streams of `tokens` positions (and the dense model's).
+fn stream_bytes(cfg: &ModelConfig, tokens: usize, dense_twin: bool) -> u64 {
+    (tokens * cfg.hidden_size * 4 * if dense_twin { 2 } else { 1 }) as u64
+}
+
+/// Whether the streams of all `tokens` positions stay on the GPU: when they fit `budget`.
+fn streams_resident(cfg: &ModelConfig, tokens: usize, dense_twin: bool, budget: u64) -> bool {
+    stream_bytes(cfg, tokens, dense_twin) <= budget
 }
 
 /// One layer's statistics over all windows.
@@ -143,19 +164,13 @@ impl<'a, S: ByteSource> GpuLayers<'a, S> {
         forward::check_model(cfg, ck)?;
         let (d, n) = (cfg.hidden_size, cfg.intermediate_size);
         let count = tokens.len() / t;
-        // A batch also holds its down_proj inputs laid out for the products (I per
-        // row) and, with a twin, its target (D per row).
-        let per_row = forward::row_floats(cfg).0 as u64;
-        let extra = (n + if dense_twin { d } else { 0 }) as u64;
-        let batch_budget = budget * per_row / (per_row + extra);
         let cap = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
-        let mut per_batch = forward::windows_per_batch(gpu, cfg, t, count, batch_budget)?;
+        let mut per_batch = forward::windows_per_batch(gpu, cfg, t, count, batch_budget(cfg, dense_twin, budget))?;
         while per_batch > 1 && ((per_batch * t).next_multiple_of(8) * n * 4) as u64 > cap {
             per_batch -= 1;
         }
         let ld = (per_batch * t).next_multiple_of(8);
-        let streams = if dense_twin { 2 } else { 1 };
-        let resident = (tokens.len() * d * 4 * streams) as u64 <= budget;
+        let resident = streams_resident(cfg, tokens.len(), dense_twin, budget);
         let slot = |label| if resident { Ok(None) } else { gpu.storage(label, (per_batch * t * d * 4) as u64).map(Some) };
         let slots = [slot("residual")?, if dense_twin { slot("dense residual")? } else { None }];
         let stream = |label, x: &[f32]| if resident { gpu.upload_f32(label, x).map(Stream::Device) } else { Ok(Stream::Host(x.to_vec())) };

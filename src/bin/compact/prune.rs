@@ -64,13 +64,13 @@ pub struct PruneArgs {
     pub no_repair: bool,
     /// The repair's ridge, relative to the mean second moment of the kept channels
     /// (default: 0.3 for the residual repair, 0.1 for the others).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "channels_from")]
     pub repair_ridge: Option<f64>,
     /// What each layer's repair is fitted on: `residual` (the pruned and repaired
     /// layers' activations, fitted to bring the residual stream back onto the dense
     /// model's; three passes per layer), `sequential` (those activations, fitted to the
     /// layer's own output; two passes), `dense` (the dense model's; one pass).
-    #[arg(long, value_enum, default_value_t = RepairMode::Residual)]
+    #[arg(long, value_enum, default_value_t = RepairMode::Residual, conflicts_with = "channels_from")]
     pub repair_mode: RepairMode,
     /// Where calibration runs; `gpu` falls back to the CPU (saying so) when no usable
     /// adapter is found.
